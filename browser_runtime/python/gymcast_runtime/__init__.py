@@ -1,0 +1,5 @@
+"""The Python side of gymcast's browser runtime: it runs inside Pyodide, and natively for checks and replay."""
+
+from gymcast_runtime.session import GameSession, SessionConfigError
+
+__all__ = ["GameSession", "SessionConfigError"]

@@ -1,0 +1,116 @@
+"""One participant's env: reset, step with per-agent actions, render frames, hash states.
+
+The JavaScript worker calls the `*_json` methods once per tick; native code (build checks,
+replay) calls the typed methods. Both paths share every line of env logic.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from gymcast_runtime.hashing import state_hash
+from gymcast_runtime.refs import import_ref
+from gymcast_runtime.shim import install_multiprocessing_stub
+
+
+class SessionConfigError(ValueError):
+    """The game config does not fit the env it describes."""
+
+
+class GameSession:
+    """Runs a single-agent gymnasium env for the players in a bundle's game config.
+
+    Args:
+        config: the `game` section of a bundle manifest (see `gymcast.experiment`).
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        install_multiprocessing_stub()
+        import gymnasium
+
+        self.config = config
+        self.agents: list[str] = list(config["players"])
+        if len(self.agents) != 1:
+            raise SessionConfigError(
+                f"a single-agent gymnasium env takes exactly one player, got {len(self.agents)}: {self.agents}"
+            )
+        env_config = config["env"]
+        frame_fn = config["rendering"].get("frame_fn")
+        self.frame_fn = import_ref(frame_fn) if frame_fn else None
+        kwargs = dict(env_config.get("kwargs") or {})
+        if env_config.get("creator"):
+            self.env = import_ref(env_config["creator"])(**kwargs)
+        else:
+            if self.frame_fn is None:
+                kwargs.setdefault("render_mode", "rgb_array")
+            self.env = gymnasium.make(env_config["id"], **kwargs)
+        self.max_steps: int | None = config["gameplay"].get("max_steps")
+        self.step_count = 0
+        self.observation: Any = None
+
+    def reset(self, seed: int) -> dict[str, Any]:
+        """Start an episode from `seed`; returns `{"step": 0, "obs_hash": ...}`."""
+        self.observation, _ = self.env.reset(seed=seed)
+        self.step_count = 0
+        return {"step": 0, "obs_hash": state_hash(self.observation)}
+
+    def step(self, actions: dict[str, Any]) -> dict[str, Any]:
+        """Apply one action per agent; returns step index, rewards per agent, flags and the obs hash.
+
+        `truncated` is also set when the configured `max_steps` is reached.
+        """
+        agent = self.agents[0]
+        if agent not in actions:
+            raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
+        action = coerce_action(self.env.action_space, actions[agent])
+        self.observation, reward, terminated, truncated, _ = self.env.step(action)
+        self.step_count += 1
+        if self.max_steps is not None and self.step_count >= self.max_steps:
+            truncated = True
+        return {
+            "step": self.step_count,
+            "rewards": {agent: float(reward)},
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "obs_hash": state_hash(self.observation),
+        }
+
+    def frame(self) -> np.ndarray:
+        """The current frame as a contiguous (height, width, 4) uint8 RGBA array."""
+        rgb = self.frame_fn(self.env) if self.frame_fn is not None else self.env.render()
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+            raise SessionConfigError(
+                f"a frame must be a (height, width, 3) uint8 array, got dtype {rgb.dtype} and shape {rgb.shape}"
+            )
+        if rgb.shape[2] == 3:
+            alpha = np.full(rgb.shape[:2] + (1,), 255, dtype=np.uint8)
+            rgb = np.concatenate([rgb, alpha], axis=2)
+        return np.ascontiguousarray(rgb)
+
+    # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
+
+    def reset_json(self, seed: int) -> str:
+        """`reset`, answered as JSON."""
+        return json.dumps(self.reset(int(seed)))
+
+    def step_json(self, actions_json: str) -> str:
+        """`step` with actions given as a JSON object, answered as JSON."""
+        return json.dumps(self.step(json.loads(actions_json)))
+
+    def frame_bytes(self) -> tuple[int, int, bytes]:
+        """`frame` as `(height, width, rgba_bytes)`."""
+        rgba = self.frame()
+        return rgba.shape[0], rgba.shape[1], rgba.tobytes()
+
+
+def coerce_action(space: Any, value: Any) -> Any:
+    """Turn a JSON action into what `space` expects (an int for Discrete, an array otherwise)."""
+    import gymnasium
+
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return int(value)
+    return np.asarray(value, dtype=space.dtype)

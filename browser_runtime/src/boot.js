@@ -1,0 +1,103 @@
+// Boot: read the manifest, start the worker, register the session, and wire keys, frames and logs.
+// `window.gymcast.status()` reports {phase, episode, step, pending_events, ...} for tests and embedding pages.
+
+import { KeyboardCapture } from "./input.js";
+import { Outbox, createSession } from "./net.js";
+import { FrameView, Overlay } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const status = { phase: "loading", episode: 0, step: 0, session_id: null, error: null, frames_drawn: 0 };
+let outbox = null;
+let view = null;
+
+window.gymcast = {
+  status: () => ({
+    ...status,
+    frames_drawn: view?.framesDrawn ?? 0,
+    pending_events: outbox?.pending() ?? 0,
+    rejected_events: outbox?.rejected.length ?? 0,
+    log_error: outbox?.lastError ?? null,
+  }),
+};
+
+function fail(message) {
+  status.phase = "error";
+  status.error = message;
+  $("loading").hidden = true;
+  $("game").hidden = true;
+  $("error").hidden = false;
+  $("error-text").textContent = message;
+  console.error(`gymcast: ${message}`);
+}
+
+async function boot() {
+  const baseUrl = new URL(".", location.href).href;
+  const response = await fetch("manifest.json", { cache: "no-cache" });
+  if (!response.ok) throw new Error(`manifest.json could not be loaded (HTTP ${response.status})`);
+  const manifest = await response.json();
+  const game = manifest.game;
+  const apiBase = game.log_url || new URL(".", baseUrl).href.replace(/\/$/, "");
+
+  outbox = new Outbox({ apiBase });
+  const sessionReady = createSession(apiBase, {
+    experiment: game.name,
+    build_id: manifest.build_id,
+    url_params: Object.fromEntries(new URLSearchParams(location.search)),
+    user_agent: navigator.userAgent,
+  }).then((session) => {
+    status.session_id = session.session_id;
+    outbox.attach(session);
+  });
+
+  const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
+  const overlay = new Overlay($("overlay"));
+  view = new FrameView($("screen"), game.rendering.width, game.rendering.height);
+  const ready = new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
+    worker.onmessage = ({ data }) => {
+      if (data.type === "progress") showProgress(data.fraction, data.label);
+      else if (data.type === "ready") resolve();
+      else if (data.type === "frame") view.show(data.bitmap);
+      else if (data.type === "event") onEvent(data.event, overlay, game);
+      else if (data.type === "done") finish(overlay);
+      else if (data.type === "error") reject(new Error(data.message));
+    };
+  });
+  ready.catch((error) => fail(error.message));
+  worker.postMessage({ type: "init", manifest, baseUrl });
+
+  await Promise.all([ready, sessionReady]);
+  $("loading").hidden = true;
+  $("game").hidden = false;
+  const keys = new Set(Object.values(game.players).flatMap((player) => Object.keys(player.keys ?? {})));
+  new KeyboardCapture(keys, (key, down, t) => worker.postMessage({ type: "key", key, down, t }));
+  status.phase = "ready";
+  await overlay.show(`${game.gameplay.num_episodes} episode(s). Use the keys shown in the instructions.`, "Start");
+  overlay.hide();
+  status.phase = "playing";
+  worker.postMessage({ type: "start" });
+}
+
+function showProgress(fraction, label) {
+  $("loading-bar").style.width = `${Math.round(fraction * 100)}%`;
+  $("loading-label").textContent = label;
+}
+
+function onEvent(event, overlay, game) {
+  outbox.push(event);
+  if (event.episode !== undefined) status.episode = event.episode;
+  if (event.step !== undefined) status.step = event.step;
+  if (event.type === "episode_start") overlay.hide();
+  if (event.type === "episode_end" && event.episode + 1 < game.gameplay.num_episodes) {
+    overlay.show(`Episode ${event.episode + 1} of ${game.gameplay.num_episodes} complete`);
+  }
+  $("hud-episode").textContent = `Episode ${status.episode + 1} / ${game.gameplay.num_episodes}`;
+  $("hud-step").textContent = `Step ${status.step}`;
+}
+
+function finish(overlay) {
+  status.phase = "done";
+  overlay.show("All episodes complete. Thank you!");
+}
+
+boot().catch((error) => fail(error.message));

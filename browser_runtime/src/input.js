@@ -1,0 +1,71 @@
+// Keyboard input: capture on the main thread, key state and key -> action in the worker.
+
+/** Forwards presses and releases of the given keys to `onKey(key, down, time)`; other keys pass through. */
+export class KeyboardCapture {
+  constructor(keys, onKey, target = window) {
+    this.keys = new Set(keys);
+    this.onKey = onKey;
+    this.held = new Set();
+    target.addEventListener("keydown", (event) => this.#handle(event, true));
+    target.addEventListener("keyup", (event) => this.#handle(event, false));
+    target.addEventListener("blur", () => this.releaseAll());
+  }
+
+  #handle(event, down) {
+    if (!this.keys.has(event.key)) return;
+    event.preventDefault(); // arrows and space would scroll the page
+    if (down && (event.repeat || this.held.has(event.key))) return;
+    if (!down && !this.held.has(event.key)) return;
+    down ? this.held.add(event.key) : this.held.delete(event.key);
+    this.onKey(event.key, down, Date.now());
+  }
+
+  /** Release every held key, e.g. when the window loses focus and keyups would be missed. */
+  releaseAll() {
+    for (const key of [...this.held]) {
+      this.held.delete(key);
+      this.onKey(key, false, Date.now());
+    }
+  }
+}
+
+/** Which keys are held (in press order) and which keystrokes wait to be used. */
+export class KeyState {
+  constructor() {
+    this.pressed = [];
+    this.strokes = [];
+  }
+
+  press(key) {
+    this.pressed = this.pressed.filter((k) => k !== key).concat(key);
+    this.strokes.push(key);
+  }
+
+  release(key) {
+    this.pressed = this.pressed.filter((k) => k !== key);
+  }
+
+  /** Remove and return the oldest waiting keystroke among `keys`, or undefined. */
+  takeStroke(keys) {
+    const index = this.strokes.findIndex((k) => k in keys);
+    return index < 0 ? undefined : this.strokes.splice(index, 1)[0];
+  }
+}
+
+/**
+ * The action a human player takes this step.
+ * pressed_keys: the most recently pressed key of theirs still held, or else one tapped since the
+ * last step (a tap shorter than a step still counts once). single_keystroke: their oldest unused
+ * keystroke. Otherwise the default action. Returns {action, key}, key null for the default.
+ */
+export function chooseAction(player, state, mode) {
+  let key;
+  if (mode === "single_keystroke") {
+    key = state.takeStroke(player.keys);
+  } else {
+    const tapped = state.strokes.filter((k) => k in player.keys);
+    state.strokes = state.strokes.filter((k) => !(k in player.keys));
+    key = state.pressed.findLast((k) => k in player.keys) ?? tapped.at(-1);
+  }
+  return key === undefined ? { action: player.default_action, key: null } : { action: player.keys[key], key };
+}

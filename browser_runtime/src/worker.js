@@ -1,0 +1,145 @@
+// The worker: Pyodide, the env loop at a fixed rate, and frames for the main thread.
+// Messages in:  {type: "init", manifest, baseUrl} | {type: "start"} | {type: "key", key, down, t}
+// Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
+//               | {type: "frame", bitmap} | {type: "done"} | {type: "error", message}
+
+import { KeyState, chooseAction } from "./input.js";
+
+const PAUSE_BETWEEN_EPISODES_MS = 1500;
+const keys = new KeyState();
+let game;
+let session;
+let run;
+
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+const emit = (event) => post({ type: "event", event });
+const progress = (fraction, label) => post({ type: "progress", fraction, label });
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === "init") await init(data.manifest, data.baseUrl);
+    else if (data.type === "start") startRun();
+    else if (data.type === "key") onKey(data);
+  } catch (error) {
+    post({ type: "error", message: String(error?.message ?? error) });
+  }
+};
+
+async function init(manifest, baseUrl) {
+  game = manifest.game;
+  const url = (path) => new URL(path, baseUrl).href;
+  const indexURL = url(manifest.pyodide.index_url);
+  progress(0.02, "Loading Python…");
+  // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
+  const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl"));
+  const downloads = prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size })));
+  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+  const pyodide = await loadPyodide({
+    indexURL,
+    lockFileURL: url(manifest.pyodide.lock_url),
+    env: { PYTHONHASHSEED: "0" },
+    stdout: (line) => console.log(line),
+    stderr: (line) => console.warn(line),
+  });
+  await downloads;
+  progress(0.9, "Installing packages…");
+  const errors = [];
+  await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
+  if (errors.length) throw new Error(`Python packages failed to load:\n${errors.join("\n")}`);
+  progress(0.97, "Starting the environment…");
+  const { GameSession } = pyodide.pyimport("gymcast_runtime");
+  session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(game)));
+  progress(1, "Ready");
+  post({ type: "ready" });
+}
+
+/** Download files in parallel, reporting progress between 2% and 90% by bytes received. */
+async function prefetch(files) {
+  const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+  let received = 0;
+  await Promise.all(files.map(async (file) => {
+    const response = await fetch(file.url);
+    if (!response.ok) throw new Error(`could not download ${file.url}: HTTP ${response.status}`);
+    const reader = response.body.getReader();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      received += chunk.value.byteLength;
+      progress(0.02 + 0.88 * (received / total), "Downloading…");
+    }
+  }));
+}
+
+function onKey({ key, down, t }) {
+  down ? keys.press(key) : keys.release(key);
+  if (run) emit({ type: "key", key, down, key_time: t, episode: run.episode, step: run.step });
+}
+
+function startRun() {
+  const gameplay = game.gameplay;
+  const seed = gameplay.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
+  const humans = Object.entries(game.players).filter(([, player]) => player.type === "human");
+  run = { baseSeed: seed, episode: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null };
+  emit({ type: "run_start", base_seed: seed, num_episodes: gameplay.num_episodes, fps: game.rendering.fps });
+  beginEpisode();
+}
+
+function beginEpisode() {
+  const seed = run.baseSeed + run.episode;
+  const reset = JSON.parse(session.reset_json(seed));
+  run.step = 0;
+  run.returns = Object.fromEntries(Object.keys(game.players).map((agent) => [agent, 0]));
+  emit({ type: "episode_start", episode: run.episode, step: 0, seed, obs_hash: reset.obs_hash });
+  sendFrame();
+  run.nextTick = performance.now() + run.periodMs;
+  run.timer = setTimeout(tick, run.periodMs);
+}
+
+function tick() {
+  const lateMs = performance.now() - run.nextTick;
+  const actions = {};
+  const used = {};
+  for (const [agent, player] of run.humans) {
+    const choice = chooseAction(player, keys, game.gameplay.input_mode);
+    actions[agent] = choice.action;
+    used[agent] = choice.key;
+  }
+  const started = performance.now();
+  const result = JSON.parse(session.step_json(JSON.stringify(actions)));
+  const stepMs = performance.now() - started;
+  run.step = result.step;
+  for (const [agent, reward] of Object.entries(result.rewards)) run.returns[agent] += reward;
+  emit({
+    type: "step", episode: run.episode, step: result.step, actions, rewards: result.rewards,
+    terminated: result.terminated, truncated: result.truncated, obs_hash: result.obs_hash,
+    keys: used, held: [...keys.pressed], step_ms: round(stepMs), late_ms: round(Math.max(0, lateMs)),
+  });
+  sendFrame();
+  if (result.terminated || result.truncated) return endEpisode(result);
+  run.nextTick += run.periodMs;
+  const now = performance.now();
+  if (now - run.nextTick > 5 * run.periodMs) run.nextTick = now; // fell far behind: do not burst
+  run.timer = setTimeout(tick, Math.max(0, run.nextTick - now));
+}
+
+function endEpisode(result) {
+  emit({
+    type: "episode_end", episode: run.episode, step: run.step, steps: run.step, returns: run.returns,
+    terminated: result.terminated, truncated: result.truncated,
+  });
+  run.episode += 1;
+  if (run.episode < game.gameplay.num_episodes) {
+    run.timer = setTimeout(beginEpisode, PAUSE_BETWEEN_EPISODES_MS);
+  } else {
+    emit({ type: "run_end", episodes: run.episode });
+    post({ type: "done" });
+  }
+}
+
+function sendFrame() {
+  const frame = session.frame_bytes();
+  const [height, width, bytes] = frame.toJs();
+  frame.destroy();
+  const pixels = new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  createImageBitmap(new ImageData(pixels, width, height)).then((bitmap) => post({ type: "frame", bitmap }, [bitmap]));
+}
+
+const round = (ms) => Math.round(ms * 1000) / 1000;

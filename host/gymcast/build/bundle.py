@@ -1,0 +1,169 @@
+"""`gymcast build`: turns an experiment into a self-contained static bundle.
+
+Layout (every folder named by a content hash is immutable):
+
+    index.html, manifest.json      the boot page and the experiment config (revalidated on each visit)
+    runtime/<hash>/                the browser runtime's ES modules
+    pyodide/<hash>/                Pyodide core files from npm
+    packages/<hash>/<file>.whl     one folder per wheel
+    packages/<hash>/pyodide-lock.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+import gymcast
+import gymcast_runtime
+from gymcast.build.layout import HASH_CHARS, place_hashed
+from gymcast.build.lock import bundle_lock
+from gymcast.build.native_check import check_game_natively
+from gymcast.build.pywheel import collect_python_sources, write_wheel
+from gymcast.experiment.loader import EXPERIMENT_FILE, load_experiment
+from gymcast.wheels import Fetcher, Pins, load_pins
+from gymcast.wheels.fetch import file_digest
+
+MANIFEST_SCHEMA = 1
+RUNTIME_DISTRIBUTION = "gymcast-runtime"
+BUNDLE_MARKER = "manifest.json"
+
+
+class BundleError(RuntimeError):
+    """The bundle cannot be written where asked."""
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    """Where a bundle was written and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+
+def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None,
+                 cache_dir: Path | None = None, console: Console | None = None) -> BuiltBundle:
+    """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
+    console = console or Console(stderr=True)
+    _check_output_folder(out)
+    loaded = load_experiment(experiment_path)
+    game = loaded.experiment.to_manifest()
+    pins = load_pins()
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        steps = progress.add_task("build", total=5)
+        progress.update(steps, description="check the env natively")
+        game["frame_shape"] = check_game_natively(game)["frame"]
+        progress.update(steps, advance=1, description="fetch Pyodide and wheels")
+        fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
+        pyodide_package = fetcher.npm_package(pins.pyodide)
+        pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
+        progress.update(steps, advance=1, description="pack the experiment and runtime")
+        staging = out.with_name(out.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            own_wheels = _own_wheels(game["name"], loaded.folder, Path(tmp))
+            progress.update(steps, advance=1, description="write the bundle")
+            manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))
+        progress.update(steps, advance=1, description="hash files")
+        manifest["files"] = _file_table(staging)
+        manifest["build_id"] = _build_id(manifest)
+        manifest["hosting"] = loaded.experiment.host_settings
+        (staging / BUNDLE_MARKER).write_text(json.dumps(manifest, indent=1))
+        shutil.rmtree(out, ignore_errors=True)
+        staging.rename(out)
+        progress.update(steps, advance=1, description="done")
+    return BuiltBundle(out, manifest)
+
+
+def _check_output_folder(out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / BUNDLE_MARKER).is_file():
+        raise BundleError(f"{out} exists and is not a gymcast bundle; choose an empty or new folder with -o")
+
+
+def _own_wheels(name: str, experiment_folder: Path, tmp: Path) -> list[Path]:
+    runtime_folder = Path(gymcast_runtime.__file__).parent
+    runtime_sources = {f"gymcast_runtime/{k}": v for k, v in collect_python_sources(runtime_folder).items()}
+    experiment_sources = collect_python_sources(experiment_folder, exclude=frozenset({EXPERIMENT_FILE}))
+    return [
+        write_wheel(RUNTIME_DISTRIBUTION, gymcast.__version__, runtime_sources, tmp / "wheels"),
+        write_wheel(experiment_distribution(name), "0.0.0", experiment_sources, tmp / "wheels"),
+    ]
+
+
+def experiment_distribution(name: str) -> str:
+    """The distribution name of an experiment's own code inside the bundle."""
+    return f"gymcast-experiment-{name.replace('_', '-')}"
+
+
+def _write_bundle(bundle: Path, game: dict[str, Any], pins: Pins, pyodide_package: Path,
+                  pinned_wheels: dict, own_wheels: list[Path], tmp: Path) -> dict[str, Any]:
+    pyodide_dir = place_hashed({f: pyodide_package / f for f in pins.pyodide_core_files}, bundle, "pyodide")
+    to_index = "../../"  # from pyodide/<hash>/ back to the bundle root
+    official: dict = {}
+    others: list[Path] = []
+    for pin, path in pinned_wheels.items():
+        folder = place_hashed({pin.file: path}, bundle, "packages")
+        if pin.origin == "pyodide":
+            official[pin] = to_index + folder + pin.file
+        else:
+            others.append(bundle / folder / pin.file)
+    for path in own_wheels:
+        others.append(bundle / place_hashed({path.name: path}, bundle, "packages") / path.name)
+    lock = bundle_lock(pyodide_package / "pyodide-lock.json", official, others, bundle / "packages", to_index + "packages/")
+    lock_path = tmp / "pyodide-lock.json"
+    lock.to_json(lock_path, indent=1)
+    lock_dir = place_hashed({"pyodide-lock.json": lock_path}, bundle, "packages")
+    runtime_dir = place_hashed(_runtime_files(tmp), bundle, "runtime")
+    (bundle / "index.html").write_text(_index_html(game["name"], runtime_dir))
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "gymcast_version": gymcast.__version__,
+        "runtime": runtime_dir,
+        "pyodide": {"version": pins.pyodide.version, "index_url": pyodide_dir, "lock_url": lock_dir + "pyodide-lock.json"},
+        "packages": sorted(lock.packages),
+        "experiment_package": experiment_distribution(game["name"]),
+        "game": game,
+    }
+
+
+def _runtime_files(tmp: Path) -> dict[str, Path]:
+    source = resources.files("gymcast.browser_runtime").joinpath("src")
+    files = {}
+    for entry in source.iterdir():
+        if entry.name.endswith((".js", ".css")):
+            copy = tmp / "runtime" / entry.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(entry.read_bytes())
+            files[entry.name] = copy
+    return files
+
+
+def _index_html(title: str, runtime_dir: str) -> str:
+    template = resources.files("gymcast.browser_runtime").joinpath("index.html").read_text()
+    return template.replace("{{TITLE}}", html.escape(title)).replace("{{RUNTIME}}", runtime_dir)
+
+
+def _file_table(bundle: Path) -> dict[str, dict[str, Any]]:
+    """`{relative path: {sha256, size}}` for every file written so far."""
+    return {
+        p.relative_to(bundle).as_posix(): {"sha256": file_digest(p), "size": p.stat().st_size}
+        for p in sorted(bundle.rglob("*")) if p.is_file()
+    }
+
+
+def _build_id(manifest: dict[str, Any]) -> str:
+    """A 16-hex-char id that changes whenever any shipped byte or the game config changes."""
+    text = json.dumps({"files": manifest["files"], "game": manifest["game"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]

@@ -1,0 +1,103 @@
+"""The `gymcast` command line: build, serve, run, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from gymcast.build.bundle import BundleError, build_bundle
+from gymcast.experiment import ConfigError
+from gymcast.experiment.loader import ExperimentNotFound
+from gymcast.export import FORMATS, export_jsonl
+from gymcast.wheels import FetchError
+
+console = Console(stderr=True)
+USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, FileNotFoundError)
+
+
+class GymcastCommand(click.Command):
+    """Shows researcher mistakes as one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as error:
+            console.print(f"[bold red]error:[/] {error}", highlight=False)
+            sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="gymcast")
+def main() -> None:
+    """Put a gymnasium environment in front of real people, entirely in their browser."""
+
+
+@main.command(cls=GymcastCommand)
+@click.argument("experiment", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("bundle"), show_default=True,
+              help="Folder to write the bundle into.")
+@click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of wheels to use before the network.")
+def build(experiment: Path, out: Path, wheelhouse: Path | None) -> None:
+    """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
+    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console)
+    size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
+    console.print(f"bundle written to [bold]{built.path}[/] ({size / 1e6:.1f} MB, build {built.manifest['build_id']})")
+
+
+@main.command(cls=GymcastCommand)
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default=None, help="Address to listen on (default: the experiment's hosting.host).")
+@click.option("--port", type=int, default=None, help="Port (default: the experiment's hosting.port).")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=Path("gymcast.sqlite"),
+              show_default=True, help="SQLite file for the logs.")
+def serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None:
+    """Serve BUNDLE and store its participants' logs in --data."""
+    _serve(bundle, host, port, data)
+
+
+@main.command(cls=GymcastCommand)
+@click.argument("experiment", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("bundle"), show_default=True)
+@click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=Path("gymcast.sqlite"), show_default=True)
+def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
+    """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
+    build_bundle(experiment, out, wheelhouse=wheelhouse, console=console)
+    _serve(out, host, port, data)
+
+
+@main.command(cls=GymcastCommand)
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option("-o", "--out", type=click.File("w"), default="-", help="Output file (default: stdout).")
+@click.option("--session", default=None, help="Only this session id.")
+def export(db: Path, fmt: str, out, session: str | None) -> None:
+    """Export the events logged in DB."""
+    from gymcast.storage import SQLiteEventStore
+
+    count = export_jsonl(SQLiteEventStore(db), out, session)
+    console.print(f"exported {count} events as {fmt}")
+
+
+def _serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None:
+    from werkzeug.serving import run_simple
+
+    from gymcast.server import create_app
+    from gymcast.storage import SQLiteEventStore
+
+    manifest = json.loads((bundle / "manifest.json").read_text()) if (bundle / "manifest.json").is_file() else {}
+    hosting = manifest.get("hosting", {})
+    host = host or hosting.get("host", "127.0.0.1")
+    port = port if port is not None else hosting.get("port", 5702)
+    app = create_app(bundle, SQLiteEventStore(data))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
+    console.print(f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False)
+    run_simple(host, port, app, threaded=True)

@@ -1,0 +1,134 @@
+"""The `Experiment` builder: each call validates its fields at once and returns the experiment."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from gymcast.experiment.checks import check_choice, check_int, check_json
+from gymcast.experiment.errors import ConfigError
+from gymcast.experiment.players import Human
+from gymcast.experiment.refs import to_ref
+
+INPUT_MODES = ("pressed_keys", "single_keystroke")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_SEED = 2**31 - 1
+
+
+class Experiment:
+    """A study's config, written as a chain of calls.
+
+    Example:
+        experiment = (
+            Experiment("cartpole")
+            .environment(env_id="CartPole-v1")
+            .players({"player": Human(keys={"ArrowLeft": 0, "ArrowRight": 1}, default_action=0)})
+            .rendering(fps=30, width=600, height=400, frame_fn="frames:draw_cartpole")
+            .gameplay(num_episodes=3, max_steps=500, seed=7)
+        )
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ConfigError("Experiment(name)", f"{name!r} is not a valid experiment name",
+                              "use lowercase letters, digits and underscores, starting with a letter, e.g. 'cartpole'")
+        self.name = name
+        self._env: dict[str, Any] | None = None
+        self._players: dict[str, Human] | None = None
+        self._rendering: dict[str, Any] = {"fps": 30, "width": 600, "height": 400, "frame_fn": None}
+        self._gameplay: dict[str, Any] = {"num_episodes": 1, "max_steps": None,
+                                          "input_mode": "pressed_keys", "seed": None}
+        self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
+
+    def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
+                    env_kwargs: dict[str, Any] | None = None) -> Experiment:
+        """The env: a registered gymnasium id, or a creator function `(**env_kwargs) -> env`."""
+        if (env_id is None) == (env_creator is None):
+            raise ConfigError("environment", "give exactly one of env_id and env_creator",
+                              'pass env_id="CartPole-v1" or env_creator="envs:make_env"')
+        if env_id is not None and (not isinstance(env_id, str) or not env_id):
+            raise ConfigError("environment.env_id", f"expected a gymnasium id string, got {env_id!r}",
+                              'pass a registered id such as "CartPole-v1"')
+        kwargs = check_json("environment.env_kwargs", dict(env_kwargs or {}))
+        creator = to_ref("environment.env_creator", env_creator) if env_creator is not None else None
+        self._env = {"id": env_id, "creator": creator, "kwargs": kwargs}
+        return self
+
+    def players(self, players: dict[str, Human]) -> Experiment:
+        """Who controls each agent, keyed by agent id."""
+        if not isinstance(players, dict) or not players:
+            raise ConfigError("players", "expected a non-empty dict of agent id -> player",
+                              'pass e.g. {"player": Human(keys={"ArrowLeft": 0}, default_action=0)}')
+        for agent, player in players.items():
+            if not isinstance(agent, str) or not agent:
+                raise ConfigError("players", f"agent id {agent!r} is not a non-empty string", "key players by agent id strings")
+            if not isinstance(player, Human):
+                raise ConfigError(f"players[{agent!r}]", f"expected a Human, got {type(player).__name__}",
+                                  "wrap the key map in Human(keys=..., default_action=...)")
+            player.validate(f"players[{agent!r}]")
+        self._players = dict(players)
+        return self
+
+    def rendering(self, fps: int = 30, width: int = 600, height: int = 400,
+                  frame_fn: str | Callable[..., Any] | None = None) -> Experiment:
+        """Display: steps per second, canvas size in CSS pixels, and an optional `frame_fn(env) -> (H, W, 3) uint8`.
+
+        Without `frame_fn`, frames come from `env.render()` with `render_mode="rgb_array"`.
+        """
+        self._rendering = {
+            "fps": check_int("rendering.fps", fps, 1, 120),
+            "width": check_int("rendering.width", width, 16, 4096),
+            "height": check_int("rendering.height", height, 16, 4096),
+            "frame_fn": to_ref("rendering.frame_fn", frame_fn) if frame_fn is not None else None,
+        }
+        return self
+
+    def gameplay(self, num_episodes: int = 1, max_steps: int | None = None,
+                 input_mode: str = "pressed_keys", seed: int | None = None) -> Experiment:
+        """Episodes per participant, a step cap per episode, how keys become actions, and the base seed.
+
+        Episode k is reset with seed `seed + k`. With `seed=None`, each session draws a base seed
+        and logs it, so every episode can still be replayed.
+        """
+        self._gameplay = {
+            "num_episodes": check_int("gameplay.num_episodes", num_episodes, 1, 10_000),
+            "max_steps": check_int("gameplay.max_steps", max_steps, 1) if max_steps is not None else None,
+            "input_mode": check_choice("gameplay.input_mode", input_mode, INPUT_MODES),
+            "seed": check_int("gameplay.seed", seed, 0, MAX_SEED - 10_000) if seed is not None else None,
+        }
+        return self
+
+    def hosting(self, host: str = "127.0.0.1", port: int = 5702, log_url: str = "") -> Experiment:
+        """Where `gymcast serve`/`run` listen, and the host URL logs go to ("" = the page's own origin)."""
+        if not isinstance(host, str) or not host:
+            raise ConfigError("hosting.host", f"expected an address, got {host!r}", 'pass "127.0.0.1" or "0.0.0.0"')
+        if not isinstance(log_url, str) or (log_url and not re.match(r"^https?://", log_url)):
+            raise ConfigError("hosting.log_url", f"{log_url!r} is not an http(s) URL",
+                              'pass "" to log to the serving host, or e.g. "https://study.example.org"')
+        self._hosting = {"host": host, "port": check_int("hosting.port", port, 1, 65535), "log_url": log_url.rstrip("/")}
+        return self
+
+    @property
+    def host_settings(self) -> dict[str, Any]:
+        """The hosting section as given."""
+        return dict(self._hosting)
+
+    def validate(self) -> None:
+        """Check the experiment is complete and its parts fit together."""
+        if self._env is None:
+            raise ConfigError("environment", "no environment is set", 'call .environment(env_id="CartPole-v1") or .environment(env_creator=...)')
+        if self._players is None:
+            raise ConfigError("players", "no players are set", 'call .players({"player": Human(keys={...})})')
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The `game` section of the bundle manifest: plain JSON the browser runtime reads."""
+        self.validate()
+        assert self._players is not None
+        return {
+            "name": self.name,
+            "env": dict(self._env or {}),
+            "players": {agent: player.to_manifest() for agent, player in self._players.items()},
+            "rendering": dict(self._rendering),
+            "gameplay": dict(self._gameplay),
+            "log_url": self._hosting["log_url"],
+        }

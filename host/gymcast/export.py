@@ -1,0 +1,43 @@
+"""Dataset export from the event store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import IO, Iterator
+
+from gymcast.storage import EventStore, StoredEvent
+
+FORMATS = ("jsonl",)
+
+
+def event_record(event: StoredEvent) -> dict:
+    """One event as a flat JSON object: ids, indices, times, then every logged field."""
+    return {
+        "session_id": event.session_id,
+        "seq": event.seq,
+        "type": event.type,
+        "episode": event.episode,
+        "step": event.step,
+        "wall_time": _iso(event.client_time_ms / 1000),
+        "received_at": _iso(event.received_at),
+        **event.data,
+    }
+
+
+def export_jsonl(store: EventStore, out: IO[str], session_id: str | None = None) -> int:
+    """Write one JSON object per event to `out`; returns how many were written."""
+    count = 0
+    for record in _records(store, session_id):
+        out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        count += 1
+    return count
+
+
+def _records(store: EventStore, session_id: str | None) -> Iterator[dict]:
+    for event in store.iter_events(session_id):
+        yield event_record(event)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="milliseconds")

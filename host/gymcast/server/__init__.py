@@ -1,0 +1,34 @@
+"""The gymcast host: a Flask app that serves a bundle and stores its logs. It never steps an env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from gymcast.server.logs import api_error, logs
+from gymcast.server.schema import MAX_BODY_BYTES
+from gymcast.server.static import bundle_files
+from gymcast.storage import EventStore
+
+
+def create_app(bundle: Path, store: EventStore) -> Flask:
+    """A host for the bundle folder `bundle`, logging into `store`."""
+    if not (bundle / "manifest.json").is_file():
+        raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
+    app = Flask("gymcast", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["gymcast.bundle"] = bundle.resolve()
+    app.extensions["gymcast.store"] = store
+    store.host_secret()  # create the signing secret now, not under the first request's load
+    app.register_blueprint(logs)
+    app.register_blueprint(bundle_files)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            return api_error(error.code or 500, error.description or error.name)
+        return error
+
+    return app

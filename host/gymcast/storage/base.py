@@ -1,0 +1,57 @@
+"""The storage interface the host uses; a server database can implement it too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A participant session as the browser registers it."""
+
+    session_id: str
+    experiment: str
+    build_id: str
+    url_params: dict[str, str]
+    user_agent: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One logged event. `data` holds every field the browser sent besides the indexed ones."""
+
+    session_id: str
+    seq: int
+    type: str
+    episode: int | None
+    step: int | None
+    client_time_ms: float
+    received_at: float
+    data: dict[str, Any]
+
+
+class EventStore(Protocol):
+    """Append-only event log keyed by `(session_id, seq)`."""
+
+    def host_secret(self) -> bytes:
+        """The secret that signs session tokens, created on first use and kept with the data."""
+
+    def create_session(self, session: NewSession) -> None:
+        """Record a new session."""
+
+    def session_exists(self, session_id: str) -> bool:
+        """True when `session_id` was created here."""
+
+    def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
+        """Durably store `events` (each with seq, type, t, ...) and return every seq now stored.
+
+        All or nothing; a seq already stored is kept as first received (retries are harmless).
+        """
+
+    def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        """Events in (session, seq) order, optionally for one session."""
+
+    def iter_sessions(self) -> Iterator[NewSession]:
+        """Every session in creation order."""

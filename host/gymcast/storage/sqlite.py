@@ -1,0 +1,85 @@
+"""SQLite event store: WAL mode, one connection per thread, a commit is fsynced before any acknowledgement."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from gymcast.storage.base import NewSession, StoredEvent
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  session_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, build_id TEXT NOT NULL,
+  url_params TEXT NOT NULL, user_agent TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  session_id TEXT NOT NULL REFERENCES sessions(session_id), seq INTEGER NOT NULL,
+  type TEXT NOT NULL, episode INTEGER, step INTEGER, client_time_ms REAL NOT NULL,
+  received_at REAL NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+"""
+INDEXED = ("seq", "type", "episode", "step", "t")
+
+
+class SQLiteEventStore:
+    """The default `EventStore`, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as connection:
+            connection.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    def host_secret(self) -> bytes:
+        with self._connection() as connection:
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('host_secret', ?)", (secrets.token_hex(32),))
+            row = connection.execute("SELECT value FROM meta WHERE key = 'host_secret'").fetchone()
+        return bytes.fromhex(row[0])
+
+    def create_session(self, session: NewSession) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                (session.session_id, session.experiment, session.build_id,
+                 json.dumps(session.url_params), session.user_agent, session.created_at),
+            )
+
+    def session_exists(self, session_id: str) -> bool:
+        row = self._connection().execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return row is not None
+
+    def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
+        received_at = time.time()
+        rows = [
+            (session_id, e["seq"], e["type"], e.get("episode"), e.get("step"), e["t"], received_at,
+             json.dumps({k: v for k, v in e.items() if k not in INDEXED}, separators=(",", ":")))
+            for e in events
+        ]
+        with self._connection() as connection:
+            connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return [e["seq"] for e in events]
+
+    def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        query = "SELECT * FROM events" + (" WHERE session_id = ?" if session_id else "") + " ORDER BY session_id, seq"
+        for row in self._connection().execute(query, (session_id,) if session_id else ()):
+            yield StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+
+    def iter_sessions(self) -> Iterator[NewSession]:
+        for row in self._connection().execute("SELECT * FROM sessions ORDER BY created_at"):
+            yield NewSession(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
