@@ -85,8 +85,10 @@ function showProgress(fraction, label) {
 
 function onEvent(event, overlay, game) {
   outbox.push(event);
-  if (event.episode !== undefined) status.episode = event.episode;
-  if (event.step !== undefined) status.step = event.step;
+  if (["episode_start", "step", "episode_end"].includes(event.type)) {
+    status.episode = event.episode;
+    status.step = event.step;
+  }
   if (event.type === "episode_start") overlay.hide();
   if (event.type === "episode_end" && event.episode + 1 < game.gameplay.num_episodes) {
     overlay.show(`Episode ${event.episode + 1} of ${game.gameplay.num_episodes} complete`);

@@ -101,3 +101,7 @@ def _serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False)
     run_simple(host, port, app, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

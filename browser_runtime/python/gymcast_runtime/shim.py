@@ -17,6 +17,8 @@ def install_multiprocessing_stub() -> None:
     stub = types.ModuleType("_multiprocessing")
 
     class SemLock:  # noqa: D101 - mirrors CPython's private type
+        SEM_VALUE_MAX = 2**31 - 1
+
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise NotImplementedError("multiprocessing is not available in the browser (Pyodide)")
 

@@ -1,0 +1,114 @@
+"""Validation of the researcher-facing Experiment builder: every error names the field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gymcast import ConfigError, Experiment, Human
+from gymcast.experiment.loader import ExperimentNotFound, load_experiment
+
+FIXTURES = Path(__file__).parent / "fixtures" / "experiments"
+
+
+def valid() -> Experiment:
+    return (
+        Experiment("cartpole")
+        .environment(env_id="CartPole-v1")
+        .players({"player": Human(keys={"ArrowLeft": 0, "ArrowRight": 1}, default_action=0)})
+    )
+
+
+def module_level_env_creator(**kwargs):
+    import gymnasium
+
+    return gymnasium.make("CartPole-v1", **kwargs)
+
+
+def test_valid_experiment_serializes_to_the_manifest():
+    game = valid().rendering(fps=60).gameplay(num_episodes=2, max_steps=10, seed=3).to_manifest()
+    assert game["env"] == {"id": "CartPole-v1", "creator": None, "kwargs": {}}
+    assert game["players"]["player"] == {"type": "human", "keys": {"ArrowLeft": 0, "ArrowRight": 1}, "default_action": 0}
+    assert game["rendering"]["fps"] == 60
+    assert game["gameplay"] == {"num_episodes": 2, "max_steps": 10, "input_mode": "pressed_keys", "seed": 3}
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "words"),
+    [
+        (lambda: Experiment("Cart Pole"), "Experiment(name)", "lowercase"),
+        (lambda: valid().environment(), "environment", "exactly one of env_id and env_creator"),
+        (lambda: valid().environment(env_id="CartPole-v1", env_creator="envs:make"), "environment", "exactly one"),
+        (lambda: valid().environment(env_creator="not a ref"), "environment.env_creator", '"module:function"'),
+        (lambda: valid().environment(env_creator=lambda: None), "environment.env_creator", "lambda"),
+        (lambda: valid().environment(env_id="CartPole-v1", env_kwargs={"x": object()}), "environment.env_kwargs", "JSON"),
+        (lambda: valid().players({}), "players", "non-empty"),
+        (lambda: valid().players({"p": {"ArrowLeft": 0}}), "players['p']", "Human"),
+        (lambda: valid().players({"p": Human(keys={})}), "players['p'].keys", "empty"),
+        (lambda: valid().players({"p": Human(keys={"left": 0})}), "players['p'].keys", "ArrowLeft"),
+        (lambda: valid().players({"p": Human(keys={"space": 0})}), "players['p'].keys", "' '"),
+        (lambda: valid().rendering(fps=0), "rendering.fps", "between 1 and 120"),
+        (lambda: valid().rendering(fps=30.5), "rendering.fps", "whole number"),
+        (lambda: valid().rendering(width=True), "rendering.width", "whole number"),
+        (lambda: valid().gameplay(num_episodes=0), "gameplay.num_episodes", "between 1"),
+        (lambda: valid().gameplay(max_steps=0), "gameplay.max_steps", "at least 1"),
+        (lambda: valid().gameplay(input_mode="held"), "gameplay.input_mode", "'pressed_keys', 'single_keystroke'"),
+        (lambda: valid().gameplay(seed=-1), "gameplay.seed", "between 0"),
+        (lambda: valid().hosting(port=70000), "hosting.port", "between 1 and 65535"),
+        (lambda: valid().hosting(log_url="ftp://x"), "hosting.log_url", "http(s) URL"),
+        (lambda: Experiment("x").to_manifest(), "environment", ".environment("),
+        (lambda: Experiment("x").environment(env_id="CartPole-v1").to_manifest(), "players", ".players("),
+    ],
+)
+def test_errors_name_the_field_and_the_fix(build, field, words):
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert caught.value.field == field
+    assert words in str(caught.value)
+    assert "Fix:" in str(caught.value)
+
+
+def test_function_objects_become_module_references():
+    game = valid().environment(env_creator=module_level_env_creator).to_manifest()
+    assert game["env"]["creator"] == f"{__name__}:module_level_env_creator"
+
+
+def test_env_defined_inside_experiment_py_is_refused_with_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(FIXTURES / "inline_env")
+    assert caught.value.field == "environment.env_creator"
+    assert "move make_env into a module next to experiment.py" in str(caught.value)
+
+
+def test_a_folder_without_an_experiment_is_reported():
+    with pytest.raises(ExperimentNotFound, match="defines no Experiment"):
+        load_experiment(FIXTURES / "none")
+    with pytest.raises(ExperimentNotFound, match="does not exist"):
+        load_experiment(FIXTURES / "missing")
+
+
+def test_the_native_check_rejects_actions_outside_the_action_space():
+    from gymcast.build.native_check import check_game_natively
+
+    game = valid().players({"player": Human(keys={"ArrowUp": 5}, default_action=0)}).to_manifest()
+    with pytest.raises(ConfigError) as caught:
+        check_game_natively(game)
+    assert caught.value.field == "players['player'].keys['ArrowUp']"
+    assert "Discrete(2)" in str(caught.value)
+
+
+def test_the_native_check_rejects_frames_of_the_wrong_shape():
+    from gymcast.build.native_check import check_game_natively
+
+    game = valid().rendering(frame_fn=f"{__name__}:flat_frame").to_manifest()
+    with pytest.raises(ConfigError) as caught:
+        check_game_natively(game)
+    assert caught.value.field == "rendering.frame_fn"
+    assert "(height, width, 3) uint8" in str(caught.value)
+
+
+def flat_frame(env):
+    import numpy as np
+
+    return np.zeros((10, 10), dtype=np.uint8)

@@ -1,0 +1,145 @@
+"""The Flask host over a real socket: bundle serving, the log API, SQLite storage, export."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sqlite3
+import subprocess
+
+import pytest
+
+from conftest import gymcast_command
+
+
+def request(host, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    connection.request(method, path, body=payload, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response, data
+
+
+def new_session(host) -> dict:
+    response, data = request(host, "POST", "/api/v1/sessions",
+                             {"schema": 1, "experiment": "cartpole", "build_id": "b1", "url_params": {"PROLIFIC_PID": "abc"}})
+    assert response.status == 201, data
+    return json.loads(data)
+
+
+def step_event(seq: int, **extra) -> dict:
+    return {"seq": seq, "type": "step", "t": 1.7e12 + seq, "episode": 0, "step": seq,
+            "actions": {"player": seq % 2}, "rewards": {"player": 1.0}, "terminated": False, "truncated": False, **extra}
+
+
+def stored_seqs(host, session_id: str) -> list[int]:
+    with sqlite3.connect(host.data) as db:
+        return [row[0] for row in db.execute("SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))]
+
+
+@pytest.mark.parametrize(("suffix", "mime"), [(".wasm", "application/wasm"), (".mjs", "text/javascript"),
+                                              (".whl", "application/zip"), ("pyodide-lock.json", "application/json")])
+def test_bundle_files_have_the_right_mime_type_and_immutable_caching(host, cartpole_bundle, suffix, mime):
+    manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
+    path = next(p for p in manifest["files"] if p.endswith(suffix))
+    response, data = request(host, "GET", "/" + path)
+    assert response.status == 200
+    assert response.getheader("Content-Type").startswith(mime)
+    assert "immutable" in response.getheader("Cache-Control")
+    assert len(data) == manifest["files"][path]["size"]
+
+
+@pytest.mark.parametrize("path", ["/", "/manifest.json"])
+def test_entry_files_are_revalidated(host, path):
+    response, _ = request(host, "GET", path)
+    assert response.status == 200
+    assert response.getheader("Cache-Control") == "no-cache"
+
+
+@pytest.mark.parametrize("path", ["/../conftest.py", "/%2e%2e/%2e%2e/etc/passwd", "/runtime/..%2f..%2fetc/passwd",
+                                  "/packages/../../logs.sqlite", "/etc/passwd", "//etc/passwd"])
+def test_no_directory_traversal(host, path):
+    response, data = request(host, "GET", path)
+    assert response.status == 404
+    assert b"root:" not in data
+
+
+def test_batches_are_acknowledged_stored_and_deduplicated(host):
+    session = new_session(host)
+    events = [step_event(seq) for seq in range(1, 11)]
+    path = f"/api/v1/sessions/{session['session_id']}/events"
+    response, data = request(host, "POST", path, {"schema": 1, "events": events}, session["token"])
+    assert response.status == 200
+    assert json.loads(data)["acked"] == list(range(1, 11))
+    # The outbox retries a batch whose acknowledgement was lost: nothing is stored twice.
+    response, data = request(host, "POST", path, {"schema": 1, "events": events[5:] + [step_event(11)]}, session["token"])
+    assert json.loads(data)["acked"] == list(range(6, 12))
+    assert stored_seqs(host, session["session_id"]) == list(range(1, 12))
+
+
+def test_a_session_accepts_only_its_own_token(host):
+    mine, theirs = new_session(host), new_session(host)
+    path = f"/api/v1/sessions/{theirs['session_id']}/events"
+    response, data = request(host, "POST", path, {"schema": 1, "events": [step_event(1)]}, mine["token"])
+    assert response.status == 403
+    assert "token" in json.loads(data)["error"]
+    response, _ = request(host, "POST", path, {"schema": 1, "events": [step_event(1)]})
+    assert response.status == 403
+    assert stored_seqs(host, theirs["session_id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"schema": 2, "events": [step_event(1)]}, "schema"),
+        ({"schema": 1, "events": []}, "events"),
+        ({"schema": 1, "events": [step_event(1), step_event(0)]}, "events.1.seq"),
+        ({"schema": 1, "events": [step_event(1), {**step_event(2), "type": "DROP TABLE"}]}, "events.1.type"),
+        ({"schema": 1, "events": [step_event(1), {**step_event(2), "rewards": {"player": "lots"}}]}, "events.1.rewards"),
+        ({"schema": 1, "events": [step_event(1), step_event(1)]}, "repeats a seq"),
+        ({"schema": 1, "events": [step_event(1)], "extra": 1}, "extra"),
+    ],
+)
+def test_bad_batches_get_a_400_naming_the_problem_and_write_nothing(host, body, words):
+    session = new_session(host)
+    response, data = request(host, "POST", f"/api/v1/sessions/{session['session_id']}/events", body, session["token"])
+    assert response.status == 400
+    assert words in json.loads(data)["error"]
+    assert stored_seqs(host, session["session_id"]) == []
+
+
+def test_malformed_json_and_oversized_bodies_are_4xx(host):
+    session = new_session(host)
+    path = f"/api/v1/sessions/{session['session_id']}/events"
+    response, data = request(host, "POST", path, raw=b"{not json", token=session["token"])
+    assert response.status == 400 and "error" in json.loads(data)
+    response, data = request(host, "POST", path, raw=b"x" * (3 * 1024 * 1024), token=session["token"])
+    assert response.status == 413 and "error" in json.loads(data)
+    response, data = request(host, "POST", "/api/v1/sessions/nope/events", {"schema": 1, "events": [step_event(1)]})
+    assert response.status == 404 and "unknown session" in json.loads(data)["error"]
+
+
+def test_export_jsonl_writes_one_object_per_event(host):
+    session = new_session(host)
+    request(host, "POST", f"/api/v1/sessions/{session['session_id']}/events",
+            {"schema": 1, "events": [step_event(1), step_event(2, terminated=True)]}, session["token"])
+    result = subprocess.run(gymcast_command("export", str(host.data), "--format", "jsonl"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["seq"] for r in records] == [1, 2]
+    last = records[-1]
+    assert last["session_id"] == session["session_id"]
+    assert (last["episode"], last["step"], last["actions"], last["rewards"]) == (0, 2, {"player": 0}, {"player": 1.0})
+    assert (last["terminated"], last["truncated"]) == (True, False)
+    assert last["wall_time"].startswith("20")
+
+
+def test_the_host_secret_is_generated_per_database_not_a_default(host, tmp_path):
+    from gymcast.storage import SQLiteEventStore
+
+    assert SQLiteEventStore(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
