@@ -29,28 +29,43 @@ async function init(manifest, baseUrl) {
   game = manifest.game;
   const url = (path) => new URL(path, baseUrl).href;
   const indexURL = url(manifest.pyodide.index_url);
+  const lockFileURL = url(manifest.pyodide.lock_url);
   progress(0.02, "Loading Python…");
   // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
   const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl"));
-  const downloads = prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size })));
-  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
-  const pyodide = await loadPyodide({
-    indexURL,
-    lockFileURL: url(manifest.pyodide.lock_url),
-    env: { PYTHONHASHSEED: "0" },
-    stdout: (line) => console.log(line),
-    stderr: (line) => console.warn(line),
-  });
+  const downloads = stage("downloading the packages", () =>
+    prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size }))));
+  const pyodide = await stage(`starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
+    async () => {
+      const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+      return loadPyodide({
+        indexURL, lockFileURL, env: { PYTHONHASHSEED: "0" },
+        stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
+      });
+    });
   await downloads;
   progress(0.9, "Installing packages…");
-  const errors = [];
-  await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
-  if (errors.length) throw new Error(`Python packages failed to load:\n${errors.join("\n")}`);
+  await stage("installing the Python packages", async () => {
+    const errors = [];
+    await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
+    if (errors.length) throw new Error(errors.join("\n"));
+  });
   progress(0.97, "Starting the environment…");
-  const { GameSession } = pyodide.pyimport("gymcast_runtime");
-  session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(game)));
+  session = await stage("creating the environment", () => {
+    const { GameSession } = pyodide.pyimport("gymcast_runtime");
+    return GameSession(pyodide.pyimport("json").loads(JSON.stringify(game)));
+  });
   progress(1, "Ready");
   post({ type: "ready" });
+}
+
+/** Run one loading stage; a failure names the stage and keeps the original message. */
+async function stage(label, work) {
+  try {
+    return await work();
+  } catch (error) {
+    throw new Error(`${label} failed: ${error?.message ?? error}`);
+  }
 }
 
 /** Download files in parallel, reporting progress between 2% and 90% by bytes received. */

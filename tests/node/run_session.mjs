@@ -1,0 +1,21 @@
+// Runs a bundle's GameSession in Pyodide under Node: node run_session.mjs BUNDLE SEED ACTIONS_JSON
+// Prints {"reset": ..., "steps": [...]} as JSON on the last line of stdout.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [bundle, seed, actionsJson] = process.argv.slice(2);
+const manifest = JSON.parse(readFileSync(join(bundle, "manifest.json"), "utf8"));
+const indexURL = join(bundle, manifest.pyodide.index_url) + "/";
+const { loadPyodide } = await import(pathToFileURL(join(indexURL, "pyodide.mjs")).href);
+const pyodide = await loadPyodide({
+  indexURL, lockFileURL: join(bundle, manifest.pyodide.lock_url), env: { PYTHONHASHSEED: "0" },
+  stdout: () => {}, stderr: (line) => console.error(line),
+});
+await pyodide.loadPackage(manifest.packages, { messageCallback: () => {} });
+const { GameSession } = pyodide.pyimport("gymcast_runtime");
+const session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(manifest.game)));
+const reset = JSON.parse(session.reset_json(Number(seed)));
+const steps = JSON.parse(actionsJson).map((actions) => JSON.parse(session.step_json(JSON.stringify(actions))));
+const frame = session.frame_bytes().toJs();
+console.log(JSON.stringify({ reset, steps, frame: [frame[0], frame[1], frame[2].length], platform: pyodide.runPython("import sys; sys.platform") }));
