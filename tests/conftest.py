@@ -4,61 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from gymcast.testing import HostProcess, gymcast_command, launch_chromium
+
+__all__ = ["CARTPOLE", "HostProcess", "environment_with", "gymcast_command", "seeded_cache"]
+
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def gymcast_command(*args: str) -> list[str]:
-    """The gymcast CLI of this interpreter's environment."""
-    return [sys.executable, "-m", "gymcast.cli", *args]
-
-
-class HostProcess:
-    """`gymcast serve` in a child process on a free loopback port."""
-
-    def __init__(self, bundle: Path, data: Path) -> None:
-        self.bundle, self.data, self.port = bundle, data, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "HostProcess":
-        self.process = subprocess.Popen(
-            gymcast_command("serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/manifest.json", timeout=1).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"gymcast serve exited: {self.process.stderr.read()}")
-                time.sleep(0.1)
-        raise RuntimeError("gymcast serve did not answer within 20 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +37,10 @@ def host(cartpole_bundle, tmp_path):
 @pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole run."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; run scripts/setup.sh (it installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

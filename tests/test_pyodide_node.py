@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -31,5 +32,5 @@ def test_pyodide_and_native_agree_on_every_step(cartpole_bundle, monkeypatch):
     native = GameSession(json.loads((cartpole_bundle / "manifest.json").read_text())["game"])
     assert native.reset(77) == browser["reset"]
     assert [native.step(a) for a in actions] == browser["steps"]
-    height, width, data = native.frame_bytes()
-    assert browser["frame"] == [height, width, len(data)]
+    height, width, channels, data = native.frame_bytes()
+    assert browser["frame"] == [height, width, channels, hashlib.sha256(data).hexdigest()]

@@ -18,6 +18,8 @@ window.gymcast = {
     rejected_events: outbox?.rejected.length ?? 0,
     log_error: outbox?.lastError ?? null,
   }),
+  /** performance.now() times at which new frames reached the canvas (the latest 4096). */
+  drawTimes: () => [...(view?.drawTimes ?? [])],
 };
 
 function fail(message) {

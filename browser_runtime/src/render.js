@@ -1,5 +1,7 @@
 // Drawing: the newest frame from the worker goes on the canvas at the display's refresh rate.
 
+const DRAW_TIMES_KEPT = 4096;
+
 /** Shows `ImageBitmap` frames scaled to the canvas; never waits for the worker. */
 export class FrameView {
   constructor(canvas, width, height) {
@@ -9,6 +11,7 @@ export class FrameView {
     this.context = canvas.getContext("2d");
     this.latest = null;
     this.framesDrawn = 0;
+    this.drawTimes = []; // performance.now() of the latest new frames drawn, for frame-time figures
     requestAnimationFrame(() => this.#draw());
   }
 
@@ -24,6 +27,8 @@ export class FrameView {
       this.latest.close();
       this.latest = null;
       this.framesDrawn += 1;
+      this.drawTimes.push(performance.now());
+      if (this.drawTimes.length > DRAW_TIMES_KEPT) this.drawTimes.shift();
     }
     requestAnimationFrame(() => this.#draw());
   }

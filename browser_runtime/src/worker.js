@@ -151,10 +151,21 @@ function endEpisode(result) {
 
 function sendFrame() {
   const frame = session.frame_bytes();
-  const [height, width, bytes] = frame.toJs();
+  const [height, width, channels, bytes] = frame.toJs();
   frame.destroy();
-  const pixels = new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const pixels = channels === 4 ? new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.byteLength) : rgbToRgba(bytes);
   createImageBitmap(new ImageData(pixels, width, height)).then((bitmap) => post({ type: "frame", bitmap }, [bitmap]));
+}
+
+function rgbToRgba(rgb) {
+  const rgba = new Uint8ClampedArray((rgb.length / 3) * 4);
+  for (let from = 0, to = 0; from < rgb.length; from += 3, to += 4) {
+    rgba[to] = rgb[from];
+    rgba[to + 1] = rgb[from + 1];
+    rgba[to + 2] = rgb[from + 2];
+    rgba[to + 3] = 255;
+  }
+  return rgba;
 }
 
 const round = (ms) => Math.round(ms * 1000) / 1000;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 WIDTH, HEIGHT = 300, 200
@@ -14,15 +16,22 @@ def draw_cartpole(env) -> np.ndarray:
     cartpole = env.unwrapped
     x, _, theta, _ = cartpole.state
     scale = WIDTH / (2 * cartpole.x_threshold)
-    frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-    frame[:] = SKY
-    frame[TRACK_Y, :] = TRACK
+    frame = _background().copy()
     cart_x = int(round(x * scale + WIDTH / 2))
     _fill_rect(frame, cart_x - 25 * WIDTH // 600, TRACK_Y - 15 * WIDTH // 600, 50 * WIDTH // 600, 30 * WIDTH // 600, CART)
     pole_length = scale * 2 * cartpole.length
     axle_y = TRACK_Y - 5
     _fill_rotated_bar(frame, cart_x, axle_y, theta, pole_length, 5.0, POLE)
     _fill_disc(frame, cart_x, axle_y, 2.5, AXLE)
+    return frame
+
+
+@functools.cache
+def _background() -> np.ndarray:
+    """Sky and track, drawn once (numpy fills are slow in the browser; copies are fast)."""
+    frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    frame[:] = SKY
+    frame[TRACK_Y, :] = TRACK
     return frame
 
 
@@ -46,5 +55,7 @@ def _fill_rotated_bar(frame, x0: float, y0: float, angle: float, length: float, 
 
 
 def _fill_disc(frame, cx: float, cy: float, radius: float, color) -> None:
-    ys, xs = np.ogrid[: frame.shape[0], : frame.shape[1]]
-    frame[(xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2] = color
+    left, top = int(max(cx - radius, 0)), int(max(cy - radius, 0))
+    right, bottom = int(min(cx + radius, frame.shape[1] - 1)), int(min(cy + radius, frame.shape[0] - 1))
+    ys, xs = np.ogrid[top:bottom + 1, left:right + 1]
+    frame[top:bottom + 1, left:right + 1][(xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2] = color

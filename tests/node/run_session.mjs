@@ -1,5 +1,6 @@
 // Runs a bundle's GameSession in Pyodide under Node: node run_session.mjs BUNDLE SEED ACTIONS_JSON
 // Prints {"reset": ..., "steps": [...]} as JSON on the last line of stdout.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,5 +18,6 @@ const { GameSession } = pyodide.pyimport("gymcast_runtime");
 const session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(manifest.game)));
 const reset = JSON.parse(session.reset_json(Number(seed)));
 const steps = JSON.parse(actionsJson).map((actions) => JSON.parse(session.step_json(JSON.stringify(actions))));
-const frame = session.frame_bytes().toJs();
-console.log(JSON.stringify({ reset, steps, frame: [frame[0], frame[1], frame[2].length], platform: pyodide.runPython("import sys; sys.platform") }));
+const [height, width, channels, pixels] = session.frame_bytes().toJs();
+const digest = createHash("sha256").update(pixels).digest("hex");
+console.log(JSON.stringify({ reset, steps, frame: [height, width, channels, digest], platform: pyodide.runPython("import sys; sys.platform") }));

@@ -79,17 +79,13 @@ class GameSession:
         }
 
     def frame(self) -> np.ndarray:
-        """The current frame as a contiguous (height, width, 4) uint8 RGBA array."""
-        rgb = self.frame_fn(self.env) if self.frame_fn is not None else self.env.render()
-        rgb = np.asarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+        """The current frame as a contiguous (height, width, 3 or 4) uint8 RGB(A) array."""
+        frame = np.asarray(self.frame_fn(self.env) if self.frame_fn is not None else self.env.render())
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4):
             raise SessionConfigError(
-                f"a frame must be a (height, width, 3) uint8 array, got dtype {rgb.dtype} and shape {rgb.shape}"
+                f"a frame must be a (height, width, 3) uint8 array, got dtype {frame.dtype} and shape {frame.shape}"
             )
-        if rgb.shape[2] == 3:
-            alpha = np.full(rgb.shape[:2] + (1,), 255, dtype=np.uint8)
-            rgb = np.concatenate([rgb, alpha], axis=2)
-        return np.ascontiguousarray(rgb)
+        return np.ascontiguousarray(frame)
 
     # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
 
@@ -101,10 +97,10 @@ class GameSession:
         """`step` with actions given as a JSON object, answered as JSON."""
         return json.dumps(self.step(json.loads(actions_json)))
 
-    def frame_bytes(self) -> tuple[int, int, bytes]:
-        """`frame` as `(height, width, rgba_bytes)`."""
-        rgba = self.frame()
-        return rgba.shape[0], rgba.shape[1], rgba.tobytes()
+    def frame_bytes(self) -> tuple[int, int, int, bytes]:
+        """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
+        frame = self.frame()
+        return frame.shape[0], frame.shape[1], frame.shape[2], frame.tobytes()
 
 
 def coerce_action(space: Any, value: Any) -> Any:

@@ -30,7 +30,7 @@ from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
-from gymcast.experiment.loader import EXPERIMENT_FILE, load_experiment
+from gymcast.experiment.loader import EXPERIMENT_FILE, LoadedExperiment, load_experiment
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
 
@@ -54,9 +54,14 @@ class BuiltBundle:
 def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None,
                  cache_dir: Path | None = None, console: Console | None = None) -> BuiltBundle:
     """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
+    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console)
+
+
+def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = None,
+                 cache_dir: Path | None = None, console: Console | None = None) -> BuiltBundle:
+    """Build an already loaded experiment (e.g. one adjusted in code) into `out`."""
     console = console or Console(stderr=True)
     _check_output_folder(out)
-    loaded = load_experiment(experiment_path)
     game = loaded.experiment.to_manifest()
     pins = load_pins()
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())

@@ -1,0 +1,71 @@
+"""Helpers for gymcast's own tests and benchmarks: a real `gymcast serve` process and Debian's Chromium."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def gymcast_command(*args: str) -> list[str]:
+    """The gymcast CLI of this interpreter's environment, as an argv list."""
+    return [sys.executable, "-m", "gymcast.cli", *args]
+
+
+class HostProcess:
+    """`gymcast serve BUNDLE` in a child process on a free loopback port, logging to `data`."""
+
+    def __init__(self, bundle: Path, data: Path) -> None:
+        self.bundle, self.data, self.port = bundle, data, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 20) -> HostProcess:
+        """Start the host and wait until it answers."""
+        self.process = subprocess.Popen(
+            gymcast_command("serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/manifest.json", timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gymcast serve exited: {self.process.stderr.read()}") from None
+                time.sleep(0.1)
+        raise RuntimeError(f"gymcast serve did not answer within {timeout_s} s")
+
+    def stop(self) -> None:
+        """Stop the host (SIGTERM) and wait for it."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def __enter__(self) -> HostProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def launch_chromium(playwright):
+    """Debian's headless Chromium through Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing; run scripts/setup.sh --tests (it installs Debian's chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
