@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets gymcast up on a fresh Debian/Ubuntu machine: a virtualenv in .venv with gymcast installed.
+# With --tests it also installs what the tests need: Debian's chromium and Node.js (for Pyodide under Node).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+if [ "${1:-}" = "--tests" ]; then
+  command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "setup: installing ${packages[*]} with apt-get"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extras=""; [ "${1:-}" = "--tests" ] && extras="[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+echo "setup: gymcast $(.venv/bin/python -c 'import gymcast; print(gymcast.__version__)') is ready in .venv"
