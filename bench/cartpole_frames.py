@@ -64,14 +64,18 @@ def main() -> None:
         with HostProcess(bundle, Path(tmp) / "bench.sqlite") as host, sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             context = browser.new_context()
-            cold_ready, cold_frame = time_to_first_frame(context.new_page(), host.url)
+            cold_page = context.new_page()
+            cold_ready, cold_frame = time_to_first_frame(cold_page, host.url)
+            cold_page.close()  # it would keep playing and compete for the CPU
             page = context.new_page()
             warm_ready, warm_frame = time_to_first_frame(page, host.url)
             play(page, args.seconds)
             draws = page.evaluate("window.gymcast.drawTimes()")
+            session_id = page.evaluate("window.gymcast.status().session_id")
             browser.close()
             with sqlite3.connect(host.data) as db:
-                steps = [json.loads(row[0]) for row in db.execute("SELECT data FROM events WHERE type = 'step'")]
+                steps = [json.loads(row[0]) for row in db.execute(
+                    "SELECT data FROM events WHERE type = 'step' AND session_id = ?", (session_id,))]
     intervals = [b - a for a, b in zip(draws, draws[1:]) if b - a < PAUSE_MS]
     step_ms = [s["step_ms"] for s in steps]
     late = sum(1 for s in steps if s["late_ms"] > 1000 / fps)
