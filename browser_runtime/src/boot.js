@@ -16,6 +16,7 @@ window.gymcast = {
     frames_drawn: view?.framesDrawn ?? 0,
     pending_events: outbox?.pending() ?? 0,
     rejected_events: outbox?.rejected.length ?? 0,
+    durable_log: outbox?.durable() ?? false,
     log_error: outbox?.lastError ?? null,
   }),
   /** performance.now() times at which new frames reached the canvas (the latest 4096). */
@@ -40,15 +41,16 @@ async function boot() {
   const game = manifest.game;
   const apiBase = game.log_url || new URL(".", baseUrl).href.replace(/\/$/, "");
 
-  outbox = new Outbox({ apiBase });
-  const sessionReady = createSession(apiBase, {
+  outbox = await Outbox.open({ apiBase, buildId: manifest.build_id });
+  const resumed = outbox.resumedSession();
+  const sessionReady = (resumed ? Promise.resolve(resumed) : createSession(apiBase, {
     experiment: game.name,
     build_id: manifest.build_id,
     url_params: Object.fromEntries(new URLSearchParams(location.search)),
     user_agent: navigator.userAgent,
-  }).then((session) => {
+  }).then((session) => outbox.adopt(session).then(() => session))).then((session) => {
     status.session_id = session.session_id;
-    outbox.attach(session);
+    outbox.push({ type: "page_load", resumed: Boolean(resumed), url: location.href, durable_log: outbox.durable() });
   });
 
   const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
@@ -62,7 +64,10 @@ async function boot() {
       else if (data.type === "frame") view.show(data.bitmap);
       else if (data.type === "event") onEvent(data.event, overlay, game);
       else if (data.type === "done") finish(overlay);
-      else if (data.type === "error") reject(new Error(data.message));
+      else if (data.type === "error") {
+        reject(new Error(data.message));
+        fail(data.message); // also after the game started
+      }
     };
   });
   ready.catch((error) => fail(error.message));
@@ -73,6 +78,10 @@ async function boot() {
   $("game").hidden = false;
   const keys = new Set(Object.values(game.players).flatMap((player) => Object.keys(player.keys ?? {})));
   new KeyboardCapture(keys, (key, down, t) => worker.postMessage({ type: "key", key, down, t }));
+  const page = (what) => worker.postMessage({ type: "page", what });
+  addEventListener("visibilitychange", () => page(document.visibilityState === "hidden" ? "hidden" : "visible"));
+  addEventListener("blur", () => page("blur"));
+  addEventListener("focus", () => page("focus"));
   status.phase = "ready";
   await overlay.show(`${game.gameplay.num_episodes} episode(s). Use the keys shown in the instructions.`, "Start");
   overlay.hide();

@@ -36,51 +36,144 @@ export async function createSession(apiBase, body) {
   }
 }
 
+const DB_NAME = "gymcast-outbox";
+const CURRENT_SESSION_KEY = "gymcast.session";
+
+/** A promise for an IndexedDB request or transaction. */
+function settled(target) {
+  return new Promise((resolve, reject) => {
+    if ("oncomplete" in target) {
+      target.oncomplete = () => resolve();
+      target.onabort = target.onerror = () => reject(target.error);
+    } else {
+      target.onsuccess = () => resolve(target.result);
+      target.onerror = () => reject(target.error);
+    }
+  });
+}
+
+async function openDatabase() {
+  const opening = indexedDB.open(DB_NAME, 1);
+  opening.onupgradeneeded = () => {
+    opening.result.createObjectStore("sessions", { keyPath: "session_id" });
+    opening.result.createObjectStore("events", { keyPath: ["session_id", "seq"] });
+  };
+  return settled(opening);
+}
+
 /**
- * Numbers events per session (seq 1, 2, ...), sends them in batches, and keeps each event until
- * the host acknowledges its seq. Failed sends are retried with backoff; the host deduplicates.
+ * The log outbox. Numbers events per session (seq 1, 2, ...), writes each to IndexedDB before it
+ * is sent, sends batches, and deletes an event only when the host acknowledges its seq. Failed
+ * sends are retried with backoff; the host deduplicates. After a reload, events left over from any
+ * earlier page of this origin are sent too, and this tab's session continues where it stopped.
  */
 export class Outbox {
-  constructor({ apiBase, batchSize = 200, intervalMs = 500 }) {
-    Object.assign(this, { apiBase, batchSize, intervalMs });
-    this.queue = [];
-    this.nextSeq = 1;
-    this.session = null;
+  constructor({ apiBase, buildId, batchSize = 200, intervalMs = 500 }) {
+    Object.assign(this, { apiBase, buildId, batchSize, intervalMs });
+    this.db = null;
+    this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
+    this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
+    this.current = null;
     this.sending = false;
     this.backoffMs = 0;
     this.rejected = [];
     this.lastError = null;
   }
 
-  /** Start sending for `session` ({session_id, token}); events pushed earlier are sent too. */
-  attach(session) {
-    this.session = session;
-    setInterval(() => this.flush(), this.intervalMs);
-    addEventListener("visibilitychange", () => document.visibilityState === "hidden" && this.flush());
+  /** An outbox with whatever an earlier page left unsent; IndexedDB failures degrade to memory only. */
+  static async open(options) {
+    const outbox = new Outbox(options);
+    try {
+      outbox.db = await openDatabase();
+      await outbox.#restore();
+    } catch (error) {
+      outbox.db = null;
+      outbox.lastError = `IndexedDB unavailable, logs kept in memory only: ${error?.message ?? error}`;
+      console.warn(`gymcast: ${outbox.lastError}`);
+    }
+    setInterval(() => outbox.flush(), outbox.intervalMs);
+    addEventListener("visibilitychange", () => document.visibilityState === "hidden" && outbox.flush());
+    addEventListener("online", () => outbox.flush());
+    return outbox;
   }
 
+  async #restore() {
+    const transaction = this.db.transaction(["sessions", "events"]);
+    const [sessions, events] = await Promise.all([
+      settled(transaction.objectStore("sessions").getAll()),
+      settled(transaction.objectStore("events").getAll()),
+    ]);
+    for (const session of sessions.filter((s) => s.api_base === this.apiBase)) {
+      this.sessions.set(session.session_id, session);
+      this.queues.set(session.session_id, []);
+    }
+    for (const record of events) this.queues.get(record.session_id)?.push(record.event);
+    const current = sessionStorage.getItem(`${CURRENT_SESSION_KEY}.${this.buildId}`);
+    this.current = this.sessions.get(current) ?? null;
+  }
+
+  /** This tab's session from before a reload, or null. */
+  resumedSession() {
+    return this.current;
+  }
+
+  /** Make `session` ({session_id, token}) this tab's session and start logging to it. */
+  async adopt(session) {
+    this.current = { session_id: session.session_id, token: session.token, api_base: this.apiBase, next_seq: 1 };
+    this.sessions.set(session.session_id, this.current);
+    this.queues.set(session.session_id, []);
+    sessionStorage.setItem(`${CURRENT_SESSION_KEY}.${this.buildId}`, session.session_id);
+    await this.#write(["sessions"], (t) => t.objectStore("sessions").put(this.current));
+  }
+
+  /** Number, persist and queue an event for this tab's session. */
   push(event) {
-    this.queue.push({ seq: this.nextSeq++, t: Date.now(), ...event });
-    if (this.queue.length >= this.batchSize) this.flush();
+    const session = this.current;
+    const record = { seq: session.next_seq++, t: Date.now(), ...event };
+    this.queues.get(session.session_id).push(record);
+    this.#write(["sessions", "events"], (t) => {
+      t.objectStore("events").put({ session_id: session.session_id, seq: record.seq, event: record });
+      t.objectStore("sessions").put(session);
+    });
+    if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
   }
 
-  /** Events not yet acknowledged by the host. */
+  /** Events not yet acknowledged by the host, over all sessions. */
   pending() {
-    return this.queue.length;
+    let count = 0;
+    for (const queue of this.queues.values()) count += queue.length;
+    return count;
+  }
+
+  /** Whether events survive a reload (IndexedDB works here). */
+  durable() {
+    return this.db !== null;
+  }
+
+  async #write(stores, fill) {
+    if (!this.db) return;
+    try {
+      const transaction = this.db.transaction(stores, "readwrite");
+      fill(transaction);
+      await settled(transaction);
+    } catch (error) {
+      this.lastError = `IndexedDB write failed: ${error?.message ?? error}`;
+      console.error(`gymcast: ${this.lastError}`);
+    }
   }
 
   async flush() {
-    if (!this.session || this.sending || this.queue.length === 0) return;
+    if (this.sending) return;
+    const [sessionId, queue] = [...this.queues].find(([, events]) => events.length > 0) ?? [];
+    if (!sessionId) return;
     this.sending = true;
-    const batch = this.queue.slice(0, this.batchSize);
+    const session = this.sessions.get(sessionId);
+    const batch = queue.slice(0, this.batchSize);
     try {
       const reply = await postJson(
-        `${this.apiBase}/api/v1/sessions/${this.session.session_id}/events`,
-        { schema: SCHEMA, events: batch },
-        this.session.token,
+        `${this.apiBase}/api/v1/sessions/${sessionId}/events`, { schema: SCHEMA, events: batch }, session.token,
       );
-      const acked = new Set(reply.acked);
-      this.queue = this.queue.filter((event) => !acked.has(event.seq));
+      this.#forget(sessionId, new Set(reply.acked));
       this.backoffMs = 0;
       this.lastError = null;
     } catch (error) {
@@ -92,11 +185,17 @@ export class Outbox {
         // The host refused the batch as invalid: keep it visible instead of dropping it silently.
         console.error(`gymcast: the host rejected ${batch.length} events: ${error.message}`);
         this.rejected.push(...batch);
-        const sent = new Set(batch.map((event) => event.seq));
-        this.queue = this.queue.filter((event) => !sent.has(event.seq));
+        this.#forget(sessionId, new Set(batch.map((event) => event.seq)));
       }
     } finally {
       this.sending = false;
     }
+  }
+
+  #forget(sessionId, seqs) {
+    this.queues.set(sessionId, this.queues.get(sessionId).filter((event) => !seqs.has(event.seq)));
+    this.#write(["events"], (t) => {
+      for (const seq of seqs) t.objectStore("events").delete([sessionId, seq]);
+    });
   }
 }

@@ -1,5 +1,6 @@
 // The worker: Pyodide, the env loop at a fixed rate, and frames for the main thread.
 // Messages in:  {type: "init", manifest, baseUrl} | {type: "start"} | {type: "key", key, down, t}
+//               | {type: "page", what}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
 //               | {type: "frame", bitmap} | {type: "done"} | {type: "error", message}
 
@@ -14,14 +15,25 @@ let run;
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const emit = (event) => post({ type: "event", event });
 const progress = (fraction, label) => post({ type: "progress", fraction, label });
+const fail = (error) => post({ type: "error", message: String(error?.message ?? error) });
+/** `fn` wrapped so an exception (e.g. from the env or a callback) reaches the page as an error. */
+const guarded = (fn) => (...args) => {
+  try {
+    return fn(...args);
+  } catch (error) {
+    if (run) clearTimeout(run.timer);
+    fail(error);
+  }
+};
 
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === "init") await init(data.manifest, data.baseUrl);
-    else if (data.type === "start") startRun();
+    else if (data.type === "start") guarded(startRun)();
     else if (data.type === "key") onKey(data);
+    else if (data.type === "page") guarded(onPage)(data.what);
   } catch (error) {
-    post({ type: "error", message: String(error?.message ?? error) });
+    fail(error);
   }
 };
 
@@ -88,6 +100,11 @@ function onKey({ key, down, t }) {
   if (run) emit({ type: "key", key, down, key_time: t, episode: run.episode, step: run.step });
 }
 
+function onPage(what) {
+  const custom = session ? JSON.parse(session.page_json(what)) : {};
+  emit({ type: "page", what, episode: run?.episode, step: run?.step, ...custom });
+}
+
 function startRun() {
   const gameplay = game.gameplay;
   const seed = gameplay.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
@@ -99,13 +116,13 @@ function startRun() {
 
 function beginEpisode() {
   const seed = run.baseSeed + run.episode;
-  const reset = JSON.parse(session.reset_json(seed));
+  const reset = JSON.parse(session.reset_json(seed, run.episode));
   run.step = 0;
   run.returns = Object.fromEntries(Object.keys(game.players).map((agent) => [agent, 0]));
-  emit({ type: "episode_start", episode: run.episode, step: 0, seed, obs_hash: reset.obs_hash });
+  emit({ type: "episode_start", episode: run.episode, seed, ...reset });
   sendFrame();
   run.nextTick = performance.now() + run.periodMs;
-  run.timer = setTimeout(tick, run.periodMs);
+  run.timer = setTimeout(guarded(tick), run.periodMs);
 }
 
 function tick() {
@@ -123,8 +140,7 @@ function tick() {
   run.step = result.step;
   for (const [agent, reward] of Object.entries(result.rewards)) run.returns[agent] += reward;
   emit({
-    type: "step", episode: run.episode, step: result.step, actions, rewards: result.rewards,
-    terminated: result.terminated, truncated: result.truncated, obs_hash: result.obs_hash,
+    type: "step", episode: run.episode, actions, ...result,
     keys: used, held: [...keys.pressed], step_ms: round(stepMs), late_ms: round(Math.max(0, lateMs)),
   });
   sendFrame();
@@ -132,17 +148,18 @@ function tick() {
   run.nextTick += run.periodMs;
   const now = performance.now();
   if (now - run.nextTick > 5 * run.periodMs) run.nextTick = now; // fell far behind: do not burst
-  run.timer = setTimeout(tick, Math.max(0, run.nextTick - now));
+  run.timer = setTimeout(guarded(tick), Math.max(0, run.nextTick - now));
 }
 
 function endEpisode(result) {
+  const custom = JSON.parse(session.end_episode_json(JSON.stringify(run.returns)));
   emit({
     type: "episode_end", episode: run.episode, step: run.step, steps: run.step, returns: run.returns,
-    terminated: result.terminated, truncated: result.truncated,
+    terminated: result.terminated, truncated: result.truncated, ...custom,
   });
   run.episode += 1;
   if (run.episode < game.gameplay.num_episodes) {
-    run.timer = setTimeout(beginEpisode, PAUSE_BETWEEN_EPISODES_MS);
+    run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
   } else {
     emit({ type: "run_end", episodes: run.episode });
     post({ type: "done" });

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gymcast_runtime.callbacks import Callback, checked_custom
 from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.shim import install_multiprocessing_stub
@@ -48,19 +49,30 @@ class GameSession:
                 kwargs.setdefault("render_mode", "rgb_array")
             self.env = gymnasium.make(env_config["id"], **kwargs)
         self.max_steps: int | None = config["gameplay"].get("max_steps")
+        logging = config.get("logging") or {}
+        self.hash_every: int = logging.get("hash_every", 1)
+        self.log_observations: bool = logging.get("observations", False)
+        callback_ref = config.get("callbacks")
+        self.callback: Callback = import_ref(callback_ref)() if callback_ref else Callback()
         self.step_count = 0
+        self.episode = 0
         self.observation: Any = None
 
-    def reset(self, seed: int) -> dict[str, Any]:
-        """Start an episode from `seed`; returns `{"step": 0, "obs_hash": ...}`."""
+    def reset(self, seed: int, episode: int = 0) -> dict[str, Any]:
+        """Start episode `episode` from `seed`; returns `{"step": 0, "obs_hash": ...}` plus any custom fields."""
         self.observation, _ = self.env.reset(seed=seed)
         self.step_count = 0
-        return {"step": 0, "obs_hash": state_hash(self.observation)}
+        self.episode = episode
+        record: dict[str, Any] = {"step": 0, "obs_hash": state_hash(self.observation)}
+        self._add_observation(record)
+        self._add_custom(record, "on_episode_start", self.callback.on_episode_start(self.env, episode, seed))
+        return record
 
     def step(self, actions: dict[str, Any]) -> dict[str, Any]:
         """Apply one action per agent; returns step index, rewards per agent, flags and the obs hash.
 
-        `truncated` is also set when the configured `max_steps` is reached.
+        `truncated` is also set when the configured `max_steps` is reached. The hash is logged
+        every `hash_every` steps and on the last step of an episode.
         """
         agent = self.agents[0]
         if agent not in actions:
@@ -70,13 +82,39 @@ class GameSession:
         self.step_count += 1
         if self.max_steps is not None and self.step_count >= self.max_steps:
             truncated = True
-        return {
+        record: dict[str, Any] = {
             "step": self.step_count,
             "rewards": {agent: float(reward)},
             "terminated": bool(terminated),
             "truncated": bool(truncated),
-            "obs_hash": state_hash(self.observation),
         }
+        if terminated or truncated or self.step_count % self.hash_every == 0:
+            record["obs_hash"] = state_hash(self.observation)
+        self._add_observation(record)
+        self._add_custom(record, "on_step", self.callback.on_step(self.env, actions, dict(record)))
+        return record
+
+    def end_episode(self, returns: dict[str, float]) -> dict[str, Any]:
+        """Run the `on_episode_end` hook; returns `{"custom": ...}` or `{}`."""
+        record: dict[str, Any] = {}
+        self._add_custom(record, "on_episode_end", self.callback.on_episode_end(self.env, self.episode, returns))
+        return record
+
+    def page(self, what: str) -> dict[str, Any]:
+        """Run the `on_page` hook; returns `{"custom": ...}` or `{}`."""
+        record: dict[str, Any] = {}
+        self._add_custom(record, "on_page", self.callback.on_page(what))
+        return record
+
+    def _add_observation(self, record: dict[str, Any]) -> None:
+        if self.log_observations:
+            record["obs"] = to_json_value(self.observation)
+
+    @staticmethod
+    def _add_custom(record: dict[str, Any], hook: str, fields: dict[str, Any] | None) -> None:
+        custom = checked_custom(hook, fields)
+        if custom:
+            record["custom"] = custom
 
     def frame(self) -> np.ndarray:
         """The current frame as a contiguous (height, width, 3 or 4) uint8 RGB(A) array."""
@@ -89,9 +127,17 @@ class GameSession:
 
     # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
 
-    def reset_json(self, seed: int) -> str:
+    def reset_json(self, seed: int, episode: int = 0) -> str:
         """`reset`, answered as JSON."""
-        return json.dumps(self.reset(int(seed)))
+        return json.dumps(self.reset(int(seed), int(episode)))
+
+    def end_episode_json(self, returns_json: str) -> str:
+        """`end_episode` with returns given as JSON, answered as JSON."""
+        return json.dumps(self.end_episode(json.loads(returns_json)))
+
+    def page_json(self, what: str) -> str:
+        """`page`, answered as JSON."""
+        return json.dumps(self.page(str(what)))
 
     def step_json(self, actions_json: str) -> str:
         """`step` with actions given as a JSON object, answered as JSON."""
@@ -110,3 +156,12 @@ def coerce_action(space: Any, value: Any) -> Any:
     if isinstance(space, gymnasium.spaces.Discrete):
         return int(value)
     return np.asarray(value, dtype=space.dtype)
+
+
+def to_json_value(value: Any) -> Any:
+    """An observation as plain JSON values (arrays become nested lists, dicts keep their keys)."""
+    if isinstance(value, dict):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [to_json_value(item) for item in value]
+    return np.asarray(value).tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gymcast.experiment.errors import ConfigError
+from gymcast_runtime.refs import import_ref
 from gymcast_runtime.session import GameSession, coerce_action
 
 
@@ -14,6 +15,13 @@ def check_game_natively(game: dict[str, Any]) -> dict[str, Any]:
     Raises ConfigError naming the field when an action is outside the env's action space or
     a frame has the wrong shape.
     """
+    if game.get("callbacks"):
+        try:
+            import_ref(game["callbacks"])()
+        except Exception as error:
+            raise ConfigError("callbacks", f"{game['callbacks']} could not be imported and created: "
+                              f"{type(error).__name__}: {error}",
+                              "reference a Callback subclass that takes no constructor arguments") from error
     try:
         session = GameSession(game)
     except Exception as error:  # the researcher's env code can raise anything
@@ -32,8 +40,15 @@ def check_game_natively(game: dict[str, Any]) -> dict[str, Any]:
             if not valid:
                 raise ConfigError(where, f"action {action!r} is not in the env's action space {space}",
                                   f"use an action that {space} contains")
-    session.reset(seed=0)
-    session.step({agent: player["default_action"] for agent, player in game["players"].items()})
+    try:
+        session.reset(seed=0)
+        session.step({agent: player["default_action"] for agent, player in game["players"].items()})
+        session.end_episode({agent: 0.0 for agent in game["players"]})
+        session.page("visible")
+    except TypeError as error:
+        if "callback" not in str(error):
+            raise
+        raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
     try:
         frame = session.frame()
     except Exception as error:

@@ -39,6 +39,8 @@ class Experiment:
         self._gameplay: dict[str, Any] = {"num_episodes": 1, "max_steps": None,
                                           "input_mode": "pressed_keys", "seed": None}
         self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
+        self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
+        self._callbacks: str | None = None
 
     def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
                     env_kwargs: dict[str, Any] | None = None) -> Experiment:
@@ -108,6 +110,23 @@ class Experiment:
         self._hosting = {"host": host, "port": check_int("hosting.port", port, 1, 65535), "log_url": log_url.rstrip("/")}
         return self
 
+    def logging(self, hash_every: int = 1, observations: bool = False) -> Experiment:
+        """What each step logs besides actions and rewards.
+
+        `hash_every`: log the observation's hash every N steps (always on an episode's first and
+        last step); replay checks each logged hash. `observations=True` also logs every observation
+        as JSON, which makes logs much larger; replay can rebuild them instead.
+        """
+        if not isinstance(observations, bool):
+            raise ConfigError("logging.observations", f"expected True or False, got {observations!r}", "pass a bool")
+        self._logging = {"hash_every": check_int("logging.hash_every", hash_every, 1, 100_000), "observations": observations}
+        return self
+
+    def callbacks(self, callback: str | type) -> Experiment:
+        """A `gymcast_runtime.Callback` subclass whose hooks run in the browser and add `custom` log fields."""
+        self._callbacks = to_ref("callbacks", callback)
+        return self
+
     @property
     def host_settings(self) -> dict[str, Any]:
         """The hosting section as given."""
@@ -130,5 +149,7 @@ class Experiment:
             "players": {agent: player.to_manifest() for agent, player in self._players.items()},
             "rendering": dict(self._rendering),
             "gameplay": dict(self._gameplay),
+            "logging": dict(self._logging),
+            "callbacks": self._callbacks,
             "log_url": self._hosting["log_url"],
         }

@@ -19,7 +19,7 @@ def to_ref(field: str, value: str | Callable[..., Any]) -> str:
             raise ConfigError(field, f"{value!r} is not a function reference", 'write it as "module:function", e.g. "envs:make_env"')
         return value
     if not callable(value):
-        raise ConfigError(field, f"expected a function or a 'module:function' string, got {type(value).__name__}",
+        raise ConfigError(field, f"expected a function, a class or a 'module:attribute' string, got {type(value).__name__}",
                           'pass the function itself, or "module:function"')
     module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
     if module in (EXPERIMENT_MODULE, "__main__"):
