@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gymcast.testing import HostProcess, gymcast_command, launch_chromium
 
-__all__ = ["CARTPOLE", "HostProcess", "environment_with", "gymcast_command", "seeded_cache"]
+__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "environment_with", "gymcast_command", "seeded_cache", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
@@ -66,3 +67,43 @@ def seeded_cache(target: Path) -> Path:
 
 def environment_with(**overrides: str) -> dict[str, str]:
     return {**os.environ, **overrides}
+
+
+STATUS = "window.gymcast && window.gymcast.status()"
+
+
+def wait_for(page, condition: str, timeout_s: float = 60) -> dict:
+    """Wait until `condition` (JS over the status `s`) holds; return the status."""
+    page.wait_for_function(f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000)
+    return page.evaluate(STATUS)
+
+
+@dataclass(frozen=True)
+class PlayedGame:
+    """A CartPole run played in Chromium: the host's SQLite file, the bundle, and the final page status."""
+
+    db: Path
+    bundle: Path
+    status: dict
+
+
+@pytest.fixture(scope="session")
+def played_cartpole(browser, cartpole_bundle, tmp_path_factory) -> PlayedGame:
+    """Play all three CartPole episodes once: ArrowRight held, then ArrowLeft held, then no key."""
+    data = tmp_path_factory.mktemp("played") / "logs.sqlite"
+    with HostProcess(cartpole_bundle, data) as host:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(host.url + "/?PROLIFIC_PID=p123&STUDY_ID=s1")
+        status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'")
+        assert status["phase"] == "ready", status["error"]
+        page.keyboard.down("ArrowRight")  # held from before the start
+        page.click("#start")
+        wait_for(page, "s.episode === 1 && s.step === 0")  # the pause before episode 2
+        page.keyboard.up("ArrowRight")
+        page.keyboard.down("ArrowLeft")
+        wait_for(page, "s.episode === 2 && s.step === 0")
+        page.keyboard.up("ArrowLeft")
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0")
+        context.close()
+    return PlayedGame(data, cartpole_bundle, status)

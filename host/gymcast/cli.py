@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,10 +15,11 @@ from gymcast.build.bundle import BundleError, build_bundle
 from gymcast.experiment import ConfigError
 from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
+from gymcast.export.minari import ExportError
 from gymcast.wheels import FetchError
 
 console = Console(stderr=True)
-USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, FileNotFoundError)
+USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, FileNotFoundError, ExportError)
 
 
 class GymcastCommand(click.Command):
@@ -76,14 +79,74 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
 @main.command(cls=GymcastCommand)
 @click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
-@click.option("-o", "--out", type=click.File("w"), default="-", help="Output file (default: stdout).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="Output file (jsonl: default stdout; csv, parquet: required); for minari, the datasets folder.")
 @click.option("--session", default=None, help="Only this session id.")
-def export(db: Path, fmt: str, out, session: str | None) -> None:
-    """Export the events logged in DB."""
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The bundle the data came from (minari: observations are rebuilt by replaying it).")
+@click.option("--dataset-id", default=None, help="Minari dataset id (default: gymcast/<experiment>/human-v0).")
+def export(db: Path, fmt: str, out: Path | None, session: str | None, bundle: Path | None, dataset_id: str | None) -> None:
+    """Export the events logged in DB as jsonl, csv, parquet or a Minari dataset."""
     from gymcast.storage import SQLiteEventStore
 
-    count = export_jsonl(SQLiteEventStore(db), out, session)
-    console.print(f"exported {count} events as {fmt}")
+    store = SQLiteEventStore(db)
+    if fmt == "jsonl":
+        with (out.open("w") if out else contextlib.nullcontext(sys.stdout)) as stream:
+            count = export_jsonl(store, stream, session)
+        console.print(f"exported {count} events as jsonl")
+    elif fmt in ("csv", "parquet"):
+        from gymcast.export.tables import export_table
+
+        if out is None:
+            raise click.UsageError(f"--format {fmt} needs -o FILE")
+        console.print(f"exported {export_table(store, out, fmt, session)} events to {out}")
+    else:
+        from gymcast.export.minari import export_minari
+
+        if bundle is None:
+            raise click.UsageError("--format minari needs --bundle BUNDLE (observations are rebuilt by replay)")
+        if out is not None:
+            os.environ["MINARI_DATASETS_PATH"] = str(out.resolve())
+        name = json.loads((bundle / "manifest.json").read_text())["game"]["name"]
+        dataset_id = dataset_id or f"gymcast/{name}/human-v0"
+        count = export_minari(store, bundle, dataset_id, session)
+        console.print(f"wrote Minari dataset {dataset_id} with {count} episodes")
+
+
+@main.command(cls=GymcastCommand)
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bundle", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The bundle the data came from.")
+@click.option("--session", default=None, help="Only this session id.")
+def replay(db: Path, bundle: Path, session: str | None) -> None:
+    """Re-run every logged episode from its seed and actions and check every logged state hash.
+
+    Exits with status 1 when any episode diverges from its log.
+    """
+    from rich.table import Table
+
+    from gymcast.replay import logged_episodes, open_bundle, replay_episode
+    from gymcast.storage import SQLiteEventStore
+
+    store = SQLiteEventStore(db)
+    table = Table("session", "run", "episode", "steps", "result")
+    diverged = 0
+    with open_bundle(bundle) as bundle_game:
+        builds = {s.session_id: s.build_id for s in store.iter_sessions()}
+        for session_id in sorted({sid for sid, build in builds.items() if build != bundle_game.build_id}):
+            console.print(f"[yellow]warning:[/] session {session_id} was recorded with build {builds[session_id]}, "
+                          f"but {bundle} is build {bundle_game.build_id}")
+        game_session = bundle_game.new_session()
+        for logged in logged_episodes(store.iter_events(session)):
+            result = replay_episode(game_session, logged)
+            diverged += result.status == "diverged"
+            text = {"match": "[green]match[/]", "incomplete": f"[yellow]incomplete[/]: {result.detail}",
+                    "diverged": f"[red]diverged at step {result.step}[/]: {result.detail}"}[result.status]
+            table.add_row(logged.session_id, str(logged.run), str(logged.episode), str(len(logged.steps)), text)
+    Console().print(table)
+    if diverged:
+        console.print(f"[red]{diverged} episode(s) diverged from the log[/]")
+        sys.exit(1)
 
 
 def _serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None:

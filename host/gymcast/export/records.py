@@ -1,4 +1,4 @@
-"""Dataset export from the event store."""
+"""Events as flat JSON records, and the JSONL export."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from datetime import datetime, timezone
 from typing import IO, Iterator
 
 from gymcast.storage import EventStore, StoredEvent
-
-FORMATS = ("jsonl",)
-
 
 def event_record(event: StoredEvent) -> dict:
     """One event as a flat JSON object: ids, indices, times, then every logged field."""
@@ -28,13 +25,14 @@ def event_record(event: StoredEvent) -> dict:
 def export_jsonl(store: EventStore, out: IO[str], session_id: str | None = None) -> int:
     """Write one JSON object per event to `out`; returns how many were written."""
     count = 0
-    for record in _records(store, session_id):
+    for record in event_records(store, session_id):
         out.write(json.dumps(record, separators=(",", ":")) + "\n")
         count += 1
     return count
 
 
-def _records(store: EventStore, session_id: str | None) -> Iterator[dict]:
+def event_records(store: EventStore, session_id: str | None = None) -> Iterator[dict]:
+    """Every event (or one session's) as an `event_record`, in (session, seq) order."""
     for event in store.iter_events(session_id):
         yield event_record(event)
 

@@ -1,0 +1,148 @@
+"""Deterministic replay: re-run each logged episode from its seed and actions and check every logged hash.
+
+Replay runs natively in CPython, using the bundle's own experiment code and the same
+`gymcast_runtime` and gymnasium version as the browser. An env whose float results differ between
+Pyodide (Emscripten's libm, numpy 2.0.2) and native (glibc, the installed numpy) reports a
+divergence at the first differing hash: a mismatch is never silently accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal
+
+from gymcast.storage import StoredEvent
+
+
+@dataclass
+class LoggedStep:
+    """One logged env step."""
+
+    step: int
+    actions: dict[str, Any]
+    rewards: dict[str, float]
+    terminated: bool
+    truncated: bool
+    obs_hash: str | None
+
+
+@dataclass
+class LoggedEpisode:
+    """One episode as the log recorded it. `run` counts the runs of a session (a reload starts a new one)."""
+
+    session_id: str
+    run: int
+    episode: int
+    seed: int
+    start_hash: str | None
+    steps: list[LoggedStep] = field(default_factory=list)
+    ended: bool = False
+
+
+@dataclass
+class ReplayResult:
+    """How one episode replayed: "match", "diverged" at `step`, or "incomplete" (steps missing from the log)."""
+
+    episode: LoggedEpisode
+    status: Literal["match", "diverged", "incomplete"]
+    step: int | None = None
+    detail: str = ""
+    observations: list[Any] | None = None
+
+
+def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
+    """Group a session-ordered event stream into episodes."""
+    episodes: dict[tuple[str, int, int], LoggedEpisode] = {}
+    runs: dict[str, int] = {}
+    for event in events:
+        run = runs.get(event.session_id, 0)
+        if event.type == "run_start":
+            runs[event.session_id] = run = run + 1
+        key = (event.session_id, run, event.episode if event.episode is not None else -1)
+        if event.type == "episode_start":
+            episodes[key] = LoggedEpisode(event.session_id, run, event.episode, event.data["seed"], event.data.get("obs_hash"))
+        elif event.type == "step" and key in episodes:
+            data = event.data
+            episodes[key].steps.append(LoggedStep(event.step, data["actions"], data["rewards"], data["terminated"],
+                                                  data["truncated"], data.get("obs_hash")))
+        elif event.type == "episode_end" and key in episodes:
+            episodes[key].ended = True
+    return list(episodes.values())
+
+
+def replay_episode(session: Any, logged: LoggedEpisode, keep_observations: bool = False) -> ReplayResult:
+    """Re-run `logged` in `session` (a `GameSession`) and compare every logged hash, reward and flag."""
+    observations: list[Any] | None = [] if keep_observations else None
+    reset = session.reset(logged.seed, logged.episode)
+    if logged.start_hash is not None and reset["obs_hash"] != logged.start_hash:
+        return ReplayResult(logged, "diverged", 0, "the reset observation differs (seed or env version?)")
+    if observations is not None:
+        observations.append(_copy(session.observation))
+    for expected, logged_step in enumerate(sorted(logged.steps, key=lambda s: s.step), start=1):
+        if logged_step.step != expected:
+            return ReplayResult(logged, "incomplete", expected, f"step {expected} is missing from the log", observations)
+        result = session.step(logged_step.actions)
+        if observations is not None:
+            observations.append(_copy(session.observation))
+        problem = _difference(result, logged_step)
+        if problem:
+            return ReplayResult(logged, "diverged", logged_step.step, problem, observations)
+    if not logged.ended:
+        return ReplayResult(logged, "incomplete", None, "no episode_end was logged (the participant left?)", observations)
+    return ReplayResult(logged, "match", None, "", observations)
+
+
+def _difference(result: dict[str, Any], logged: LoggedStep) -> str:
+    if logged.obs_hash is not None and result.get("obs_hash") != logged.obs_hash:
+        return f"observation hash {result.get('obs_hash')} != logged {logged.obs_hash}"
+    if result["rewards"] != logged.rewards:
+        return f"rewards {result['rewards']} != logged {logged.rewards}"
+    if (result["terminated"], result["truncated"]) != (logged.terminated, logged.truncated):
+        return (f"terminated/truncated {result['terminated']}/{result['truncated']} != "
+                f"logged {logged.terminated}/{logged.truncated}")
+    return ""
+
+
+def _copy(observation: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(observation)
+
+
+@dataclass(frozen=True)
+class BundleGame:
+    """A bundle's game config and build id, with its experiment code importable."""
+
+    game: dict[str, Any]
+    build_id: str
+
+    def new_session(self) -> Any:
+        """A native `GameSession` for this game."""
+        from gymcast_runtime import GameSession
+
+        return GameSession(self.game)
+
+
+@contextmanager
+def open_bundle(bundle: Path) -> Iterator[BundleGame]:
+    """Make the bundle's experiment code importable (from its own wheel) for the duration of the block."""
+    manifest_path = bundle / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); pass the folder `gymcast build` wrote")
+    manifest = json.loads(manifest_path.read_text())
+    wheel_prefix = manifest["experiment_package"].replace("-", "_") + "-"
+    wheel = next(p for p in manifest["files"] if p.rsplit("/", 1)[-1].startswith(wheel_prefix))
+    with tempfile.TemporaryDirectory() as code_dir:
+        with zipfile.ZipFile(bundle / wheel) as archive:
+            archive.extractall(code_dir)
+        sys.path.insert(0, code_dir)
+        try:
+            yield BundleGame(manifest["game"], manifest["build_id"])
+        finally:
+            sys.path.remove(code_dir)
