@@ -99,10 +99,10 @@ def played_cartpole(browser, cartpole_bundle, tmp_path_factory) -> PlayedGame:
         assert status["phase"] == "ready", status["error"]
         page.keyboard.down("ArrowRight")  # held from before the start
         page.click("#start")
-        wait_for(page, "s.episode === 1 && s.step === 0")  # the pause before episode 2
+        wait_for(page, "s.episode === 0 && !s.in_episode && s.step > 0")  # the pause after episode 1
         page.keyboard.up("ArrowRight")
         page.keyboard.down("ArrowLeft")
-        wait_for(page, "s.episode === 2 && s.step === 0")
+        wait_for(page, "s.episode === 1 && !s.in_episode && s.step > 0")
         page.keyboard.up("ArrowLeft")
         status = wait_for(page, "s.phase === 'done' && s.pending_events === 0")
         context.close()

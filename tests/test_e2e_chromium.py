@@ -41,6 +41,8 @@ def test_a_participant_plays_cartpole_and_every_step_is_logged(played_cartpole):
         last = max((e for e in steps if e["episode"] == end["episode"]), key=lambda e: e["step"])
         assert last["terminated"] or last["truncated"]
         assert end["steps"] == last["step"] == sum(1 for e in steps if e["episode"] == end["episode"])
+        assert isinstance(end["custom"]["final_angle"], float)  # the example's callback ran in the browser
+    assert all(("custom" in e) == (e["step"] % 10 == 0) for e in steps)
 
     with sqlite3.connect(db) as connection:
         params = json.loads(connection.execute("SELECT url_params FROM sessions").fetchone()[0])

@@ -84,3 +84,67 @@ def test_state_hash_distinguishes_dtype_shape_and_structure():
     assert state_hash(np.zeros((2, 1))) != state_hash(np.zeros((1, 2)))
     assert state_hash({"a": 1, "b": 2}) == state_hash({"b": 2, "a": 1})
     assert state_hash((1, 2)) != state_hash((2, 1))
+
+
+class RecordingCallback:
+    """Test callback: every hook returns what it saw."""
+
+    def on_episode_start(self, env, episode, seed):
+        return {"episode": episode, "seed": seed}
+
+    def on_step(self, env, actions, result):
+        return {"seen_action": actions["player"], "seen_step": result["step"]}
+
+    def on_episode_end(self, env, episode, returns):
+        return {"returns": returns}
+
+    def on_page(self, what):
+        return {"page": what}
+
+
+class BadCallback(RecordingCallback):
+    def on_step(self, env, actions, result):
+        return {"not json": object()}
+
+
+def test_callbacks_add_custom_fields_to_every_record():
+    game = cartpole_game()
+    game["callbacks"] = f"{__name__}:RecordingCallback"
+    session = GameSession(game)
+    assert session.reset(seed=4, episode=2)["custom"] == {"episode": 2, "seed": 4}
+    assert session.step({"player": 1})["custom"] == {"seen_action": 1, "seen_step": 1}
+    assert session.end_episode({"player": 1.0}) == {"custom": {"returns": {"player": 1.0}}}
+    assert session.page("hidden") == {"custom": {"page": "hidden"}}
+
+
+def test_a_callback_returning_unloggable_fields_names_the_hook():
+    game = cartpole_game()
+    game["callbacks"] = f"{__name__}:BadCallback"
+    session = GameSession(game)
+    session.reset(seed=0)
+    with pytest.raises(TypeError, match="callback on_step returned fields that cannot be logged as JSON"):
+        session.step({"player": 0})
+
+
+def test_the_build_check_names_the_callbacks_field():
+    from gymcast import ConfigError
+    from gymcast.build.native_check import check_game_natively
+
+    game = cartpole_game()
+    game["callbacks"] = f"{__name__}:BadCallback"
+    with pytest.raises(ConfigError) as caught:
+        check_game_natively(game)
+    assert caught.value.field == "callbacks"
+    game["callbacks"] = f"{__name__}:NoSuchCallback"
+    with pytest.raises(ConfigError, match="could not be imported"):
+        check_game_natively(game)
+
+
+def test_hash_every_logs_hashes_on_schedule_and_at_the_end():
+    game = cartpole_game(max_steps=7)
+    game["logging"] = {"hash_every": 3, "observations": True}
+    session = GameSession(game)
+    assert "obs" in session.reset(seed=0)
+    records = [session.step({"player": i % 2}) for i in range(7)]
+    assert [r["step"] for r in records if "obs_hash" in r] == [3, 6, 7]
+    assert all(len(r["obs"]) == 4 for r in records)

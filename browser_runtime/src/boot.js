@@ -6,7 +6,7 @@ import { Outbox, createSession } from "./net.js";
 import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
-const status = { phase: "loading", episode: 0, step: 0, session_id: null, error: null, frames_drawn: 0 };
+const status = { phase: "loading", episode: 0, step: 0, in_episode: false, session_id: null, error: null };
 let outbox = null;
 let view = null;
 
@@ -99,6 +99,7 @@ function onEvent(event, overlay, game) {
   if (["episode_start", "step", "episode_end"].includes(event.type)) {
     status.episode = event.episode;
     status.step = event.step;
+    status.in_episode = event.type !== "episode_end";
   }
   if (event.type === "episode_start") overlay.hide();
   if (event.type === "episode_end" && event.episode + 1 < game.gameplay.num_episodes) {

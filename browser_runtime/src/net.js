@@ -76,6 +76,7 @@ export class Outbox {
     this.current = null;
     this.sending = false;
     this.backoffMs = 0;
+    this.retryAt = 0; // after a failed send, wait until this time (ms) before the next try
     this.rejected = [];
     this.lastError = null;
   }
@@ -93,7 +94,10 @@ export class Outbox {
     }
     setInterval(() => outbox.flush(), outbox.intervalMs);
     addEventListener("visibilitychange", () => document.visibilityState === "hidden" && outbox.flush());
-    addEventListener("online", () => outbox.flush());
+    addEventListener("online", () => {
+      outbox.retryAt = 0;
+      outbox.flush();
+    });
     return outbox;
   }
 
@@ -163,7 +167,7 @@ export class Outbox {
   }
 
   async flush() {
-    if (this.sending) return;
+    if (this.sending || Date.now() < this.retryAt) return;
     const [sessionId, queue] = [...this.queues].find(([, events]) => events.length > 0) ?? [];
     if (!sessionId) return;
     this.sending = true;
@@ -180,7 +184,7 @@ export class Outbox {
       this.lastError = error.message;
       if (retriable(error)) {
         this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 500), MAX_BACKOFF_MS);
-        await sleep(this.backoffMs);
+        this.retryAt = Date.now() + this.backoffMs;
       } else {
         // The host refused the batch as invalid: keep it visible instead of dropping it silently.
         console.error(`gymcast: the host rejected ${batch.length} events: ${error.message}`);

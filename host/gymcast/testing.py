@@ -29,8 +29,8 @@ def gymcast_command(*args: str) -> list[str]:
 class HostProcess:
     """`gymcast serve BUNDLE` in a child process on a free loopback port, logging to `data`."""
 
-    def __init__(self, bundle: Path, data: Path) -> None:
-        self.bundle, self.data, self.port = bundle, data, free_port()
+    def __init__(self, bundle: Path, data: Path, port: int | None = None) -> None:
+        self.bundle, self.data, self.port = bundle, data, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
+MAX_INDEX = 2**53  # the largest integer JSON numbers carry exactly
 MAX_EVENTS_PER_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
 ShortText = Field(max_length=512)
@@ -26,16 +28,25 @@ class SessionCreate(BaseModel):
 class Event(BaseModel):
     """One participant event. Fields beyond these are kept as sent (callbacks add their own)."""
 
-    model_config = ConfigDict(extra="allow")
-    seq: int = Field(ge=1, le=2**53)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    seq: int = Field(ge=1, le=MAX_INDEX)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    t: float = Field(ge=0, description="client wall-clock time, ms since the Unix epoch")
-    episode: int | None = Field(default=None, ge=0)
-    step: int | None = Field(default=None, ge=0)
+    t: float = Field(ge=0, le=1e14, description="client wall-clock time, ms since the Unix epoch")
+    episode: int | None = Field(default=None, ge=0, le=MAX_INDEX)
+    step: int | None = Field(default=None, ge=0, le=MAX_INDEX)
     actions: dict[str, Any] | None = None
     rewards: dict[str, float] | None = None
     terminated: bool | None = None
     truncated: bool | None = None
+
+    @model_validator(mode="after")
+    def extra_fields_are_plain_json(self) -> Event:
+        """Custom fields may hold any JSON, but not NaN or Infinity (they would break every export)."""
+        try:
+            json.dumps(self.model_extra, allow_nan=False)
+        except ValueError:
+            raise ValueError("a field holds NaN or Infinity; log finite numbers or null") from None
+        return self
 
 
 class EventBatch(BaseModel):

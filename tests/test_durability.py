@@ -1,0 +1,77 @@
+"""Every acknowledged event survives a host crash (SIGKILL), exactly once."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import sqlite3
+import threading
+import time
+
+from conftest import HostProcess
+
+BATCH = 25
+
+
+def post(port: int, path: str, body: dict, token: str | None = None) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    connection.request("POST", path, body=json.dumps(body), headers=headers)
+    response = connection.getresponse()
+    status, data = response.status, response.read()
+    connection.close()
+    return status, json.loads(data or b"{}")
+
+
+def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_path):
+    data = tmp_path / "crash.sqlite"
+    host = HostProcess(cartpole_bundle, data).start()
+    _, session = post(host.port, "/api/v1/sessions", {"schema": 1, "experiment": "cartpole", "build_id": "b"})
+    path = f"/api/v1/sessions/{session['session_id']}/events"
+    acked: set[int] = set()
+    stop = threading.Event()
+
+    def client() -> None:
+        """Like the browser outbox: send numbered batches, keep every unacknowledged event, retry."""
+        pending = []
+        next_seq = 1
+        while not stop.is_set() or pending:
+            while len(pending) < BATCH and not stop.is_set():
+                pending.append({"seq": next_seq, "type": "step", "t": time.time() * 1000, "episode": 0, "step": next_seq,
+                                "actions": {"player": next_seq % 2}, "rewards": {"player": 1.0}})
+                next_seq += 1
+            try:
+                status, reply = post(host.port, path, {"schema": 1, "events": pending}, session["token"])
+            except OSError:
+                time.sleep(0.05)  # the host is down: keep the batch and retry
+                continue
+            assert status == 200, reply
+            acked.update(reply["acked"])
+            pending = [e for e in pending if e["seq"] not in acked]
+
+    sender = threading.Thread(target=client)
+    sender.start()
+    restarted = None
+    try:
+        deadline = time.monotonic() + 10
+        while len(acked) < 500 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        host.process.send_signal(signal.SIGKILL)  # mid-stream: batches are in flight
+        host.process.wait()
+        acked_before_kill = set(acked)
+        with sqlite3.connect(data) as db:  # what the dead host left on disk
+            survived = {row[0] for row in db.execute("SELECT seq FROM events")}
+        assert len(acked_before_kill) >= 500
+        assert acked_before_kill <= survived, f"{len(acked_before_kill - survived)} acknowledged events were lost"
+        restarted = HostProcess(cartpole_bundle, data, port=host.port).start()
+        time.sleep(0.5)  # the client resumes against the restarted host
+    finally:
+        stop.set()
+        sender.join(30)
+    with sqlite3.connect(data) as db:
+        counts = dict(db.execute("SELECT seq, COUNT(*) FROM events GROUP BY seq").fetchall())
+    restarted.stop()
+    assert not sender.is_alive()
+    assert set(counts.values()) == {1}
+    assert acked <= set(counts) and len(acked) > len(acked_before_kill)

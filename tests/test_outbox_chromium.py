@@ -1,0 +1,72 @@
+"""The browser outbox in Chromium: a network outage or a page reload loses no event."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from conftest import wait_for
+from gymcast.replay import logged_episodes, open_bundle, replay_episode
+from gymcast.storage import SQLiteEventStore
+
+
+def seqs_by_session(db) -> dict[str, list[int]]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT session_id, seq FROM events ORDER BY session_id, seq").fetchall()
+    result: dict[str, list[int]] = {}
+    for session_id, seq in rows:
+        result.setdefault(session_id, []).append(seq)
+    return result
+
+
+def test_events_logged_while_offline_arrive_when_back_online(page, host):
+    page.goto(host.url + "/")
+    wait_for(page, "s.phase === 'ready'")
+    page.click("#start")
+    wait_for(page, "s.episode === 0 && s.step >= 3")
+    page.context.set_offline(True)  # mid-episode
+    page.keyboard.down("ArrowRight")
+    offline = wait_for(page, "s.episode >= 1 && s.pending_events > 0 && s.log_error !== null", timeout_s=30)
+    time.sleep(1)
+    page.keyboard.up("ArrowRight")
+    page.context.set_offline(False)
+    status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", timeout_s=60)
+    assert offline["log_error"] and status["rejected_events"] == 0
+
+    seqs = seqs_by_session(host.data)
+    assert list(seqs) == [status["session_id"]]
+    assert seqs[status["session_id"]] == list(range(1, len(seqs[status["session_id"]]) + 1))
+    with open_bundle(host.bundle) as bundle_game:
+        session = bundle_game.new_session()
+        results = [replay_episode(session, e) for e in logged_episodes(SQLiteEventStore(host.data).iter_events())]
+    assert [r.status for r in results] == ["match"] * 3
+
+
+def test_a_reload_sends_what_the_previous_page_could_not(page, host):
+    blocked = "**/api/v1/sessions/*/events"
+    page.goto(host.url + "/")
+    wait_for(page, "s.phase === 'ready'")
+    page.route(blocked, lambda route: route.abort())  # the host is unreachable for logs
+    page.click("#start")
+    before = wait_for(page, "s.episode === 0 && !s.in_episode && s.pending_events > 10")  # in the pause
+    page.reload()
+    resumed = wait_for(page, "s.phase === 'ready'")
+    assert resumed["session_id"] == before["session_id"]
+    assert resumed["pending_events"] >= before["pending_events"]  # restored from IndexedDB
+    page.unroute(blocked)
+    page.click("#start")
+    status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", timeout_s=60)
+
+    seqs = seqs_by_session(host.data)
+    assert list(seqs) == [before["session_id"]]
+    assert seqs[before["session_id"]] == list(range(1, len(seqs[before["session_id"]]) + 1))
+    with sqlite3.connect(host.data) as connection:
+        loads = [json.loads(row[0])["resumed"] for row in connection.execute(
+            "SELECT data FROM events WHERE type = 'page_load' ORDER BY seq")]
+    assert loads == [False, True]
+    episodes = logged_episodes(SQLiteEventStore(host.data).iter_events())
+    first_run = [e for e in episodes if e.run == 1]
+    assert first_run[0].ended and len(first_run[0].steps) > 0  # the episode finished before the reload
+    assert [e.episode for e in episodes if e.run == 2] == [0, 1, 2]
+    assert status["phase"] == "done"
