@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gymcast import ConfigError, Experiment, Human
+from gymcast import ConfigError, Experiment, Human, OnnxPolicy, PythonPolicy, RandomPolicy
 from gymcast.experiment.loader import ExperimentNotFound, load_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "experiments"
@@ -29,7 +29,7 @@ def module_level_env_creator(**kwargs):
 def test_valid_experiment_serializes_to_the_manifest():
     game = valid().rendering(fps=60).gameplay(num_episodes=2, max_steps=10, seed=3).to_manifest()
     assert game["env"] == {"id": "CartPole-v1", "creator": None, "kwargs": {}}
-    assert game["players"]["player"] == {"type": "human", "keys": {"ArrowLeft": 0, "ArrowRight": 1}, "default_action": 0}
+    assert game["players"]["player"] == {"type": "human", "keys": {"ArrowLeft": 0, "ArrowRight": 1}, "default_action": 0, "action_buffer": 1}
     assert game["rendering"]["fps"] == 60
     assert game["gameplay"] == {"num_episodes": 2, "max_steps": 10, "input_mode": "pressed_keys", "seed": 3}
 
@@ -44,8 +44,16 @@ def test_valid_experiment_serializes_to_the_manifest():
         (lambda: valid().environment(env_creator=lambda: None), "environment.env_creator", "lambda"),
         (lambda: valid().environment(env_id="CartPole-v1", env_kwargs={"x": object()}), "environment.env_kwargs", "JSON"),
         (lambda: valid().players({}), "players", "non-empty"),
-        (lambda: valid().players({"p": {"ArrowLeft": 0}}), "players['p']", "Human"),
+        (lambda: valid().players({"p": {"ArrowLeft": 0}}), "players['p']", "Human(keys=...)"),
         (lambda: valid().players({"p": Human(keys={})}), "players['p'].keys", "empty"),
+        (lambda: valid().players({"p": RandomPolicy()}), "players", "no player is a Human"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.pt")}), "players['ai'].model", ".onnx"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", action="max")}), "players['ai'].action", "'argmax', 'sample'"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", act_every=0)}), "players['ai'].act_every", "between 1"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", preprocess="bad")}), "players['ai'].preprocess", "module:function"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", recurrent={"input": "h"})}), "players['ai'].recurrent", "input, output, shape"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": PythonPolicy(policy=lambda: 0)}), "players['ai'].policy", "lambda"),
+        (lambda: valid().players({"p": Human(keys={"a": 0}, action_buffer=0)}), "players['p'].action_buffer", "between 1"),
         (lambda: valid().players({"p": Human(keys={"left": 0})}), "players['p'].keys", "ArrowLeft"),
         (lambda: valid().players({"p": Human(keys={"space": 0})}), "players['p'].keys", "' '"),
         (lambda: valid().rendering(fps=0), "rendering.fps", "between 1 and 120"),

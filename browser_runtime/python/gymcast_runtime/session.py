@@ -1,4 +1,4 @@
-"""One participant's env: reset, step with per-agent actions, render frames, hash states.
+"""One participant's env: reset, step with per-agent actions, AI players, frames, state hashes.
 
 The JavaScript worker calls the `*_json` methods once per tick; native code (build checks,
 replay) calls the typed methods. Both paths share every line of env logic.
@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from gymcast_runtime.callbacks import Callback, checked_custom
+from gymcast_runtime.envs import adapt
 from gymcast_runtime.hashing import state_hash
+from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.shim import install_multiprocessing_stub
 
@@ -22,7 +24,7 @@ class SessionConfigError(ValueError):
 
 
 class GameSession:
-    """Runs a single-agent gymnasium env for the players in a bundle's game config.
+    """Runs a bundle's env for its players: humans (actions come from the browser) and AI players.
 
     Args:
         config: the `game` section of a bundle manifest (see `gymcast.experiment`).
@@ -34,10 +36,6 @@ class GameSession:
 
         self.config = config
         self.agents: list[str] = list(config["players"])
-        if len(self.agents) != 1:
-            raise SessionConfigError(
-                f"a single-agent gymnasium env takes exactly one player, got {len(self.agents)}: {self.agents}"
-            )
         env_config = config["env"]
         frame_fn = config["rendering"].get("frame_fn")
         self.frame_fn = import_ref(frame_fn) if frame_fn else None
@@ -48,6 +46,12 @@ class GameSession:
             if self.frame_fn is None:
                 kwargs.setdefault("render_mode", "rgb_array")
             self.env = gymnasium.make(env_config["id"], **kwargs)
+        try:
+            self.adapter = adapt(self.env, self.agents)
+        except ValueError as error:
+            raise SessionConfigError(str(error)) from None
+        self.ai = {agent: make_ai_player(agent, spec, self.adapter.action_space(agent))
+                   for agent, spec in config["players"].items() if spec["type"] != "human"}
         self.max_steps: int | None = config["gameplay"].get("max_steps")
         logging = config.get("logging") or {}
         self.hash_every: int = logging.get("hash_every", 1)
@@ -60,31 +64,48 @@ class GameSession:
 
     def reset(self, seed: int, episode: int = 0) -> dict[str, Any]:
         """Start episode `episode` from `seed`; returns `{"step": 0, "obs_hash": ...}` plus any custom fields."""
-        self.observation, _ = self.env.reset(seed=seed)
+        self.observation = self.adapter.reset(seed)
         self.step_count = 0
         self.episode = episode
+        for player in self.ai.values():
+            player.reset(episode)
         record: dict[str, Any] = {"step": 0, "obs_hash": state_hash(self.observation)}
         self._add_observation(record)
         self._add_custom(record, "on_episode_start", self.callback.on_episode_start(self.env, episode, seed))
         return record
 
-    def step(self, actions: dict[str, Any]) -> dict[str, Any]:
-        """Apply one action per agent; returns step index, rewards per agent, flags and the obs hash.
+    def policy_requests(self) -> list[dict[str, Any]]:
+        """Inputs for each ONNX player that decides this step: `[{agent, model, feeds: {name: array}}]`.
 
-        `truncated` is also set when the configured `max_steps` is reached. The hash is logged
-        every `hash_every` steps and on the last step of an episode.
+        Call once per step, before `step`, and pass the models' outputs to `step`.
         """
-        agent = self.agents[0]
-        if agent not in actions:
-            raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
-        action = coerce_action(self.env.action_space, actions[agent])
-        self.observation, reward, terminated, truncated, _ = self.env.step(action)
+        requests = []
+        for agent, player in self.ai.items():
+            if isinstance(player, OnnxPlayer):
+                feeds = player.request(self.adapter.observation(agent))
+                if feeds is not None:
+                    requests.append({"agent": agent, "model": player.spec["model"], "feeds": feeds})
+        return requests
+
+    def step(self, actions: dict[str, Any], policy_outputs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Apply one action per agent; returns the record logged for the step.
+
+        Humans' actions come in `actions`. AI players act themselves: ONNX players from
+        `policy_outputs` ({agent: {output name: array}}, for the requests of this step) or by
+        repeating their last action, Python and random players directly. An AI agent already in
+        `actions` takes that action instead (replay). `truncated` is also set at `max_steps`.
+        The obs hash is logged every `hash_every` steps and on the last step of an episode.
+        """
+        applied = self._resolve_actions(actions, policy_outputs or {})
+        rewards, terminated, truncated = self.adapter.step(applied)
+        self.observation = self.adapter.observation_all
         self.step_count += 1
         if self.max_steps is not None and self.step_count >= self.max_steps:
             truncated = True
         record: dict[str, Any] = {
             "step": self.step_count,
-            "rewards": {agent: float(reward)},
+            "actions": to_json_value(applied),
+            "rewards": rewards,
             "terminated": bool(terminated),
             "truncated": bool(truncated),
         }
@@ -93,6 +114,30 @@ class GameSession:
         self._add_observation(record)
         self._add_custom(record, "on_step", self.callback.on_step(self.env, actions, dict(record)))
         return record
+
+    def _resolve_actions(self, actions: dict[str, Any], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        applied: dict[str, Any] = {}
+        for agent in self.agents:
+            if agent in actions:
+                action = actions[agent]
+            elif agent not in self.ai:
+                raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
+            else:
+                player = self.ai[agent]
+                if isinstance(player, OnnxPlayer):
+                    action = player.choose(outputs[agent]) if agent in outputs else player.repeat()
+                    if action is None:
+                        raise SessionConfigError(f"no model output for ONNX player {agent!r}; run policy_requests first")
+                else:
+                    action = player.act(self.adapter.observation(agent))
+            applied[agent] = coerce_action(self.adapter.action_space(agent), action)
+        return applied
+
+    def feedback(self, value: str) -> dict[str, Any]:
+        """Deliver participant feedback ("good"/"bad") to Python players; returns `{"delivered_to": [...]}`."""
+        delivered = [agent for agent, player in self.ai.items()
+                     if isinstance(player, PythonPlayer) and player.feedback(self.episode, self.step_count, value)]
+        return {"delivered_to": delivered}
 
     def end_episode(self, returns: dict[str, float]) -> dict[str, Any]:
         """Run the `on_episode_end` hook; returns `{"custom": ...}` or `{}`."""
@@ -139,9 +184,21 @@ class GameSession:
         """`page`, answered as JSON."""
         return json.dumps(self.page(str(what)))
 
-    def step_json(self, actions_json: str) -> str:
-        """`step` with actions given as a JSON object, answered as JSON."""
-        return json.dumps(self.step(json.loads(actions_json)))
+    def step_json(self, actions_json: str, outputs_json: str = "{}") -> str:
+        """`step` with actions and model outputs ({agent: {name: {shape, data}}}) as JSON, answered as JSON."""
+        outputs = {agent: {name: np.asarray(t["data"], dtype=np.float32).reshape(t["shape"]) for name, t in tensors.items()}
+                   for agent, tensors in json.loads(outputs_json).items()}
+        return json.dumps(self.step(json.loads(actions_json), outputs))
+
+    def policy_requests_json(self) -> str:
+        """`policy_requests` as JSON: each feed as {shape, data} of float32 values."""
+        return json.dumps([{"agent": r["agent"], "model": r["model"],
+                            "feeds": {name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()}}
+                           for r in self.policy_requests()])
+
+    def feedback_json(self, value: str) -> str:
+        """`feedback`, answered as JSON."""
+        return json.dumps(self.feedback(str(value)))
 
     def frame_bytes(self) -> tuple[int, int, int, bytes]:
         """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
@@ -155,6 +212,8 @@ def coerce_action(space: Any, value: Any) -> Any:
 
     if isinstance(space, gymnasium.spaces.Discrete):
         return int(value)
+    if isinstance(space, gymnasium.spaces.Dict):
+        return {key: coerce_action(sub, value[key]) for key, sub in space.spaces.items()}
     return np.asarray(value, dtype=space.dtype)
 
 

@@ -2,6 +2,6 @@
 
 from gymcast.experiment.builder import Experiment
 from gymcast.experiment.errors import ConfigError
-from gymcast.experiment.players import Human
+from gymcast.experiment.players import Human, OnnxPolicy, PythonPolicy, RandomPolicy
 
-__all__ = ["ConfigError", "Experiment", "Human"]
+__all__ = ["ConfigError", "Experiment", "Human", "OnnxPolicy", "PythonPolicy", "RandomPolicy"]

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
-from gymcast.experiment.players import Human
+from gymcast.experiment.players import Human, OnnxPolicy, Player, PythonPolicy, RandomPolicy
 from gymcast.experiment.refs import to_ref
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
@@ -56,18 +56,20 @@ class Experiment:
         self._env = {"id": env_id, "creator": creator, "kwargs": kwargs}
         return self
 
-    def players(self, players: dict[str, Human]) -> Experiment:
-        """Who controls each agent, keyed by agent id."""
+    def players(self, players: dict[str, Player]) -> Experiment:
+        """Who controls each agent, keyed by agent id: Human, OnnxPolicy, PythonPolicy or RandomPolicy."""
         if not isinstance(players, dict) or not players:
             raise ConfigError("players", "expected a non-empty dict of agent id -> player",
                               'pass e.g. {"player": Human(keys={"ArrowLeft": 0}, default_action=0)}')
         for agent, player in players.items():
             if not isinstance(agent, str) or not agent:
                 raise ConfigError("players", f"agent id {agent!r} is not a non-empty string", "key players by agent id strings")
-            if not isinstance(player, Human):
-                raise ConfigError(f"players[{agent!r}]", f"expected a Human, got {type(player).__name__}",
-                                  "wrap the key map in Human(keys=..., default_action=...)")
+            if not isinstance(player, (Human, OnnxPolicy, PythonPolicy, RandomPolicy)):
+                raise ConfigError(f"players[{agent!r}]", f"expected a player, got {type(player).__name__}",
+                                  "use Human(keys=...), OnnxPolicy(model=...), PythonPolicy(policy=...) or RandomPolicy()")
             player.validate(f"players[{agent!r}]")
+        if not any(isinstance(player, Human) for player in players.values()):
+            raise ConfigError("players", "no player is a Human", "give at least one agent to a Human participant")
         self._players = dict(players)
         return self
 
