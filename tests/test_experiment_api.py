@@ -46,7 +46,6 @@ def test_valid_experiment_serializes_to_the_manifest():
         (lambda: valid().players({}), "players", "non-empty"),
         (lambda: valid().players({"p": {"ArrowLeft": 0}}), "players['p']", "Human(keys=...)"),
         (lambda: valid().players({"p": Human(keys={})}), "players['p'].keys", "empty"),
-        (lambda: valid().players({"p": RandomPolicy()}), "players", "no player is a Human"),
         (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.pt")}), "players['ai'].model", ".onnx"),
         (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", action="max")}), "players['ai'].action", "'argmax', 'sample'"),
         (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", act_every=0)}), "players['ai'].act_every", "between 1"),

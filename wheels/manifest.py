@@ -42,6 +42,9 @@ class Pins:
     registry_copy: PinnedFile
     registry_copy_folder: str
     wheels: tuple[PinnedFile, ...]
+    onnxruntime_web: NpmPackagePin
+    onnxruntime_web_files: tuple[str, ...]
+    onnxruntime_web_module: str
 
     def wheel(self, name: str) -> PinnedFile:
         """The pinned wheel called `name`; KeyError names the pinned ones otherwise."""
@@ -57,6 +60,7 @@ def load_pins() -> Pins:
     data = tomllib.loads(text)
     core = data["pyodide"]
     copy = core["registry_copy"]
+    ort = data["onnxruntime_web"]
     wheels = [PinnedFile(w["name"], w["version"], w["file"], w["sha256"], "pyodide") for w in data["pyodide_wheels"]]
     wheels += [PinnedFile(w["name"], w["version"], w["file"], w["sha256"], "pypi") for w in data["pypi_wheels"]]
     return Pins(
@@ -66,4 +70,7 @@ def load_pins() -> Pins:
         registry_copy=PinnedFile(copy["package"], copy["version"], copy["file"], copy["sha256"], "pypi"),
         registry_copy_folder=copy["folder"],
         wheels=tuple(wheels),
+        onnxruntime_web=NpmPackagePin(ort["npm_package"], ort["version"], ort["tarball"], ort["integrity"]),
+        onnxruntime_web_files=tuple(ort["files"]),
+        onnxruntime_web_module=ort["module"],
     )

@@ -11,6 +11,7 @@ const keys = new KeyState();
 let game;
 let session;
 let run;
+let policies = null; // {ort, sessions: Map(model path -> InferenceSession)} when the bundle has ONNX players
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const emit = (event) => post({ type: "event", event });
@@ -18,11 +19,16 @@ const progress = (fraction, label) => post({ type: "progress", fraction, label }
 const fail = (error) => post({ type: "error", message: String(error?.message ?? error) });
 /** `fn` wrapped so an exception (e.g. from the env or a callback) reaches the page as an error. */
 const guarded = (fn) => (...args) => {
-  try {
-    return fn(...args);
-  } catch (error) {
+  const stop = (error) => {
     if (run) clearTimeout(run.timer);
     fail(error);
+  };
+  try {
+    const result = fn(...args);
+    if (result instanceof Promise) result.catch(stop);
+    return result;
+  } catch (error) {
+    stop(error);
   }
 };
 
@@ -47,6 +53,9 @@ async function init(manifest, baseUrl) {
   const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl"));
   const downloads = stage("downloading the packages", () =>
     prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size }))));
+  const policiesReady = manifest.ort
+    ? stage(`loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => loadPolicies(manifest, url))
+    : Promise.resolve(null);
   const pyodide = await stage(`starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
     async () => {
       const { loadPyodide } = await import(indexURL + "pyodide.mjs");
@@ -56,6 +65,7 @@ async function init(manifest, baseUrl) {
       });
     });
   await downloads;
+  policies = await policiesReady;
   progress(0.9, "Installing packages…");
   await stage("installing the Python packages", async () => {
     const errors = [];
@@ -69,6 +79,36 @@ async function init(manifest, baseUrl) {
   });
   progress(1, "Ready");
   post({ type: "ready" });
+}
+
+/** Import onnxruntime-web (its wasm self-hosted in the bundle) and open every ONNX player's model. */
+async function loadPolicies(manifest, url) {
+  const ort = await import(url(manifest.ort.base + manifest.ort.module));
+  ort.env.wasm.wasmPaths = url(manifest.ort.base);
+  ort.env.wasm.numThreads = 1; // no cross-origin isolation needed; small models are fast single-threaded
+  const sessions = new Map();
+  for (const player of Object.values(manifest.game.players)) {
+    if (player.type === "onnx" && !sessions.has(player.model)) {
+      sessions.set(player.model, await ort.InferenceSession.create(url(player.model), { executionProviders: ["wasm"] }));
+    }
+  }
+  return { ort, sessions };
+}
+
+/** Run the ONNX requests of this step; answers {outputs: {agent: {name: {shape, data}}}, ms}. */
+async function runPolicies(requests) {
+  const started = performance.now();
+  const outputs = {};
+  for (const request of requests) {
+    const feeds = {};
+    for (const [name, tensor] of Object.entries(request.feeds)) {
+      feeds[name] = new policies.ort.Tensor("float32", Float32Array.from(tensor.data), tensor.shape);
+    }
+    const results = await policies.sessions.get(request.model).run(feeds);
+    outputs[request.agent] = Object.fromEntries(
+      Object.entries(results).map(([name, tensor]) => [name, { shape: tensor.dims, data: Array.from(tensor.data) }]));
+  }
+  return { outputs, ms: performance.now() - started };
 }
 
 /** Run one loading stage; a failure names the stage and keeps the original message. */
@@ -125,7 +165,7 @@ function beginEpisode() {
   run.timer = setTimeout(guarded(tick), run.periodMs);
 }
 
-function tick() {
+async function tick() {
   const lateMs = performance.now() - run.nextTick;
   const actions = {};
   const used = {};
@@ -134,14 +174,17 @@ function tick() {
     actions[agent] = choice.action;
     used[agent] = choice.key;
   }
+  const requests = policies ? JSON.parse(session.policy_requests_json()) : [];
+  const inference = requests.length ? await runPolicies(requests) : { outputs: {}, ms: 0 };
   const started = performance.now();
-  const result = JSON.parse(session.step_json(JSON.stringify(actions)));
+  const result = JSON.parse(session.step_json(JSON.stringify(actions), JSON.stringify(inference.outputs)));
   const stepMs = performance.now() - started;
   run.step = result.step;
   for (const [agent, reward] of Object.entries(result.rewards)) run.returns[agent] += reward;
   emit({
     type: "step", episode: run.episode, actions, ...result,
     keys: used, held: [...keys.pressed], step_ms: round(stepMs), late_ms: round(Math.max(0, lateMs)),
+    ...(policies && { policy_agents: requests.map((r) => r.agent), policy_ms: round(inference.ms) }),
   });
   sendFrame();
   if (result.terminated || result.truncated) return endEpisode(result);

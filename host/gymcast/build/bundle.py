@@ -30,7 +30,7 @@ from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
-from gymcast.experiment.loader import EXPERIMENT_FILE, LoadedExperiment, load_experiment
+from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
 
@@ -68,19 +68,26 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
     with Progress(*columns, console=console) as progress:
         steps = progress.add_task("build", total=5)
         progress.update(steps, description="check the env natively")
-        game["frame_shape"] = check_game_natively(game)["frame"]
+        game["frame_shape"] = check_game_natively(game, lambda spec: loaded.folder / spec["model"])["frame"]
         progress.update(steps, advance=1, description="fetch Pyodide and wheels")
         fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
         pyodide_package = fetcher.npm_package(pins.pyodide)
         pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
+        needs_ort = any(player["type"] == "onnx" for player in game["players"].values())
+        ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
         progress.update(steps, advance=1, description="pack the experiment and runtime")
         staging = out.with_name(out.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         with tempfile.TemporaryDirectory() as tmp:
-            own_wheels = _own_wheels(game["name"], loaded.folder, Path(tmp))
+            own_wheels = _own_wheels(game["name"], loaded.folder, loaded.file, Path(tmp))
             progress.update(steps, advance=1, description="write the bundle")
+            _place_policies(staging, game, loaded.folder)
             manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))
+            if ort_package is not None:
+                files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
+                manifest["ort"] = {"base": place_hashed(files, staging, "ort"), "module": pins.onnxruntime_web_module,
+                                   "version": pins.onnxruntime_web.version}
         progress.update(steps, advance=1, description="hash files")
         manifest["files"] = _file_table(staging)
         manifest["build_id"] = _build_id(manifest)
@@ -97,14 +104,22 @@ def _check_output_folder(out: Path) -> None:
         raise BundleError(f"{out} exists and is not a gymcast bundle; choose an empty or new folder with -o")
 
 
-def _own_wheels(name: str, experiment_folder: Path, tmp: Path) -> list[Path]:
+def _own_wheels(name: str, experiment_folder: Path, experiment_file: Path, tmp: Path) -> list[Path]:
     runtime_folder = Path(gymcast_runtime.__file__).parent
     runtime_sources = {f"gymcast_runtime/{k}": v for k, v in collect_python_sources(runtime_folder).items()}
-    experiment_sources = collect_python_sources(experiment_folder, exclude=frozenset({EXPERIMENT_FILE}))
+    experiment_sources = collect_python_sources(experiment_folder, exclude=frozenset({experiment_file.name}))
     return [
         write_wheel(RUNTIME_DISTRIBUTION, gymcast.__version__, runtime_sources, tmp / "wheels"),
         write_wheel(experiment_distribution(name), "0.0.0", experiment_sources, tmp / "wheels"),
     ]
+
+
+def _place_policies(bundle: Path, game: dict[str, Any], experiment_folder: Path) -> None:
+    """Copy each ONNX model into `policies/<hash>/` and point its player at the bundle path."""
+    for player in game["players"].values():
+        if player["type"] == "onnx":
+            source = experiment_folder / player["model"]
+            player["model"] = place_hashed({source.name: source}, bundle, "policies") + source.name
 
 
 def experiment_distribution(name: str) -> str:

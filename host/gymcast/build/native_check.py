@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from gymcast.experiment.errors import ConfigError
+from gymcast.native_policies import NativePolicies
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.session import GameSession, coerce_action
 
 
-def check_game_natively(game: dict[str, Any]) -> dict[str, Any]:
-    """Reset, step with each default action, and render one frame; return `{"frame": [h, w]}`.
+SMOKE_STEPS = 50
 
-    Raises ConfigError naming the field when an action is outside the env's action space or
-    a frame has the wrong shape.
+
+def check_game_natively(game: dict[str, Any], model_path: Callable[[dict[str, Any]], Path] | None = None) -> dict[str, Any]:
+    """Run the game natively: check actions, ONNX tensors and frames, then a short smoke episode.
+
+    Adds each ONNX player's tensor names (`inputs`, `outputs`) to `game`; returns
+    `{"frame": [h, w]}`. Raises ConfigError naming the field for any mismatch.
     """
+    policies = NativePolicies(game, model_path or (lambda spec: Path(spec["model"])))
+    for agent in policies.sessions:
+        game["players"][agent].update(policies.tensor_names(agent))
     if game.get("callbacks"):
         try:
             import_ref(game["callbacks"])()
@@ -28,8 +36,9 @@ def check_game_natively(game: dict[str, Any]) -> dict[str, Any]:
         field = "environment.env_creator" if game["env"].get("creator") else "environment.env_id"
         raise ConfigError(field, f"creating the env failed: {type(error).__name__}: {error}",
                           "make sure the env can be created natively with the same arguments") from error
-    space = session.env.action_space
-    for agent, player in game["players"].items():
+    humans = {agent: player for agent, player in game["players"].items() if player["type"] == "human"}
+    for agent, player in humans.items():
+        space = session.adapter.action_space(agent)
         actions = {**player["keys"], "<default_action>": player["default_action"]}
         for key, action in actions.items():
             where = f"players[{agent!r}].default_action" if key == "<default_action>" else f"players[{agent!r}].keys[{key!r}]"
@@ -40,9 +49,17 @@ def check_game_natively(game: dict[str, Any]) -> dict[str, Any]:
             if not valid:
                 raise ConfigError(where, f"action {action!r} is not in the env's action space {space}",
                                   f"use an action that {space} contains")
+    defaults = {agent: player["default_action"] for agent, player in humans.items()}
+    logits = {agent: game["players"][agent].get("logits") or game["players"][agent]["outputs"][0] for agent in policies.sessions}
     try:
         session.reset(seed=0)
-        session.step({agent: player["default_action"] for agent, player in game["players"].items()})
+        requests = session.policy_requests()
+        policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
+        session.step(defaults, policies.run(requests))
+        for _ in range(SMOKE_STEPS):
+            record = session.step(defaults, policies.run(session.policy_requests()))
+            if record["terminated"] or record["truncated"]:
+                break
         session.end_episode({agent: 0.0 for agent in game["players"]})
         session.page("visible")
     except TypeError as error:

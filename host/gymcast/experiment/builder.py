@@ -68,8 +68,6 @@ class Experiment:
                 raise ConfigError(f"players[{agent!r}]", f"expected a player, got {type(player).__name__}",
                                   "use Human(keys=...), OnnxPolicy(model=...), PythonPolicy(policy=...) or RandomPolicy()")
             player.validate(f"players[{agent!r}]")
-        if not any(isinstance(player, Human) for player in players.values()):
-            raise ConfigError("players", "no player is a Human", "give at least one agent to a Human participant")
         self._players = dict(players)
         return self
 

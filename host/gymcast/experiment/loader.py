@@ -19,10 +19,11 @@ class ExperimentNotFound(FileNotFoundError):
 
 @dataclass(frozen=True)
 class LoadedExperiment:
-    """An experiment and the folder whose Python code ships with it."""
+    """An experiment, the file that defines it, and the folder whose Python code ships with it."""
 
     experiment: Experiment
     folder: Path
+    file: Path
 
 
 def load_experiment(path: Path) -> LoadedExperiment:
@@ -48,4 +49,4 @@ def load_experiment(path: Path) -> LoadedExperiment:
         problem = "defines no Experiment" if not found else f"defines {len(found)} Experiments"
         raise ExperimentNotFound(f"{file} {problem}; define exactly one, e.g. `experiment = Experiment(\"name\")...`")
     found[0].validate()
-    return LoadedExperiment(found[0], folder)
+    return LoadedExperiment(found[0], folder, file)
