@@ -118,7 +118,9 @@ def export(db: Path, fmt: str, out: Path | None, session: str | None, bundle: Pa
 @click.option("--bundle", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The bundle the data came from.")
 @click.option("--session", default=None, help="Only this session id.")
-def replay(db: Path, bundle: Path, session: str | None) -> None:
+@click.option("--check-policies", is_flag=True,
+              help="Recompute every ONNX player's action with native onnxruntime; each must equal the logged one.")
+def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) -> None:
     """Re-run every logged episode from its seed and actions and check every logged state hash.
 
     Exits with status 1 when any episode diverges from its log.
@@ -137,8 +139,9 @@ def replay(db: Path, bundle: Path, session: str | None) -> None:
             console.print(f"[yellow]warning:[/] session {session_id} was recorded with build {builds[session_id]}, "
                           f"but {bundle} is build {bundle_game.build_id}")
         game_session = bundle_game.new_session()
+        policies = bundle_game.native_policies() if check_policies else None
         for logged in logged_episodes(store.iter_events(session)):
-            result = replay_episode(game_session, logged)
+            result = replay_episode(game_session, logged, policies=policies)
             diverged += result.status == "diverged"
             text = {"match": "[green]match[/]", "incomplete": f"[yellow]incomplete[/]: {result.detail}",
                     "diverged": f"[red]diverged at step {result.step}[/]: {result.detail}"}[result.status]

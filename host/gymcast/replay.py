@@ -76,8 +76,13 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
     return list(episodes.values())
 
 
-def replay_episode(session: Any, logged: LoggedEpisode, keep_observations: bool = False) -> ReplayResult:
-    """Re-run `logged` in `session` (a `GameSession`) and compare every logged hash, reward and flag."""
+def replay_episode(session: Any, logged: LoggedEpisode, keep_observations: bool = False,
+                   policies: Any = None) -> ReplayResult:
+    """Re-run `logged` in `session` (a `GameSession`) and compare every logged hash, reward and flag.
+
+    With `policies` (a `NativePolicies`), AI players choose their actions again natively instead of
+    taking them from the log, and each must equal the logged action (browser/native parity).
+    """
     observations: list[Any] | None = [] if keep_observations else None
     reset = session.reset(logged.seed, logged.episode)
     if logged.start_hash is not None and reset["obs_hash"] != logged.start_hash:
@@ -87,7 +92,14 @@ def replay_episode(session: Any, logged: LoggedEpisode, keep_observations: bool 
     for expected, logged_step in enumerate(sorted(logged.steps, key=lambda s: s.step), start=1):
         if logged_step.step != expected:
             return ReplayResult(logged, "incomplete", expected, f"step {expected} is missing from the log", observations)
-        result = session.step(logged_step.actions)
+        if policies is None:
+            result = session.step(logged_step.actions)
+        else:
+            humans = {a: v for a, v in logged_step.actions.items() if a not in session.ai}
+            result = session.step(humans, policies.run(session.policy_requests()))
+            if result["actions"] != logged_step.actions:
+                return ReplayResult(logged, "diverged", logged_step.step,
+                                    f"native AI actions {result['actions']} != logged {logged_step.actions}", observations)
         if observations is not None:
             observations.append(_copy(session.observation))
         problem = _difference(result, logged_step)
@@ -122,11 +134,19 @@ class BundleGame:
     game: dict[str, Any]
     build_id: str
 
+    root: Path
+
     def new_session(self) -> Any:
         """A native `GameSession` for this game."""
         from gymcast_runtime import GameSession
 
         return GameSession(self.game)
+
+    def native_policies(self) -> Any:
+        """The game's ONNX players run by native onnxruntime."""
+        from gymcast.native_policies import NativePolicies
+
+        return NativePolicies(self.game, lambda spec: self.root / spec["model"])
 
 
 @contextmanager
@@ -143,6 +163,6 @@ def open_bundle(bundle: Path) -> Iterator[BundleGame]:
             archive.extractall(code_dir)
         sys.path.insert(0, code_dir)
         try:
-            yield BundleGame(manifest["game"], manifest["build_id"])
+            yield BundleGame(manifest["game"], manifest["build_id"], bundle)
         finally:
             sys.path.remove(code_dir)
