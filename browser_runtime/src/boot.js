@@ -6,7 +6,9 @@ import { Outbox, createSession } from "./net.js";
 import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
-const status = { phase: "loading", episode: 0, step: 0, in_episode: false, session_id: null, error: null };
+const status = {
+  phase: "loading", episode: 0, step: 0, in_episode: false, paused: false, fps: null, session_id: null, error: null,
+};
 let outbox = null;
 let view = null;
 
@@ -82,11 +84,24 @@ async function boot() {
   addEventListener("visibilitychange", () => page(document.visibilityState === "hidden" ? "hidden" : "visible"));
   addEventListener("blur", () => page("blur"));
   addEventListener("focus", () => page("focus"));
+  showControls(game, (message) => worker.postMessage(message));
   status.phase = "ready";
   await overlay.show(`${game.gameplay.num_episodes} episode(s). Use the keys shown in the instructions.`, "Start");
   overlay.hide();
   status.phase = "playing";
   worker.postMessage({ type: "start" });
+}
+
+/** Show the participant controls the experiment enables, and send their clicks to the worker. */
+function showControls(game, send) {
+  const enabled = game.controls ?? {};
+  for (const element of document.querySelectorAll("[data-control]")) element.hidden = !enabled[element.dataset.control];
+  $("feedback-good").onclick = () => send({ type: "feedback", value: "good" });
+  $("feedback-bad").onclick = () => send({ type: "feedback", value: "bad" });
+  $("pause").onclick = () => send({ type: status.paused ? "resume" : "pause" });
+  $("restart").onclick = () => send({ type: "restart" });
+  $("fps-down").onclick = () => send({ type: "fps", fps: (status.fps ?? game.rendering.fps) - 5 });
+  $("fps-up").onclick = () => send({ type: "fps", fps: (status.fps ?? game.rendering.fps) + 5 });
 }
 
 function showProgress(fraction, label) {
@@ -101,8 +116,12 @@ function onEvent(event, overlay, game) {
     status.step = event.step;
     status.in_episode = event.type !== "episode_end";
   }
+  if (event.type === "run_start" || event.type === "fps") status.fps = event.fps;
+  if (event.type === "pause" || event.type === "resume") status.paused = event.type === "pause";
+  $("fps").textContent = status.fps;
+  $("pause").textContent = status.paused ? "Resume" : "Pause";
   if (event.type === "episode_start") overlay.hide();
-  if (event.type === "episode_end" && event.episode + 1 < game.gameplay.num_episodes) {
+  if (event.type === "episode_end" && !event.restarted && event.episode + 1 < game.gameplay.num_episodes) {
     overlay.show(`Episode ${event.episode + 1} of ${game.gameplay.num_episodes} complete`);
   }
   $("hud-episode").textContent = `Episode ${status.episode + 1} / ${game.gameplay.num_episodes}`;

@@ -34,6 +34,7 @@ export class KeyState {
   constructor() {
     this.pressed = [];
     this.strokes = [];
+    this.buffers = new Map(); // agent -> {action, key, remaining}: a human's last input kept alive
   }
 
   press(key) {
@@ -53,12 +54,13 @@ export class KeyState {
 }
 
 /**
- * The action a human player takes this step.
+ * The action a human player (agent `agent`) takes this step.
  * pressed_keys: the most recently pressed key of theirs still held, or else one tapped since the
  * last step (a tap shorter than a step still counts once). single_keystroke: their oldest unused
- * keystroke. Otherwise the default action. Returns {action, key}, key null for the default.
+ * keystroke. With no key, their last input stays alive for `action_buffer - 1` more steps;
+ * after that, the default action. Returns {action, key}, key null for the default.
  */
-export function chooseAction(player, state, mode) {
+export function chooseAction(agent, player, state, mode) {
   let key;
   if (mode === "single_keystroke") {
     key = state.takeStroke(player.keys);
@@ -67,5 +69,14 @@ export function chooseAction(player, state, mode) {
     state.strokes = state.strokes.filter((k) => !(k in player.keys));
     key = state.pressed.findLast((k) => k in player.keys) ?? tapped.at(-1);
   }
-  return key === undefined ? { action: player.default_action, key: null } : { action: player.keys[key], key };
+  if (key !== undefined) {
+    state.buffers.set(agent, { action: player.keys[key], key, remaining: (player.action_buffer ?? 1) - 1 });
+    return { action: player.keys[key], key };
+  }
+  const buffer = state.buffers.get(agent);
+  if (buffer && buffer.remaining > 0) {
+    buffer.remaining -= 1;
+    return { action: buffer.action, key: buffer.key };
+  }
+  return { action: player.default_action, key: null };
 }

@@ -1,6 +1,7 @@
 // The worker: Pyodide, the env loop at a fixed rate, and frames for the main thread.
 // Messages in:  {type: "init", manifest, baseUrl} | {type: "start"} | {type: "key", key, down, t}
-//               | {type: "page", what}
+//               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
+//               | {type: "restart"} | {type: "fps", fps}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
 //               | {type: "frame", bitmap} | {type: "done"} | {type: "error", message}
 
@@ -38,6 +39,7 @@ self.onmessage = async ({ data }) => {
     else if (data.type === "start") guarded(startRun)();
     else if (data.type === "key") onKey(data);
     else if (data.type === "page") guarded(onPage)(data.what);
+    else if (run && data.type in controls) guarded(controls[data.type])(data);
   } catch (error) {
     fail(error);
   }
@@ -145,11 +147,57 @@ function onPage(what) {
   emit({ type: "page", what, episode: run?.episode, step: run?.step, ...custom });
 }
 
+/** Participant controls; each is logged. Ticks check `run.generation` so none runs for a stale episode. */
+const controls = {
+  feedback({ value }) {
+    const delivered = JSON.parse(session.feedback_json(value));
+    emit({ type: "feedback", value, episode: run.episode, step: run.step, ...delivered });
+  },
+  pause() {
+    if (run.paused || !run.inEpisode) return;
+    run.paused = true;
+    run.generation += 1;
+    clearTimeout(run.timer);
+    emit({ type: "pause", episode: run.episode, step: run.step });
+  },
+  resume() {
+    if (!run.paused) return;
+    run.paused = false;
+    emit({ type: "resume", episode: run.episode, step: run.step });
+    schedule(run.periodMs);
+  },
+  restart() {
+    if (!run.inEpisode) return;
+    run.generation += 1;
+    clearTimeout(run.timer);
+    run.paused = false;
+    emit({ type: "episode_end", episode: run.episode, step: run.step, steps: run.step, returns: run.returns,
+           terminated: false, truncated: false, restarted: true, attempt: run.attempt });
+    run.attempt += 1;
+    beginEpisode();
+  },
+  fps({ fps }) {
+    const [low, high] = game.controls?.fps_range ?? [game.rendering.fps, game.rendering.fps];
+    const clamped = Math.min(high, Math.max(low, Math.round(fps)));
+    run.periodMs = 1000 / clamped;
+    emit({ type: "fps", fps: clamped, episode: run.episode, step: run.step });
+  },
+};
+
+function schedule(delayMs) {
+  run.nextTick = performance.now() + delayMs;
+  const generation = run.generation;
+  run.timer = setTimeout(guarded(() => tick(generation)), delayMs);
+}
+
 function startRun() {
   const gameplay = game.gameplay;
   const seed = gameplay.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
   const humans = Object.entries(game.players).filter(([, player]) => player.type === "human");
-  run = { baseSeed: seed, episode: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null };
+  run = {
+    baseSeed: seed, episode: 0, attempt: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null,
+    generation: 0, paused: false, inEpisode: false,
+  };
   emit({ type: "run_start", base_seed: seed, num_episodes: gameplay.num_episodes, fps: game.rendering.fps });
   beginEpisode();
 }
@@ -159,23 +207,24 @@ function beginEpisode() {
   const reset = JSON.parse(session.reset_json(seed, run.episode));
   run.step = 0;
   run.returns = Object.fromEntries(Object.keys(game.players).map((agent) => [agent, 0]));
-  emit({ type: "episode_start", episode: run.episode, seed, ...reset });
+  run.inEpisode = true;
+  emit({ type: "episode_start", episode: run.episode, attempt: run.attempt, seed, ...reset });
   sendFrame();
-  run.nextTick = performance.now() + run.periodMs;
-  run.timer = setTimeout(guarded(tick), run.periodMs);
+  schedule(run.periodMs);
 }
 
-async function tick() {
+async function tick(generation) {
   const lateMs = performance.now() - run.nextTick;
   const actions = {};
   const used = {};
   for (const [agent, player] of run.humans) {
-    const choice = chooseAction(player, keys, game.gameplay.input_mode);
+    const choice = chooseAction(agent, player, keys, game.gameplay.input_mode);
     actions[agent] = choice.action;
     used[agent] = choice.key;
   }
   const requests = policies ? JSON.parse(session.policy_requests_json()) : [];
   const inference = requests.length ? await runPolicies(requests) : { outputs: {}, ms: 0 };
+  if (generation !== run.generation) return; // paused or restarted while the models ran
   const started = performance.now();
   const result = JSON.parse(session.step_json(JSON.stringify(actions), JSON.stringify(inference.outputs)));
   const stepMs = performance.now() - started;
@@ -191,16 +240,18 @@ async function tick() {
   run.nextTick += run.periodMs;
   const now = performance.now();
   if (now - run.nextTick > 5 * run.periodMs) run.nextTick = now; // fell far behind: do not burst
-  run.timer = setTimeout(guarded(tick), Math.max(0, run.nextTick - now));
+  run.timer = setTimeout(guarded(() => tick(generation)), Math.max(0, run.nextTick - now));
 }
 
 function endEpisode(result) {
   const custom = JSON.parse(session.end_episode_json(JSON.stringify(run.returns)));
+  run.inEpisode = false;
   emit({
     type: "episode_end", episode: run.episode, step: run.step, steps: run.step, returns: run.returns,
-    terminated: result.terminated, truncated: result.truncated, ...custom,
+    terminated: result.terminated, truncated: result.truncated, attempt: run.attempt, ...custom,
   });
   run.episode += 1;
+  run.attempt = 0;
   if (run.episode < game.gameplay.num_episodes) {
     run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
   } else {

@@ -131,7 +131,7 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
     from gymcast.storage import SQLiteEventStore
 
     store = SQLiteEventStore(db)
-    table = Table("session", "run", "episode", "steps", "result")
+    table = Table("session", "run", "episode", "attempt", "steps", "result")
     diverged = 0
     with open_bundle(bundle) as bundle_game:
         builds = {s.session_id: s.build_id for s in store.iter_sessions()}
@@ -145,7 +145,8 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
             diverged += result.status == "diverged"
             text = {"match": "[green]match[/]", "incomplete": f"[yellow]incomplete[/]: {result.detail}",
                     "diverged": f"[red]diverged at step {result.step}[/]: {result.detail}"}[result.status]
-            table.add_row(logged.session_id, str(logged.run), str(logged.episode), str(len(logged.steps)), text)
+            table.add_row(logged.session_id, str(logged.run), str(logged.episode), str(logged.attempt),
+                          str(len(logged.steps)), text)
     Console().print(table)
     if diverged:
         console.print(f"[red]{diverged} episode(s) diverged from the log[/]")

@@ -39,6 +39,7 @@ class LoggedEpisode:
     session_id: str
     run: int
     episode: int
+    attempt: int
     seed: int
     start_hash: str | None
     steps: list[LoggedStep] = field(default_factory=list)
@@ -57,23 +58,31 @@ class ReplayResult:
 
 
 def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
-    """Group a session-ordered event stream into episodes."""
-    episodes: dict[tuple[str, int, int], LoggedEpisode] = {}
+    """Group a session-ordered event stream into episodes: one per (session, run, episode, attempt).
+
+    A run starts at each `run_start` (a reload starts a new run); a restarted episode starts a new
+    attempt. Steps and ends belong to the latest `episode_start` before them.
+    """
+    episodes: list[LoggedEpisode] = []
+    current: dict[str, LoggedEpisode] = {}
     runs: dict[str, int] = {}
     for event in events:
-        run = runs.get(event.session_id, 0)
+        session = event.session_id
         if event.type == "run_start":
-            runs[event.session_id] = run = run + 1
-        key = (event.session_id, run, event.episode if event.episode is not None else -1)
-        if event.type == "episode_start":
-            episodes[key] = LoggedEpisode(event.session_id, run, event.episode, event.data["seed"], event.data.get("obs_hash"))
-        elif event.type == "step" and key in episodes:
+            runs[session] = runs.get(session, 0) + 1
+            current.pop(session, None)
+        elif event.type == "episode_start":
+            logged = LoggedEpisode(session, runs.get(session, 0), event.episode, event.data.get("attempt", 0),
+                                   event.data["seed"], event.data.get("obs_hash"))
+            episodes.append(logged)
+            current[session] = logged
+        elif event.type == "step" and session in current:
             data = event.data
-            episodes[key].steps.append(LoggedStep(event.step, data["actions"], data["rewards"], data["terminated"],
-                                                  data["truncated"], data.get("obs_hash")))
-        elif event.type == "episode_end" and key in episodes:
-            episodes[key].ended = True
-    return list(episodes.values())
+            current[session].steps.append(LoggedStep(event.step, data["actions"], data["rewards"], data["terminated"],
+                                                     data["truncated"], data.get("obs_hash")))
+        elif event.type == "episode_end" and session in current:
+            current.pop(session).ended = True
+    return episodes
 
 
 def replay_episode(session: Any, logged: LoggedEpisode, keep_observations: bool = False,

@@ -41,6 +41,7 @@ class Experiment:
         self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
+        self._controls: dict[str, Any] = {"feedback": False, "pause": False, "restart": False, "fps_range": None}
 
     def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
                     env_kwargs: dict[str, Any] | None = None) -> Experiment:
@@ -122,6 +123,27 @@ class Experiment:
         self._logging = {"hash_every": check_int("logging.hash_every", hash_every, 1, 100_000), "observations": observations}
         return self
 
+    def controls(self, feedback: bool = False, pause: bool = False, restart: bool = False,
+                 fps_range: tuple[int, int] | None = None) -> Experiment:
+        """Participant controls under the game (HIPPO Gym's research features), each logged when used.
+
+        `feedback`: "good"/"bad" buttons, logged with the step they refer to and delivered to Python
+        policies' `on_feedback`. `pause`: pause/resume. `restart`: restart the current episode
+        (same seed, next `attempt`). `fps_range=(low, high)`: the participant may change the frame
+        rate within these bounds.
+        """
+        for name, value in (("feedback", feedback), ("pause", pause), ("restart", restart)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"controls.{name}", f"expected True or False, got {value!r}", "pass a bool")
+        if fps_range is not None:
+            if not isinstance(fps_range, (tuple, list)) or len(fps_range) != 2:
+                raise ConfigError("controls.fps_range", f"expected (low, high), got {fps_range!r}", "pass e.g. (10, 60)")
+            low = check_int("controls.fps_range[0]", fps_range[0], 1, 120)
+            high = check_int("controls.fps_range[1]", fps_range[1], low, 120)
+            fps_range = [low, high]
+        self._controls = {"feedback": feedback, "pause": pause, "restart": restart, "fps_range": fps_range}
+        return self
+
     def callbacks(self, callback: str | type) -> Experiment:
         """A `gymcast_runtime.Callback` subclass whose hooks run in the browser and add `custom` log fields."""
         self._callbacks = to_ref("callbacks", callback)
@@ -134,6 +156,10 @@ class Experiment:
 
     def validate(self) -> None:
         """Check the experiment is complete and its parts fit together."""
+        fps_range = self._controls["fps_range"]
+        if fps_range and not fps_range[0] <= self._rendering["fps"] <= fps_range[1]:
+            raise ConfigError("controls.fps_range", f"rendering.fps {self._rendering['fps']} is outside {tuple(fps_range)}",
+                              "choose a range that contains the starting frame rate")
         if self._env is None:
             raise ConfigError("environment", "no environment is set", 'call .environment(env_id="CartPole-v1") or .environment(env_creator=...)')
         if self._players is None:
@@ -151,5 +177,6 @@ class Experiment:
             "gameplay": dict(self._gameplay),
             "logging": dict(self._logging),
             "callbacks": self._callbacks,
+            "controls": dict(self._controls),
             "log_url": self._hosting["log_url"],
         }
