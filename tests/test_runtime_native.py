@@ -81,6 +81,8 @@ def test_frames_are_rgb_and_show_the_cart():
 
 def test_state_hash_distinguishes_dtype_shape_and_structure():
     assert state_hash(np.zeros(2, np.float32)) != state_hash(np.zeros(2, np.float64))
+    assert state_hash(np.arange(3, dtype=np.int32)) == state_hash(np.arange(3, dtype=np.int64))  # wasm32 vs native
+    assert state_hash(np.arange(3, dtype=np.int64)) != state_hash(np.arange(3, dtype=np.uint64))
     assert state_hash(np.zeros((2, 1))) != state_hash(np.zeros((1, 2)))
     assert state_hash({"a": 1, "b": 2}) == state_hash({"b": 2, "a": 1})
     assert state_hash((1, 2)) != state_hash((2, 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +50,13 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file's bytes."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def canonical(name: str) -> str:
+    """A distribution name normalised as PEP 503 does (lowercase, runs of -_. become -)."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def default_cache_dir() -> Path:
@@ -125,20 +133,60 @@ class Fetcher:
 
     def _from_pip(self, pin: PinnedFile) -> Path | str:
         with tempfile.TemporaryDirectory() as tmp:
-            task = self._task(f"pip download {pin.name}=={pin.version}", total=None)
-            result = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                 "--disable-pip-version-check", "-d", tmp, f"{pin.name}=={pin.version}"],
-                capture_output=True, text=True,
-            )
-            self._complete(task)
-            target = Path(tmp) / pin.file
-            if result.returncode != 0:
-                return f"pip download {pin.name}=={pin.version}: {result.stderr.strip().splitlines()[-1:]}"
-            if not target.is_file():
-                got = ", ".join(p.name for p in Path(tmp).iterdir())
-                return f"pip download {pin.name}=={pin.version}: got {got}, not {pin.file}"
-            return self._store(target, pin.file, pin.sha256, "PyPI (pip download)")
+            result = self._pip_download(pin.name, pin.version, Path(tmp))
+            if isinstance(result, str):
+                return result
+            if result.name != pin.file:
+                return f"pip download {pin.name}=={pin.version}: got {result.name}, not {pin.file}"
+            return self._store(result, pin.file, pin.sha256, "PyPI (pip download)")
+
+    def _pip_download(self, name: str, version: str, folder: Path) -> Path | str:
+        """The one wheel `pip download` gets for `name==version`, or why it got none."""
+        task = self._task(f"pip download {name}=={version}", total=None)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "--disable-pip-version-check", "-d", str(folder), f"{name}=={version}"],
+            capture_output=True, text=True,
+        )
+        self._complete(task)
+        wheels = sorted(folder.glob("*.whl"))
+        if result.returncode != 0 or len(wheels) != 1:
+            return f"pip download {name}=={version}: {(result.stderr.strip().splitlines() or ['no wheel'])[-1]}"
+        return wheels[0]
+
+    def requirement(self, name: str, version: str) -> Path:
+        """A pure-Python wheel an experiment asks for, pinned on first download by its sha256.
+
+        The cache remembers which file and hash `name==version` resolved to, so later builds are
+        offline and a changed file is an IntegrityError.
+        """
+        record = self.cache_dir / "requirements" / f"{canonical(name)}=={version}.json"
+        if record.is_file():
+            known = json.loads(record.read_text())
+            cached = self._cached(known["file"], known["sha256"])
+            if cached:
+                return cached
+        with tempfile.TemporaryDirectory() as tmp:
+            found = self._wheelhouse_match(name, version) or self._pip_download(name, version, Path(tmp))
+            if isinstance(found, str):
+                raise FetchError(f"could not get {name}=={version}: {found}. Connect to the network once "
+                                 "(files are cached), or put the wheel in a --wheelhouse folder.")
+            if not found.name.endswith(("-py3-none-any.whl", "-py2.py3-none-any.whl")):
+                raise FetchError(f"{name}=={version} has no pure-Python wheel (got {found.name}); the browser can "
+                                 "only load pure-Python wheels or packages built with `pyodide build`")
+            digest = file_digest(found)
+            if record.is_file() and json.loads(record.read_text())["sha256"] != digest:
+                raise IntegrityError(found.name, str(found.parent), json.loads(record.read_text())["sha256"], digest)
+            stored = self._store(found, found.name, digest, str(found.parent))
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"file": stored.name, "sha256": digest}))
+        return stored
+
+    def _wheelhouse_match(self, name: str, version: str) -> Path | None:
+        if self.wheelhouse is None:
+            return None
+        matches = sorted(self.wheelhouse.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"))
+        return matches[0] if matches else None
 
     # -- npm ------------------------------------------------------------------------------------
 

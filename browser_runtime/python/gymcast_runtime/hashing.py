@@ -13,8 +13,10 @@ HASH_HEX_CHARS = 16
 def state_hash(value: Any) -> str:
     """A 16-hex-char digest of an observation (arrays, dicts, tuples, lists and scalars).
 
-    Arrays hash by dtype, shape and bytes; dicts by sorted keys. Equal observations give equal
-    hashes on every platform, so a replay can check each recorded step.
+    Arrays hash by dtype, shape and bytes; dicts by sorted keys. Integer arrays are widened to
+    64 bits first: numpy's default integer is 32-bit in Pyodide (wasm32) and 64-bit natively, and
+    the same values must hash alike on both. Equal observations give equal hashes on every
+    platform, so a replay can check each recorded step.
     """
     digest = hashlib.blake2b(digest_size=HASH_HEX_CHARS // 2)
     _feed(digest, value)
@@ -35,5 +37,7 @@ def _feed(digest: "hashlib._Hash", value: Any) -> None:
         digest.update(b")")
     else:
         array = np.ascontiguousarray(value)
+        if array.dtype.kind in "iu":
+            array = array.astype("<i8" if array.dtype.kind == "i" else "<u8")
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.tobytes())

@@ -73,6 +73,7 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
         pyodide_package = fetcher.npm_package(pins.pyodide)
         pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
+        requirement_wheels = [fetcher.requirement(*spec.split("==")) for spec in game["requirements"]]
         needs_ort = any(player["type"] == "onnx" for player in game["players"].values())
         ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
         progress.update(steps, advance=1, description="pack the experiment and runtime")
@@ -80,7 +81,7 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         with tempfile.TemporaryDirectory() as tmp:
-            own_wheels = _own_wheels(game["name"], loaded.folder, loaded.file, Path(tmp))
+            own_wheels = _own_wheels(game["name"], loaded.folder, loaded.file, Path(tmp)) + requirement_wheels
             progress.update(steps, advance=1, description="write the bundle")
             _place_policies(staging, game, loaded.folder)
             manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))

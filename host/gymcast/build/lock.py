@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pyodide_lock import PyodideLockSpec
@@ -27,4 +28,11 @@ def bundle_lock(official_lock: Path, official: dict[PinnedFile, str], others: li
                              f"pyodide-lock.json says {found}; copy the official hash into the manifest")
         shipped[pin.name] = entry.model_copy(update={"file_name": file_name})
     base = spec.model_copy(update={"packages": shipped})
-    return add_wheels_to_spec(base, others, base_path=packages_dir, base_url=base_url)
+    try:
+        return add_wheels_to_spec(base, others, base_path=packages_dir, base_url=base_url)
+    except RuntimeError as error:
+        match = re.search(r"Requirement (\S+) from (\S+) is not in this distribution", str(error))
+        if not match:
+            raise
+        raise FetchError(f"a shipped wheel needs {match.group(2)}, which the bundle does not contain; add "
+                         f'"{match.group(1)}==<version>" to .requirements(...) (pure-Python wheels only)') from None

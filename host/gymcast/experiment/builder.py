@@ -41,6 +41,7 @@ class Experiment:
         self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
+        self._requirements: list[str] = []
         self._controls: dict[str, Any] = {"feedback": False, "pause": False, "restart": False, "fps_range": None}
 
     def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
@@ -123,6 +124,18 @@ class Experiment:
         self._logging = {"hash_every": check_int("logging.hash_every", hash_every, 1, 100_000), "observations": observations}
         return self
 
+    def requirements(self, *specs: str) -> Experiment:
+        """Extra pure-Python packages the env needs in the browser, each pinned exactly: "pettingzoo==1.25.0".
+
+        They are shipped as wheels (their own dependencies must be listed too, unless gymcast ships them).
+        """
+        for index, spec in enumerate(specs):
+            if not isinstance(spec, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.!+_-]+$", spec):
+                raise ConfigError(f"requirements[{index}]", f"{spec!r} is not an exact pin",
+                                  'write each as "name==version", e.g. "pettingzoo==1.25.0"')
+        self._requirements = list(specs)
+        return self
+
     def controls(self, feedback: bool = False, pause: bool = False, restart: bool = False,
                  fps_range: tuple[int, int] | None = None) -> Experiment:
         """Participant controls under the game (HIPPO Gym's research features), each logged when used.
@@ -178,5 +191,6 @@ class Experiment:
             "logging": dict(self._logging),
             "callbacks": self._callbacks,
             "controls": dict(self._controls),
+            "requirements": list(self._requirements),
             "log_url": self._hosting["log_url"],
         }
