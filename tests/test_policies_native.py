@@ -110,3 +110,22 @@ def test_a_missing_model_file_names_the_field(tmp_path):
     with pytest.raises(ConfigError) as caught:
         native(game, tmp_path)
     assert caught.value.field == "players['ai'].model" and "does not exist" in str(caught.value)
+
+
+def reversed_observation(observation):
+    """A custom preprocess: the model sees the observation reversed, with a batch axis."""
+    import numpy as np
+
+    return {"obs": np.asarray(observation[::-1], dtype=np.float32)[None]}
+
+
+def test_a_custom_preprocess_feeds_the_model(tmp_path):
+    linear_model(tmp_path / "m.onnx", 4, 2)
+    game = ai_game(tmp_path, OnnxPolicy("m.onnx", preprocess=f"{__name__}:reversed_observation"))
+    policies = native(game, tmp_path)
+    session = GameSession(game)
+    session.reset(seed=1)
+    (request,) = session.policy_requests()
+    observation = session.adapter.observation("ai")
+    assert request["feeds"]["obs"].tolist() == [[float(x) for x in observation[::-1].astype("float32")]]
+    assert session.step({"human": 0}, policies.run([request]))["actions"]["ai"] in (0, 1)
