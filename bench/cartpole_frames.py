@@ -18,15 +18,11 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import HostProcess, launch_chromium
+from gymcast.testing import HostProcess, launch_chromium, percentile
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "examples" / "cartpole"
 PAUSE_MS = 500  # longer gaps are pauses between episodes, not frames
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def time_to_first_frame(page, url: str) -> tuple[float, float]:

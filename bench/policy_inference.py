@@ -23,14 +23,10 @@ from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
 from gymcast.replay import logged_episodes, open_bundle, replay_episode
 from gymcast.storage import SQLiteEventStore
-from gymcast.testing import HostProcess, launch_chromium
+from gymcast.testing import HostProcess, launch_chromium, percentile
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "examples" / "cartpole" / "ai_feedback.py"
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:

@@ -64,6 +64,12 @@ class HostProcess:
         self.stop()
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of `values` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
 def launch_chromium(playwright):
     """Debian's headless Chromium through Playwright (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
