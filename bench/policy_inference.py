@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.replay import logged_episodes, open_bundle, replay_episode
+from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, launch_chromium, percentile
 
@@ -49,7 +49,7 @@ def main() -> None:
         with sqlite3.connect(host.data) as db:
             browser_ms = [json.loads(r[0])["policy_ms"] for r in db.execute("SELECT data FROM events WHERE type = 'step'")]
         with open_bundle(bundle) as game:
-            session, policies = game.new_session(), game.native_policies()
+            session, policies = game.session("main"), game.native_policies("main")
             requests = []
             for logged in logged_episodes(store.iter_events()):
                 session.reset(logged.seed, logged.episode)

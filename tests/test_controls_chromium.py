@@ -11,7 +11,7 @@ import pytest
 
 from conftest import HostProcess, wait_for
 from gymcast.build.bundle import build_bundle
-from gymcast.replay import logged_episodes, open_bundle, replay_episode
+from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 
 HITL = Path(__file__).parent / "fixtures" / "experiments" / "hitl"
@@ -92,6 +92,5 @@ def test_restart_replays_the_same_episode_as_a_new_attempt(controlled_run):
     (end,) = [e for e in logged if e["type"] == "episode_end"]
     assert end["restarted"] and end["attempt"] == 0
     with open_bundle(bundle) as game:
-        session = game.new_session()
-        results = [replay_episode(session, e) for e in logged_episodes(SQLiteEventStore(db).iter_events())]
+        results = [game.replay(e) for e in logged_episodes(SQLiteEventStore(db).iter_events())]
     assert [(r.episode.attempt, r.status) for r in results] == [(0, "match"), (1, "incomplete")]

@@ -1,13 +1,17 @@
-// Boot: read the manifest, start the worker, register the session, and wire keys, frames and logs.
-// `window.gymcast.status()` reports {phase, episode, step, pending_events, ...} for tests and embedding pages.
+// Boot: read the manifest, identify the participant, start the worker, and run the study's scenes.
+// `window.gymcast.status()` reports {phase, scene, episode, step, pending_events, ...} for tests and embedding pages.
 
+import { runCompletion, runConsent, runPage, runSurvey, showMessage } from "./flow.js";
 import { KeyboardCapture } from "./input.js";
 import { Outbox, createSession } from "./net.js";
+import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
 import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
+const REGISTRATION_WAIT_MS = 8000;
 const status = {
-  phase: "loading", episode: 0, step: 0, in_episode: false, paused: false, fps: null, session_id: null, error: null,
+  phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
+  session_id: null, participant_id: null, condition: null, error: null,
 };
 let outbox = null;
 let view = null;
@@ -28,11 +32,33 @@ window.gymcast = {
 function fail(message) {
   status.phase = "error";
   status.error = message;
-  $("loading").hidden = true;
-  $("game").hidden = true;
+  for (const id of ["loading", "game", "scene"]) $(id).hidden = true;
   $("error").hidden = false;
   $("error-text").textContent = message;
   console.error(`gymcast: ${message}`);
+}
+
+/** The worker, with one handler per message kind; `game` is set while a game scene runs. */
+function startWorker(manifest, baseUrl) {
+  const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
+  const bridge = { worker, game: null };
+  bridge.ready = new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
+    worker.onmessage = ({ data }) => {
+      if (data.type === "progress") showProgress(data.fraction, data.label);
+      else if (data.type === "ready") resolve();
+      else if (data.type === "frame") view?.show(data.bitmap);
+      else if (data.type === "event") bridge.game?.onEvent(data.event);
+      else if (data.type === "done") bridge.game?.done();
+      else if (data.type === "error") {
+        reject(new Error(data.message));
+        fail(data.message); // also once a game has started
+      }
+    };
+  });
+  bridge.ready.catch((error) => fail(error.message));
+  worker.postMessage({ type: "init", manifest, baseUrl });
+  return bridge;
 }
 
 async function boot() {
@@ -40,77 +66,117 @@ async function boot() {
   const response = await fetch("manifest.json", { cache: "no-cache" });
   if (!response.ok) throw new Error(`manifest.json could not be loaded (HTTP ${response.status})`);
   const manifest = await response.json();
-  const game = manifest.game;
-  const apiBase = game.log_url || new URL(".", baseUrl).href.replace(/\/$/, "");
+  const { flow, game } = manifest;
+  const apiBase = game.log_url || baseUrl.replace(/\/$/, "");
+  const params = new URLSearchParams(location.search);
+  const participant = identifyParticipant(params, game.name);
+  const progress = new Progress(`${game.name}.${manifest.build_id}`, participant.id);
+  if (!progress.state.session_id) progress.update({ session_id: crypto.randomUUID().replaceAll("-", "") });
+  Object.assign(status, { session_id: progress.state.session_id, participant_id: participant.id });
 
-  outbox = await Outbox.open({ apiBase, buildId: manifest.build_id });
-  const resumed = outbox.resumedSession();
-  const sessionReady = (resumed ? Promise.resolve(resumed) : createSession(apiBase, {
-    experiment: game.name,
-    build_id: manifest.build_id,
-    url_params: Object.fromEntries(new URLSearchParams(location.search)),
-    user_agent: navigator.userAgent,
-  }).then((session) => outbox.adopt(session).then(() => session))).then((session) => {
-    status.session_id = session.session_id;
-    outbox.push({ type: "page_load", resumed: Boolean(resumed), url: location.href, durable_log: outbox.durable() });
+  outbox = await Outbox.open({ apiBase });
+  await outbox.adopt(progress.state.session_id);
+  const log = (event) => outbox.push({ scene: status.scene, ...event });
+  log({ type: "page_load", resumed: progress.resumed, url: location.href, participant_id: participant.id,
+        participant_source: participant.source, durable_log: outbox.durable() });
+
+  const registration = createSession(apiBase, {
+    session_id: progress.state.session_id, participant_id: participant.id, experiment: game.name,
+    build_id: manifest.build_id, url_params: Object.fromEntries(params), user_agent: navigator.userAgent,
+    conditions: flow.conditions, assignment: flow.assignment, allow_repeat: flow.allow_repeat,
+  }).then(async (session) => {
+    await outbox.authorize(session.session_id, session.token, session.next_seq);
+    return session;
   });
+  const bridge = startWorker(manifest, baseUrl);
+  const registered = await Promise.race([registration.catch((error) => error), sleep(REGISTRATION_WAIT_MS)]);
+  if (registered?.status === 409) {
+    status.phase = "done";
+    return showMessage("You have already taken part", registered.message);
+  }
+  if (flow.conditions.length && !progress.state.condition) {
+    const condition = registered?.condition ?? hashedCondition(participant.id, flow.conditions);
+    progress.update({ condition });
+    log({ type: "condition", condition, source: registered?.condition ? "host" : "participant hash" });
+  }
+  status.condition = progress.state.condition;
+  new KeyboardCapture(allKeys(manifest), (key, down, t) => bridge.worker.postMessage({ type: "key", key, down, t }));
+  for (const [what, target] of [["visibilitychange", document], ["blur", window], ["focus", window]]) {
+    target.addEventListener(what, () => bridge.worker.postMessage({
+      type: "page", what: what === "visibilitychange" ? document.visibilityState : what,
+    }));
+  }
 
-  const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
-  const overlay = new Overlay($("overlay"));
-  view = new FrameView($("screen"), game.rendering.width, game.rendering.height);
-  const ready = new Promise((resolve, reject) => {
-    worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
-    worker.onmessage = ({ data }) => {
-      if (data.type === "progress") showProgress(data.fraction, data.label);
-      else if (data.type === "ready") resolve();
-      else if (data.type === "frame") view.show(data.bitmap);
-      else if (data.type === "event") onEvent(data.event, overlay, game);
-      else if (data.type === "done") finish(overlay);
-      else if (data.type === "error") {
-        reject(new Error(data.message));
-        fail(data.message); // also after the game started
-      }
-    };
-  });
-  ready.catch((error) => fail(error.message));
-  worker.postMessage({ type: "init", manifest, baseUrl });
+  for (let index = progress.state.scene; index < flow.scenes.length; index += 1) {
+    const scene = flow.scenes[index];
+    Object.assign(status, { scene: scene.name, phase: scene.kind === "game" ? "loading" : "scene" });
+    log({ type: "scene_start", index, kind: scene.kind });
+    await runScene(scene, { manifest, bridge, progress, log });
+    log({ type: "scene_end", index, kind: scene.kind });
+    progress.update({ scene: index + 1 });
+  }
+  if (flow.scenes.at(-1).kind !== "completion") showMessage("All done", "Thank you! You can close this page.");
+  status.phase = "done";
+}
 
-  await Promise.all([ready, sessionReady]);
+async function runScene(scene, context) {
+  const { progress, log } = context;
+  if (scene.kind === "page") return runPage(scene);
+  if (scene.kind === "consent") return log({ type: "consent", ...(await runConsent(scene)) });
+  if (scene.kind === "survey") {
+    const saved = progress.state.answers[scene.name] ?? {};
+    const answers = await runSurvey(scene, saved, (partial) => {
+      progress.update({ answers: { ...progress.state.answers, [scene.name]: partial } });
+    });
+    return log({ type: "survey", answers });
+  }
+  if (scene.kind === "completion") {
+    log({ type: "completion", code: scene.code });
+    status.phase = "done";
+    return runCompletion(scene, () => flushed(5000));
+  }
+  return runGame(scene, context);
+}
+
+/** A game scene: wait for the worker, show Start, play the scene's episodes (resuming after a reload). */
+async function runGame(scene, { manifest, bridge, progress, log }) {
+  const key = scene.use_condition ? `${scene.name}:${progress.state.condition}` : scene.name;
+  const config = manifest.games[key];
+  const startEpisode = progress.state.episodes_done[scene.name] ?? 0;
+  $("scene").hidden = true;
+  $("loading").hidden = false;
+  await bridge.ready;
   $("loading").hidden = true;
   $("game").hidden = false;
-  const keys = new Set(Object.values(game.players).flatMap((player) => Object.keys(player.keys ?? {})));
-  new KeyboardCapture(keys, (key, down, t) => worker.postMessage({ type: "key", key, down, t }));
-  const page = (what) => worker.postMessage({ type: "page", what });
-  addEventListener("visibilitychange", () => page(document.visibilityState === "hidden" ? "hidden" : "visible"));
-  addEventListener("blur", () => page("blur"));
-  addEventListener("focus", () => page("focus"));
-  showControls(game, (message) => worker.postMessage(message));
+  view = new FrameView($("screen"), config.rendering.width, config.rendering.height);
+  const overlay = new Overlay($("overlay"));
+  showControls(config, (message) => bridge.worker.postMessage(message));
+  const total = config.gameplay.num_episodes;
+  const finished = new Promise((resolve) => {
+    bridge.game = {
+      done: resolve,
+      onEvent: (event) => {
+        log(event);
+        onGameEvent(event, overlay, total);
+        if (event.type === "episode_end" && !event.restarted) {
+          progress.update({ episodes_done: { ...progress.state.episodes_done, [scene.name]: event.episode + 1 } });
+        }
+      },
+    };
+  });
+  if (startEpisode >= total) return;
   status.phase = "ready";
-  await overlay.show(`${game.gameplay.num_episodes} episode(s). Use the keys shown in the instructions.`, "Start");
+  const left = total - startEpisode;
+  await overlay.show(`${left} episode${left === 1 ? "" : "s"} to play.`, "Start");
   overlay.hide();
   status.phase = "playing";
-  worker.postMessage({ type: "start" });
+  bridge.worker.postMessage({ type: "start", scene: scene.name, key, game: config, startEpisode });
+  await finished;
+  bridge.game = null;
+  overlay.show("Scene complete.");
 }
 
-/** Show the participant controls the experiment enables, and send their clicks to the worker. */
-function showControls(game, send) {
-  const enabled = game.controls ?? {};
-  for (const element of document.querySelectorAll("[data-control]")) element.hidden = !enabled[element.dataset.control];
-  $("feedback-good").onclick = () => send({ type: "feedback", value: "good" });
-  $("feedback-bad").onclick = () => send({ type: "feedback", value: "bad" });
-  $("pause").onclick = () => send({ type: status.paused ? "resume" : "pause" });
-  $("restart").onclick = () => send({ type: "restart" });
-  $("fps-down").onclick = () => send({ type: "fps", fps: (status.fps ?? game.rendering.fps) - 5 });
-  $("fps-up").onclick = () => send({ type: "fps", fps: (status.fps ?? game.rendering.fps) + 5 });
-}
-
-function showProgress(fraction, label) {
-  $("loading-bar").style.width = `${Math.round(fraction * 100)}%`;
-  $("loading-label").textContent = label;
-}
-
-function onEvent(event, overlay, game) {
-  outbox.push(event);
+function onGameEvent(event, overlay, total) {
   if (["episode_start", "step", "episode_end"].includes(event.type)) {
     status.episode = event.episode;
     status.step = event.step;
@@ -121,16 +187,44 @@ function onEvent(event, overlay, game) {
   $("fps").textContent = status.fps;
   $("pause").textContent = status.paused ? "Resume" : "Pause";
   if (event.type === "episode_start") overlay.hide();
-  if (event.type === "episode_end" && !event.restarted && event.episode + 1 < game.gameplay.num_episodes) {
-    overlay.show(`Episode ${event.episode + 1} of ${game.gameplay.num_episodes} complete`);
+  if (event.type === "episode_end" && !event.restarted && event.episode + 1 < total) {
+    overlay.show(`Episode ${event.episode + 1} of ${total} complete`);
   }
-  $("hud-episode").textContent = `Episode ${status.episode + 1} / ${game.gameplay.num_episodes}`;
+  $("hud-episode").textContent = `Episode ${status.episode + 1} / ${total}`;
   $("hud-step").textContent = `Step ${status.step}`;
 }
 
-function finish(overlay) {
-  status.phase = "done";
-  overlay.show("All episodes complete. Thank you!");
+/** Show the participant controls the game enables, and send their clicks to the worker. */
+function showControls(config, send) {
+  const enabled = config.controls ?? {};
+  for (const element of document.querySelectorAll("[data-control]")) element.hidden = !enabled[element.dataset.control];
+  $("feedback-good").onclick = () => send({ type: "feedback", value: "good" });
+  $("feedback-bad").onclick = () => send({ type: "feedback", value: "bad" });
+  $("pause").onclick = () => send({ type: status.paused ? "resume" : "pause" });
+  $("restart").onclick = () => send({ type: "restart" });
+  $("fps-down").onclick = () => send({ type: "fps", fps: (status.fps ?? config.rendering.fps) - 5 });
+  $("fps-up").onclick = () => send({ type: "fps", fps: (status.fps ?? config.rendering.fps) + 5 });
+}
+
+function allKeys(manifest) {
+  const players = Object.values(manifest.games).flatMap((config) => Object.values(config.players));
+  return new Set(players.flatMap((player) => Object.keys(player.keys ?? {})));
+}
+
+function showProgress(fraction, label) {
+  $("loading-bar").style.width = `${Math.round(fraction * 100)}%`;
+  $("loading-label").textContent = label;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait until the outbox is empty, or `timeoutMs` passed. */
+async function flushed(timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (outbox.pending() > 0 && Date.now() < deadline) {
+    outbox.flush();
+    await sleep(100);
+  }
 }
 
 boot().catch((error) => fail(error.message));

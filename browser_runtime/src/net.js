@@ -23,7 +23,7 @@ async function postJson(url, body, token) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const retriable = (error) => error.status === 0 || error.status === 429 || error.status >= 500;
 
-/** Register this participant's session with the host, retrying until it answers. */
+/** Register this participant's session with the host, retrying until it answers (a 4xx is final). */
 export async function createSession(apiBase, body) {
   for (let delay = 500; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
     try {
@@ -37,7 +37,6 @@ export async function createSession(apiBase, body) {
 }
 
 const DB_NAME = "gymcast-outbox";
-const CURRENT_SESSION_KEY = "gymcast.session";
 
 /** A promise for an IndexedDB request or transaction. */
 function settled(target) {
@@ -64,12 +63,13 @@ async function openDatabase() {
 /**
  * The log outbox. Numbers events per session (seq 1, 2, ...), writes each to IndexedDB before it
  * is sent, sends batches, and deletes an event only when the host acknowledges its seq. Failed
- * sends are retried with backoff; the host deduplicates. After a reload, events left over from any
- * earlier page of this origin are sent too, and this tab's session continues where it stopped.
+ * sends are retried with backoff; the host deduplicates. Events are logged from the start, before
+ * the host has answered; a session's events are sent once the host has given it a token. After a
+ * reload, events left over from any earlier page of this origin are sent too.
  */
 export class Outbox {
-  constructor({ apiBase, buildId, batchSize = 200, intervalMs = 500 }) {
-    Object.assign(this, { apiBase, buildId, batchSize, intervalMs });
+  constructor({ apiBase, batchSize = 200, intervalMs = 500 }) {
+    Object.assign(this, { apiBase, batchSize, intervalMs });
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
     this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
@@ -112,22 +112,25 @@ export class Outbox {
       this.queues.set(session.session_id, []);
     }
     for (const record of events) this.queues.get(record.session_id)?.push(record.event);
-    const current = sessionStorage.getItem(`${CURRENT_SESSION_KEY}.${this.buildId}`);
-    this.current = this.sessions.get(current) ?? null;
   }
 
-  /** This tab's session from before a reload, or null. */
-  resumedSession() {
-    return this.current;
-  }
-
-  /** Make `session` ({session_id, token}) this tab's session and start logging to it. */
-  async adopt(session) {
-    this.current = { session_id: session.session_id, token: session.token, api_base: this.apiBase, next_seq: 1 };
-    this.sessions.set(session.session_id, this.current);
-    this.queues.set(session.session_id, []);
-    sessionStorage.setItem(`${CURRENT_SESSION_KEY}.${this.buildId}`, session.session_id);
+  /** Log to `sessionId` from now on, continuing its numbering if an earlier page used it. */
+  async adopt(sessionId) {
+    if (!this.sessions.has(sessionId)) {
+      this.sessions.set(sessionId, { session_id: sessionId, token: null, api_base: this.apiBase, next_seq: 1 });
+      this.queues.set(sessionId, []);
+    }
+    this.current = this.sessions.get(sessionId);
     await this.#write(["sessions"], (t) => t.objectStore("sessions").put(this.current));
+  }
+
+  /** The host registered the session: send its events with `token`; number on from at least `nextSeq`. */
+  async authorize(sessionId, token, nextSeq = 1) {
+    const session = this.sessions.get(sessionId);
+    session.token = token;
+    session.next_seq = Math.max(session.next_seq, nextSeq);
+    await this.#write(["sessions"], (t) => t.objectStore("sessions").put(session));
+    this.flush();
   }
 
   /** Number, persist and queue an event for this tab's session. */
@@ -168,7 +171,7 @@ export class Outbox {
 
   async flush() {
     if (this.sending || Date.now() < this.retryAt) return;
-    const [sessionId, queue] = [...this.queues].find(([, events]) => events.length > 0) ?? [];
+    const [sessionId, queue] = [...this.queues].find(([id, events]) => events.length > 0 && this.sessions.get(id).token) ?? [];
     if (!sessionId) return;
     this.sending = true;
     const session = this.sessions.get(sessionId);

@@ -1,5 +1,6 @@
 // The worker: Pyodide, the env loop at a fixed rate, and frames for the main thread.
-// Messages in:  {type: "init", manifest, baseUrl} | {type: "start"} | {type: "key", key, down, t}
+// Messages in:  {type: "init", manifest, baseUrl} | {type: "start", scene, key, game, startEpisode}
+//               | {type: "key", key, down, t}
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
@@ -12,6 +13,8 @@ const keys = new KeyState();
 let game;
 let session;
 let run;
+let pyodide;
+const sessions = new Map(); // game key -> GameSession, one per game config the flow runs
 let policies = null; // {ort, sessions: Map(model path -> InferenceSession)} when the bundle has ONNX players
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
@@ -36,7 +39,7 @@ const guarded = (fn) => (...args) => {
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === "init") await init(data.manifest, data.baseUrl);
-    else if (data.type === "start") guarded(startRun)();
+    else if (data.type === "start") guarded(startRun)(data);
     else if (data.type === "key") onKey(data);
     else if (data.type === "page") guarded(onPage)(data.what);
     else if (run && data.type in controls) guarded(controls[data.type])(data);
@@ -46,7 +49,6 @@ self.onmessage = async ({ data }) => {
 };
 
 async function init(manifest, baseUrl) {
-  game = manifest.game;
   const url = (path) => new URL(path, baseUrl).href;
   const indexURL = url(manifest.pyodide.index_url);
   const lockFileURL = url(manifest.pyodide.lock_url);
@@ -58,7 +60,7 @@ async function init(manifest, baseUrl) {
   const policiesReady = manifest.ort
     ? stage(`loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => loadPolicies(manifest, url))
     : Promise.resolve(null);
-  const pyodide = await stage(`starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
+  pyodide = await stage(`starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
     async () => {
       const { loadPyodide } = await import(indexURL + "pyodide.mjs");
       return loadPyodide({
@@ -75,10 +77,7 @@ async function init(manifest, baseUrl) {
     if (errors.length) throw new Error(errors.join("\n"));
   });
   progress(0.97, "Starting the environment…");
-  session = await stage("creating the environment", () => {
-    const { GameSession } = pyodide.pyimport("gymcast_runtime");
-    return GameSession(pyodide.pyimport("json").loads(JSON.stringify(game)));
-  });
+  await stage("importing the environment", () => pyodide.pyimport("gymcast_runtime"));
   progress(1, "Ready");
   post({ type: "ready" });
 }
@@ -89,12 +88,15 @@ async function loadPolicies(manifest, url) {
   ort.env.wasm.wasmPaths = url(manifest.ort.base);
   ort.env.wasm.numThreads = 1; // no cross-origin isolation needed; small models are fast single-threaded
   const sessions = new Map();
-  for (const player of Object.values(manifest.game.players)) {
-    if (player.type === "onnx" && !sessions.has(player.model)) {
-      sessions.set(player.model, await ort.InferenceSession.create(url(player.model), { executionProviders: ["wasm"] }));
+  const models = new Map();
+  for (const config of Object.values(manifest.games)) {
+    for (const player of Object.values(config.players)) {
+      if (player.type === "onnx" && !models.has(player.model)) {
+        models.set(player.model, await ort.InferenceSession.create(url(player.model), { executionProviders: ["wasm"] }));
+      }
     }
   }
-  return { ort, sessions };
+  return { ort, sessions: models };
 }
 
 /** Run the ONNX requests of this step; answers {outputs: {agent: {name: {shape, data}}}, ms}. */
@@ -190,15 +192,25 @@ function schedule(delayMs) {
   run.timer = setTimeout(guarded(() => tick(generation)), delayMs);
 }
 
-function startRun() {
+/** Start a game scene: its own GameSession, from `startEpisode` (an episode cut by a reload restarts). */
+function startRun({ scene, key, game: config, startEpisode = 0 }) {
+  if (!sessions.has(key)) {
+    const { GameSession } = pyodide.pyimport("gymcast_runtime");
+    sessions.set(key, GameSession(pyodide.pyimport("json").loads(JSON.stringify(config))));
+  }
+  game = config;
+  session = sessions.get(key);
   const gameplay = game.gameplay;
   const seed = gameplay.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
   const humans = Object.entries(game.players).filter(([, player]) => player.type === "human");
   run = {
-    baseSeed: seed, episode: 0, attempt: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null,
+    baseSeed: seed, episode: startEpisode, attempt: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null,
     generation: 0, paused: false, inEpisode: false,
   };
-  emit({ type: "run_start", base_seed: seed, num_episodes: gameplay.num_episodes, fps: game.rendering.fps });
+  emit({
+    type: "run_start", scene, game: key, base_seed: seed, num_episodes: gameplay.num_episodes,
+    fps: game.rendering.fps, start_episode: startEpisode,
+  });
   beginEpisode();
 }
 

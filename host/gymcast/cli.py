@@ -58,9 +58,11 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None) -> None:
 @click.option("--port", type=int, default=None, help="Port (default: the experiment's hosting.port).")
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=Path("gymcast.sqlite"),
               show_default=True, help="SQLite file for the logs.")
-def serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None:
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="Let pages from this origin (e.g. https://study.example.org, or *) send logs here; repeatable.")
+def serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: tuple[str, ...]) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data)
+    _serve(bundle, host, port, data, list(cors_origins))
 
 
 @main.command(cls=GymcastCommand)
@@ -127,25 +129,23 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
     """
     from rich.table import Table
 
-    from gymcast.replay import logged_episodes, open_bundle, replay_episode
+    from gymcast.replay import logged_episodes, open_bundle
     from gymcast.storage import SQLiteEventStore
 
     store = SQLiteEventStore(db)
-    table = Table("session", "run", "episode", "attempt", "steps", "result")
+    table = Table("session", "run", "game", "episode", "attempt", "steps", "result")
     diverged = 0
     with open_bundle(bundle) as bundle_game:
         builds = {s.session_id: s.build_id for s in store.iter_sessions()}
         for session_id in sorted({sid for sid, build in builds.items() if build != bundle_game.build_id}):
             console.print(f"[yellow]warning:[/] session {session_id} was recorded with build {builds[session_id]}, "
                           f"but {bundle} is build {bundle_game.build_id}")
-        game_session = bundle_game.new_session()
-        policies = bundle_game.native_policies() if check_policies else None
         for logged in logged_episodes(store.iter_events(session)):
-            result = replay_episode(game_session, logged, policies=policies)
+            result = bundle_game.replay(logged, check_policies=check_policies)
             diverged += result.status == "diverged"
             text = {"match": "[green]match[/]", "incomplete": f"[yellow]incomplete[/]: {result.detail}",
                     "diverged": f"[red]diverged at step {result.step}[/]: {result.detail}"}[result.status]
-            table.add_row(logged.session_id, str(logged.run), str(logged.episode), str(logged.attempt),
+            table.add_row(logged.session_id, str(logged.run), logged.game, str(logged.episode), str(logged.attempt),
                           str(len(logged.steps)), text)
     Console().print(table)
     if diverged:
@@ -153,7 +153,7 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
         sys.exit(1)
 
 
-def _serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None:
+def _serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple
 
     from gymcast.server import create_app
@@ -163,7 +163,7 @@ def _serve(bundle: Path, host: str | None, port: int | None, data: Path) -> None
     hosting = manifest.get("hosting", {})
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data))
+    app = create_app(bundle, SQLiteEventStore(data), cors_origins)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False)

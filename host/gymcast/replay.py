@@ -38,6 +38,7 @@ class LoggedEpisode:
 
     session_id: str
     run: int
+    game: str
     episode: int
     attempt: int
     seed: int
@@ -66,14 +67,16 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
     episodes: list[LoggedEpisode] = []
     current: dict[str, LoggedEpisode] = {}
     runs: dict[str, int] = {}
+    games: dict[str, str] = {}
     for event in events:
         session = event.session_id
         if event.type == "run_start":
             runs[session] = runs.get(session, 0) + 1
+            games[session] = event.data.get("game", "main")
             current.pop(session, None)
         elif event.type == "episode_start":
-            logged = LoggedEpisode(session, runs.get(session, 0), event.episode, event.data.get("attempt", 0),
-                                   event.data["seed"], event.data.get("obs_hash"))
+            logged = LoggedEpisode(session, runs.get(session, 0), games.get(session, "main"), event.episode,
+                                   event.data.get("attempt", 0), event.data["seed"], event.data.get("obs_hash"))
             episodes.append(logged)
             current[session] = logged
         elif event.type == "step" and session in current:
@@ -136,26 +139,36 @@ def _copy(observation: Any) -> Any:
     return copy.deepcopy(observation)
 
 
-@dataclass(frozen=True)
+@dataclass
 class BundleGame:
-    """A bundle's game config and build id, with its experiment code importable."""
+    """A bundle's game configs (keyed "scene" or "scene:condition") and build id, with its code importable."""
 
-    game: dict[str, Any]
+    games: dict[str, dict[str, Any]]
     build_id: str
-
     root: Path
+    _sessions: dict[str, Any] = field(default_factory=dict)
+    _policies: dict[str, Any] = field(default_factory=dict)
 
-    def new_session(self) -> Any:
-        """A native `GameSession` for this game."""
+    def session(self, key: str) -> Any:
+        """The native `GameSession` for game `key` (one per key, reused across episodes)."""
         from gymcast_runtime import GameSession
 
-        return GameSession(self.game)
+        if key not in self._sessions:
+            self._sessions[key] = GameSession(self.games[key])
+        return self._sessions[key]
 
-    def native_policies(self) -> Any:
-        """The game's ONNX players run by native onnxruntime."""
+    def native_policies(self, key: str) -> Any:
+        """Game `key`'s ONNX players run by native onnxruntime."""
         from gymcast.native_policies import NativePolicies
 
-        return NativePolicies(self.game, lambda spec: self.root / spec["model"])
+        if key not in self._policies:
+            self._policies[key] = NativePolicies(self.games[key], lambda spec: self.root / spec["model"])
+        return self._policies[key]
+
+    def replay(self, logged: LoggedEpisode, keep_observations: bool = False, check_policies: bool = False) -> ReplayResult:
+        """`replay_episode` in the game the episode was played in."""
+        policies = self.native_policies(logged.game) if check_policies else None
+        return replay_episode(self.session(logged.game), logged, keep_observations, policies)
 
 
 @contextmanager
@@ -172,6 +185,6 @@ def open_bundle(bundle: Path) -> Iterator[BundleGame]:
             archive.extractall(code_dir)
         sys.path.insert(0, code_dir)
         try:
-            yield BundleGame(manifest["game"], manifest["build_id"], bundle)
+            yield BundleGame(manifest["games"], manifest["build_id"], bundle)
         finally:
             sys.path.remove(code_dir)

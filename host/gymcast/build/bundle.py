@@ -30,6 +30,7 @@ from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
+from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
@@ -63,18 +64,25 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
     console = console or Console(stderr=True)
     _check_output_folder(out)
     game = loaded.experiment.to_manifest()
+    games = loaded.experiment.games()
+    flow = loaded.experiment.flow_manifest()
     pins = load_pins()
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         steps = progress.add_task("build", total=5)
         progress.update(steps, description="check the env natively")
-        game["frame_shape"] = check_game_natively(game, lambda spec: loaded.folder / spec["model"])["frame"]
+        checked: dict[str, list[int]] = {}
+        for config in games.values():
+            key = json.dumps(config, sort_keys=True)
+            if key not in checked:
+                checked[key] = check_game_natively(config, lambda spec: loaded.folder / spec["model"])["frame"]
+            config["frame_shape"] = checked[key]
         progress.update(steps, advance=1, description="fetch Pyodide and wheels")
         fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
         pyodide_package = fetcher.npm_package(pins.pyodide)
         pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
         requirement_wheels = [fetcher.requirement(*spec.split("==")) for spec in game["requirements"]]
-        needs_ort = any(player["type"] == "onnx" for player in game["players"].values())
+        needs_ort = any(player["type"] == "onnx" for config in games.values() for player in config["players"].values())
         ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
         progress.update(steps, advance=1, description="pack the experiment and runtime")
         staging = out.with_name(out.name + ".partial")
@@ -83,8 +91,12 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         with tempfile.TemporaryDirectory() as tmp:
             own_wheels = _own_wheels(game["name"], loaded.folder, loaded.file, Path(tmp)) + requirement_wheels
             progress.update(steps, advance=1, description="write the bundle")
-            _place_policies(staging, game, loaded.folder)
+            for config in games.values():
+                _place_policies(staging, config, loaded.folder)
+            _place_pages(staging, flow, loaded.folder)
             manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))
+            manifest["games"] = games
+            manifest["flow"] = flow
             if ort_package is not None:
                 files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
                 manifest["ort"] = {"base": place_hashed(files, staging, "ort"), "module": pins.onnxruntime_web_module,
@@ -121,6 +133,17 @@ def _place_policies(bundle: Path, game: dict[str, Any], experiment_folder: Path)
         if player["type"] == "onnx":
             source = experiment_folder / player["model"]
             player["model"] = place_hashed({source.name: source}, bundle, "policies") + source.name
+
+
+def _place_pages(bundle: Path, flow: dict[str, Any], experiment_folder: Path) -> None:
+    """Copy each scene's HTML file into `pages/<hash>/` and point the scene at the bundle path."""
+    for index, scene in enumerate(flow["scenes"]):
+        if "html" in scene:
+            source = experiment_folder / scene["html"]
+            if not source.is_file():
+                raise ConfigError(f"flow[{index}].html", f"{source} does not exist",
+                                  "give the HTML file's path relative to the experiment folder")
+            scene["html"] = place_hashed({source.name: source}, bundle, "pages") + source.name
 
 
 def experiment_distribution(name: str) -> str:
@@ -186,5 +209,5 @@ def _file_table(bundle: Path) -> dict[str, dict[str, Any]]:
 
 def _build_id(manifest: dict[str, Any]) -> str:
     """A 16-hex-char id that changes whenever any shipped byte or the game config changes."""
-    text = json.dumps({"files": manifest["files"], "game": manifest["game"]}, sort_keys=True)
+    text = json.dumps({"files": manifest["files"], "games": manifest["games"], "flow": manifest["flow"]}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]

@@ -7,10 +7,12 @@ from typing import Any, Callable
 
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
+from gymcast.experiment.flow import GAME_OVERRIDES, Game, Scene, validate_flow
 from gymcast.experiment.players import Human, OnnxPolicy, Player, PythonPolicy, RandomPolicy
 from gymcast.experiment.refs import to_ref
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
+ASSIGNMENTS = ("balanced", "random")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_SEED = 2**31 - 1
 
@@ -42,6 +44,10 @@ class Experiment:
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
         self._requirements: list[str] = []
+        self._flow: tuple[Scene, ...] = (Game("main"),)
+        self._conditions: dict[str, dict[str, Any]] = {}
+        self._assignment = "balanced"
+        self._allow_repeat = False
         self._controls: dict[str, Any] = {"feedback": False, "pause": False, "restart": False, "fps_range": None}
 
     def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
@@ -60,16 +66,7 @@ class Experiment:
 
     def players(self, players: dict[str, Player]) -> Experiment:
         """Who controls each agent, keyed by agent id: Human, OnnxPolicy, PythonPolicy or RandomPolicy."""
-        if not isinstance(players, dict) or not players:
-            raise ConfigError("players", "expected a non-empty dict of agent id -> player",
-                              'pass e.g. {"player": Human(keys={"ArrowLeft": 0}, default_action=0)}')
-        for agent, player in players.items():
-            if not isinstance(agent, str) or not agent:
-                raise ConfigError("players", f"agent id {agent!r} is not a non-empty string", "key players by agent id strings")
-            if not isinstance(player, (Human, OnnxPolicy, PythonPolicy, RandomPolicy)):
-                raise ConfigError(f"players[{agent!r}]", f"expected a player, got {type(player).__name__}",
-                                  "use Human(keys=...), OnnxPolicy(model=...), PythonPolicy(policy=...) or RandomPolicy()")
-            player.validate(f"players[{agent!r}]")
+        _check_players("players", players)
         self._players = dict(players)
         return self
 
@@ -122,6 +119,45 @@ class Experiment:
         if not isinstance(observations, bool):
             raise ConfigError("logging.observations", f"expected True or False, got {observations!r}", "pass a bool")
         self._logging = {"hash_every": check_int("logging.hash_every", hash_every, 1, 100_000), "observations": observations}
+        return self
+
+    def flow(self, *scenes: Scene) -> Experiment:
+        """The study's scenes in order (from `gymcast.flow`): Page, Consent, Game, Survey, Completion.
+
+        Without a flow, the study is one Game scene named "main".
+        """
+        validate_flow(scenes, self._conditions)
+        self._flow = tuple(scenes)
+        return self
+
+    def conditions(self, conditions: dict[str, dict[str, Any]], assignment: str = "balanced") -> Experiment:
+        """Between-participant conditions: name -> game settings (num_episodes, max_steps, seed, env_kwargs,
+        players) applied to Game scenes with `use_condition=True`.
+
+        `assignment="balanced"` gives each new participant the condition with the fewest completed
+        and active participants (the host decides); "random" draws uniformly. Without a host, the
+        condition is a fixed hash of the participant id.
+        """
+        if not isinstance(conditions, dict) or len(conditions) < 2:
+            raise ConfigError("conditions", "expected at least two named conditions", 'pass {"easy": {...}, "hard": {...}}')
+        for name, settings in conditions.items():
+            if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]{0,31}$", name):
+                raise ConfigError("conditions", f"{name!r} is not a valid condition name", "use lowercase names such as 'easy'")
+            unknown = sorted(set(settings) - set(GAME_OVERRIDES))
+            if unknown:
+                raise ConfigError(f"conditions[{name!r}]", f"unknown game settings {unknown}",
+                                  "set only " + ", ".join(GAME_OVERRIDES))
+            if "players" in settings:
+                _check_players(f"conditions[{name!r}].players", settings["players"])
+        self._conditions = dict(conditions)
+        self._assignment = check_choice("conditions.assignment", assignment, ASSIGNMENTS)
+        return self
+
+    def participants(self, allow_repeat: bool = False) -> Experiment:
+        """Whether a participant id that already completed the study may start it again."""
+        if not isinstance(allow_repeat, bool):
+            raise ConfigError("participants.allow_repeat", f"expected True or False, got {allow_repeat!r}", "pass a bool")
+        self._allow_repeat = allow_repeat
         return self
 
     def requirements(self, *specs: str) -> Experiment:
@@ -178,8 +214,27 @@ class Experiment:
         if self._players is None:
             raise ConfigError("players", "no players are set", 'call .players({"player": Human(keys={...})})')
 
+    def games(self) -> dict[str, dict[str, Any]]:
+        """Every game config the flow can run, keyed "scene" or "scene:condition"."""
+        base = self.to_manifest()
+        games = {}
+        for scene in self._flow:
+            if not isinstance(scene, Game):
+                continue
+            variants = self._conditions if scene.use_condition else {"": {}}
+            for condition, settings in variants.items():
+                key = f"{scene.name}:{condition}" if condition else scene.name
+                games[key] = _with_settings(_with_settings(base, scene.overrides), settings)
+        return games
+
+    def flow_manifest(self) -> dict[str, Any]:
+        """The flow, conditions and participant rules, as the browser reads them."""
+        validate_flow(self._flow, self._conditions)
+        return {"scenes": [scene.to_manifest() for scene in self._flow], "conditions": sorted(self._conditions),
+                "assignment": self._assignment, "allow_repeat": self._allow_repeat}
+
     def to_manifest(self) -> dict[str, Any]:
-        """The `game` section of the bundle manifest: plain JSON the browser runtime reads."""
+        """The base game config: plain JSON the browser runtime reads (scenes may override parts)."""
         self.validate()
         assert self._players is not None
         return {
@@ -194,3 +249,31 @@ class Experiment:
             "requirements": list(self._requirements),
             "log_url": self._hosting["log_url"],
         }
+
+
+def _check_players(field: str, players: Any) -> None:
+    if not isinstance(players, dict) or not players:
+        raise ConfigError(field, "expected a non-empty dict of agent id -> player",
+                          'pass e.g. {"player": Human(keys={"ArrowLeft": 0}, default_action=0)}')
+    for agent, player in players.items():
+        if not isinstance(agent, str) or not agent:
+            raise ConfigError(field, f"agent id {agent!r} is not a non-empty string", "key players by agent id strings")
+        if not isinstance(player, (Human, OnnxPolicy, PythonPolicy, RandomPolicy)):
+            raise ConfigError(f"{field}[{agent!r}]", f"expected a player, got {type(player).__name__}",
+                              "use Human(keys=...), OnnxPolicy(model=...), PythonPolicy(policy=...) or RandomPolicy()")
+        player.validate(f"{field}[{agent!r}]")
+
+
+def _with_settings(game: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `game` with scene or condition settings applied."""
+    import copy
+
+    game = copy.deepcopy(game)
+    for key in ("num_episodes", "max_steps", "seed"):
+        if key in settings:
+            game["gameplay"][key] = settings[key]
+    if "env_kwargs" in settings:
+        game["env"]["kwargs"] = {**game["env"]["kwargs"], **check_json("env_kwargs", settings["env_kwargs"])}
+    if "players" in settings:
+        game["players"] = {agent: player.to_manifest() for agent, player in settings["players"].items()}
+    return game

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gymcast.replay import logged_episodes, open_bundle, replay_episode
+from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import EventStore
 
 
@@ -25,12 +25,12 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
 
     buffers = []
     with open_bundle(bundle) as bundle_game:
-        if len(bundle_game.game["players"]) != 1:
+        if any(len(game["players"]) != 1 for game in bundle_game.games.values()):
             raise ExportError("Minari export supports single-agent experiments only")
-        agent = next(iter(bundle_game.game["players"]))
-        session = bundle_game.new_session()
         for logged in logged_episodes(store.iter_events(session_id)):
-            result = replay_episode(session, logged, keep_observations=True)
+            session = bundle_game.session(logged.game)
+            agent = session.agents[0]
+            result = bundle_game.replay(logged, keep_observations=True)
             if result.status == "incomplete":
                 continue
             if result.status == "diverged":
@@ -50,7 +50,7 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
             action_space=session.env.action_space, observation_space=session.env.observation_space,
             algorithm_name="human participants (gymcast)", author="gymcast export", author_email="unknown@example.org",
             code_permalink="https://pypi.org/project/gymcast/",
-            description=f"Episodes played in the browser with gymcast, experiment {bundle_game.game['name']}",
+            description=f"Episodes played in the browser with gymcast, experiment {session.config['name']}",
             data_format="arrow",
         )
     return len(buffers)

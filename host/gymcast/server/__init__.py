@@ -13,8 +13,11 @@ from gymcast.server.static import bundle_files
 from gymcast.storage import EventStore
 
 
-def create_app(bundle: Path, store: EventStore) -> Flask:
-    """A host for the bundle folder `bundle`, logging into `store`."""
+def create_app(bundle: Path, store: EventStore, cors_origins: list[str] | None = None) -> Flask:
+    """A host for the bundle folder `bundle`, logging into `store`.
+
+    `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
+    """
     if not (bundle / "manifest.json").is_file():
         raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
     app = Flask("gymcast", static_folder=None)
@@ -22,6 +25,10 @@ def create_app(bundle: Path, store: EventStore) -> Flask:
     app.extensions["gymcast.bundle"] = bundle.resolve()
     app.extensions["gymcast.store"] = store
     store.host_secret()  # create the signing secret now, not under the first request's load
+    if cors_origins:
+        from flask_cors import CORS
+
+        CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
     app.register_blueprint(logs)
     app.register_blueprint(bundle_files)
 

@@ -23,6 +23,11 @@ class SessionCreate(BaseModel):
     build_id: str = Field(min_length=1, max_length=64)
     url_params: dict[str, str] = Field(default_factory=dict, max_length=64)
     user_agent: str = Field(default="", max_length=512)
+    session_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description="proposed by the browser")
+    participant_id: str = Field(default="", max_length=128)
+    conditions: list[str] = Field(default_factory=list, max_length=64)
+    assignment: Literal["balanced", "random"] = "balanced"
+    allow_repeat: bool = True
 
 
 class Event(BaseModel):

@@ -16,6 +16,9 @@ class NewSession:
     url_params: dict[str, str]
     user_agent: str
     created_at: float
+    participant_id: str = ""
+    condition: str | None = None
+    completed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,23 @@ class EventStore(Protocol):
     def session_exists(self, session_id: str) -> bool:
         """True when `session_id` was created here."""
 
+    def get_session(self, session_id: str) -> NewSession | None:
+        """The session with this id, or None."""
+
+    def latest_session_of(self, experiment: str, participant_id: str) -> NewSession | None:
+        """The participant's most recent session of `experiment`, or None."""
+
+    def condition_counts(self, experiment: str, conditions: list[str], active_since: float) -> dict[str, int]:
+        """Per condition: sessions that completed, or were created after `active_since` (still active)."""
+
+    def next_seq(self, session_id: str) -> int:
+        """One more than the highest stored seq of the session (1 when it has none)."""
+
     def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
         """Durably store `events` (each with seq, type, t, ...) and return every seq now stored.
 
         All or nothing; a seq already stored is kept as first received (retries are harmless).
+        A `completion` event marks the session completed.
         """
 
     def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:

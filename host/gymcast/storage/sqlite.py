@@ -16,7 +16,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
   session_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, build_id TEXT NOT NULL,
-  url_params TEXT NOT NULL, user_agent TEXT NOT NULL, created_at REAL NOT NULL);
+  url_params TEXT NOT NULL, user_agent TEXT NOT NULL, created_at REAL NOT NULL,
+  participant_id TEXT NOT NULL DEFAULT '', condition TEXT, completed_at REAL);
 CREATE TABLE IF NOT EXISTS events (
   session_id TEXT NOT NULL REFERENCES sessions(session_id), seq INTEGER NOT NULL,
   type TEXT NOT NULL, episode INTEGER, step INTEGER, client_time_ms REAL NOT NULL,
@@ -24,6 +25,10 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
 """
 INDEXED = ("seq", "type", "episode", "step", "t")
+#: Columns added after the first release, with their definitions, for databases created before them.
+ADDED_SESSION_COLUMNS = {"participant_id": "TEXT NOT NULL DEFAULT ''", "condition": "TEXT", "completed_at": "REAL"}
+SESSION_COLUMNS = ("session_id, experiment, build_id, url_params, user_agent, created_at, "
+                   "participant_id, condition, completed_at")
 
 
 class SQLiteEventStore:
@@ -35,6 +40,11 @@ class SQLiteEventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as connection:
             connection.executescript(SCHEMA)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}
+            for column, definition in ADDED_SESSION_COLUMNS.items():
+                if column not in present:
+                    connection.execute(f"ALTER TABLE sessions ADD COLUMN {column} {definition}")
+            connection.execute("CREATE INDEX IF NOT EXISTS sessions_by_participant ON sessions (experiment, participant_id)")
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -55,14 +65,37 @@ class SQLiteEventStore:
     def create_session(self, session: NewSession) -> None:
         with self._connection() as connection:
             connection.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                (session.session_id, session.experiment, session.build_id,
-                 json.dumps(session.url_params), session.user_agent, session.created_at),
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session.session_id, session.experiment, session.build_id, json.dumps(session.url_params),
+                 session.user_agent, session.created_at, session.participant_id, session.condition, session.completed_at),
             )
 
     def session_exists(self, session_id: str) -> bool:
         row = self._connection().execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return row is not None
+
+    def get_session(self, session_id: str) -> NewSession | None:
+        row = self._connection().execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return _session(row) if row else None
+
+    def latest_session_of(self, experiment: str, participant_id: str) -> NewSession | None:
+        row = self._connection().execute(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE experiment = ? AND participant_id = ? "
+            "ORDER BY created_at DESC LIMIT 1", (experiment, participant_id)).fetchone()
+        return _session(row) if row else None
+
+    def condition_counts(self, experiment: str, conditions: list[str], active_since: float) -> dict[str, int]:
+        counts = dict.fromkeys(conditions, 0)
+        for condition, count in self._connection().execute(
+                "SELECT condition, COUNT(*) FROM sessions WHERE experiment = ? AND condition IS NOT NULL "
+                "AND (completed_at IS NOT NULL OR created_at >= ?) GROUP BY condition", (experiment, active_since)):
+            if condition in counts:
+                counts[condition] = count
+        return counts
+
+    def next_seq(self, session_id: str) -> int:
+        row = self._connection().execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()
+        return (row[0] or 0) + 1
 
     def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
         received_at = time.time()
@@ -73,6 +106,9 @@ class SQLiteEventStore:
         ]
         with self._connection() as connection:
             connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if any(e["type"] == "completion" for e in events):
+                connection.execute("UPDATE sessions SET completed_at = ? WHERE session_id = ? AND completed_at IS NULL",
+                                   (received_at, session_id))
         return [e["seq"] for e in events]
 
     def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
@@ -81,5 +117,9 @@ class SQLiteEventStore:
             yield StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
 
     def iter_sessions(self) -> Iterator[NewSession]:
-        for row in self._connection().execute("SELECT * FROM sessions ORDER BY created_at"):
-            yield NewSession(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+        for row in self._connection().execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"):
+            yield _session(row)
+
+
+def _session(row: tuple) -> NewSession:
+    return NewSession(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8])
