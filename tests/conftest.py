@@ -73,8 +73,13 @@ STATUS = "window.gymcast && window.gymcast.status()"
 
 
 def wait_for(page, condition: str, timeout_s: float = 60) -> dict:
-    """Wait until `condition` (JS over the status `s`) holds; return the status."""
-    page.wait_for_function(f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000)
+    """Wait until `condition` (JS over the status `s`) holds; return the status. A timeout shows the last status."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"waited {timeout_s} s for `{condition}`; the page is at {page.evaluate(STATUS)}") from None
     return page.evaluate(STATUS)
 
 

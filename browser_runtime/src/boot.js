@@ -107,9 +107,15 @@ async function boot() {
     }));
   }
 
+  if (progress.state.scene >= flow.scenes.length) {
+    status.phase = "done";
+    return showMessage("Study complete", "You have already completed this study. Thank you!");
+  }
+  document.addEventListener("gymcast:scene-shown", () => status.phase === "loading" && (status.phase = "scene"));
   for (let index = progress.state.scene; index < flow.scenes.length; index += 1) {
     const scene = flow.scenes[index];
-    Object.assign(status, { scene: scene.name, phase: scene.kind === "game" ? "loading" : "scene" });
+    $("scene").replaceChildren(); // no control of the previous scene stays clickable while this one loads
+    Object.assign(status, { scene: scene.name, phase: "loading" });
     log({ type: "scene_start", index, kind: scene.kind });
     await runScene(scene, { manifest, bridge, progress, log });
     log({ type: "scene_end", index, kind: scene.kind });
@@ -143,6 +149,7 @@ async function runGame(scene, { manifest, bridge, progress, log }) {
   const key = scene.use_condition ? `${scene.name}:${progress.state.condition}` : scene.name;
   const config = manifest.games[key];
   const startEpisode = progress.state.episodes_done[scene.name] ?? 0;
+  Object.assign(status, { episode: startEpisode, step: 0, in_episode: false, paused: false });
   $("scene").hidden = true;
   $("loading").hidden = false;
   await bridge.ready;

@@ -7,13 +7,14 @@ const element = (tag, props = {}, ...children) => {
   return node;
 };
 
-/** Show `nodes` in the scene area; returns the container. */
+/** Show `nodes` in the scene area and announce it (`gymcast:scene-shown` on document); returns the container. */
 function show(...nodes) {
   const container = $("scene");
   container.replaceChildren(...nodes);
   container.hidden = false;
   $("game").hidden = true;
   $("loading").hidden = true;
+  document.dispatchEvent(new Event("gymcast:scene-shown"));
   return container;
 }
 

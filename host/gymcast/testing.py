@@ -29,15 +29,16 @@ def gymcast_command(*args: str) -> list[str]:
 class HostProcess:
     """`gymcast serve BUNDLE` in a child process on a free loopback port, logging to `data`."""
 
-    def __init__(self, bundle: Path, data: Path, port: int | None = None) -> None:
+    def __init__(self, bundle: Path, data: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.bundle, self.data, self.port = bundle, data, port or free_port()
+        self.extra_args = extra_args
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 20) -> HostProcess:
         """Start the host and wait until it answers."""
         self.process = subprocess.Popen(
-            gymcast_command("serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data)),
+            gymcast_command("serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data), *self.extra_args),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + timeout_s
@@ -62,6 +63,30 @@ class HostProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class StaticServer:
+    """A plain static file server (Python's http.server) for a folder: a host with no gymcast API."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> StaticServer:
+        self.process = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                                         "--directory", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/manifest.json", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the static server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -89,7 +89,7 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         with tempfile.TemporaryDirectory() as tmp:
-            own_wheels = _own_wheels(game["name"], loaded.folder, loaded.file, Path(tmp)) + requirement_wheels
+            own_wheels = _own_wheels(game["name"], loaded, Path(tmp)) + requirement_wheels
             progress.update(steps, advance=1, description="write the bundle")
             for config in games.values():
                 _place_policies(staging, config, loaded.folder)
@@ -117,10 +117,15 @@ def _check_output_folder(out: Path) -> None:
         raise BundleError(f"{out} exists and is not a gymcast bundle; choose an empty or new folder with -o")
 
 
-def _own_wheels(name: str, experiment_folder: Path, experiment_file: Path, tmp: Path) -> list[Path]:
+def _own_wheels(name: str, loaded: LoadedExperiment, tmp: Path) -> list[Path]:
     runtime_folder = Path(gymcast_runtime.__file__).parent
     runtime_sources = {f"gymcast_runtime/{k}": v for k, v in collect_python_sources(runtime_folder).items()}
-    experiment_sources = collect_python_sources(experiment_folder, exclude=frozenset({experiment_file.name}))
+    experiment_sources: dict[str, Path] = {}
+    for folder in loaded.code_folders():
+        for module, path in collect_python_sources(folder, exclude=frozenset({loaded.file.name})).items():
+            if module in experiment_sources and experiment_sources[module] != path:
+                raise BundleError(f"{module} exists in two code folders ({experiment_sources[module]} and {path}); rename one")
+            experiment_sources[module] = path
     return [
         write_wheel(RUNTIME_DISTRIBUTION, gymcast.__version__, runtime_sources, tmp / "wheels"),
         write_wheel(experiment_distribution(name), "0.0.0", experiment_sources, tmp / "wheels"),

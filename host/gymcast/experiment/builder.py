@@ -44,6 +44,7 @@ class Experiment:
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
         self._requirements: list[str] = []
+        self._code: tuple[str, ...] = ()
         self._flow: tuple[Scene, ...] = (Game("main"),)
         self._conditions: dict[str, dict[str, Any]] = {}
         self._assignment = "balanced"
@@ -159,6 +160,20 @@ class Experiment:
             raise ConfigError("participants.allow_repeat", f"expected True or False, got {allow_repeat!r}", "pass a bool")
         self._allow_repeat = allow_repeat
         return self
+
+    def code(self, *folders: str) -> Experiment:
+        """More folders of Python modules to ship with the experiment (paths relative to experiment.py's
+        folder), e.g. a lab's shared envs: `.code("../shared")`."""
+        for index, folder in enumerate(folders):
+            if not isinstance(folder, str) or not folder:
+                raise ConfigError(f"code[{index}]", f"{folder!r} is not a folder path", 'pass e.g. "../shared"')
+        self._code = tuple(folders)
+        return self
+
+    @property
+    def code_folders(self) -> tuple[str, ...]:
+        """The extra code folders, as given."""
+        return self._code
 
     def requirements(self, *specs: str) -> Experiment:
         """Extra pure-Python packages the env needs in the browser, each pinned exactly: "pettingzoo==1.25.0".

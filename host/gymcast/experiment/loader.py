@@ -25,6 +25,16 @@ class LoadedExperiment:
     folder: Path
     file: Path
 
+    def code_folders(self) -> list[Path]:
+        """The experiment's folder, then each `.code(...)` folder; ExperimentNotFound for a missing one."""
+        folders = [self.folder]
+        for index, relative in enumerate(self.experiment.code_folders):
+            folder = (self.folder / relative).resolve()
+            if not folder.is_dir():
+                raise ExperimentNotFound(f"code[{index}]: {folder} is not a folder; give a path relative to {self.folder}")
+            folders.append(folder)
+        return folders
+
 
 def load_experiment(path: Path) -> LoadedExperiment:
     """Import `path` (an experiment.py, or a folder containing one) and return its Experiment.
@@ -49,4 +59,8 @@ def load_experiment(path: Path) -> LoadedExperiment:
         problem = "defines no Experiment" if not found else f"defines {len(found)} Experiments"
         raise ExperimentNotFound(f"{file} {problem}; define exactly one, e.g. `experiment = Experiment(\"name\")...`")
     found[0].validate()
-    return LoadedExperiment(found[0], folder, file)
+    loaded = LoadedExperiment(found[0], folder, file)
+    for extra in loaded.code_folders()[1:]:
+        if str(extra) not in sys.path:
+            sys.path.insert(1, str(extra))
+    return loaded
