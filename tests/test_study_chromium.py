@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,16 @@ def test_reloads_mid_game_and_mid_survey_resume_without_loss(study_host, study_p
     assert [e["answers"]["age"] for e in events if e["type"] == "survey"] == [41]
     assert [e["resumed"] for e in events if e["type"] == "page_load"] == [False, True, True]
     assert sum(e["type"] == "consent" for e in events) == 1
+
+
+def test_page_events_outside_games_are_logged(study_host, study_page):
+    page = study_page
+    page.goto(study_host.url + "/?PROLIFIC_PID=pp003")
+    status = wait_for(page, "s.scene === 'consent' && s.phase === 'scene'")
+    page.evaluate("window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus'))")
+    deadline = time.monotonic() + 15
+    pages: list[str] = []
+    while time.monotonic() < deadline and pages[-2:] != ["blur", "focus"]:
+        time.sleep(0.2)
+        pages = [e["what"] for e in events_of(study_host.data, status["session_id"]) if e["type"] == "page"]
+    assert pages[-2:] == ["blur", "focus"]

@@ -38,8 +38,11 @@ function fail(message) {
   console.error(`gymcast: ${message}`);
 }
 
-/** The worker, with one handler per message kind; `game` is set while a game scene runs. */
-function startWorker(manifest, baseUrl) {
+/**
+ * The worker, with one handler per message kind. `game` is set while a game scene runs; events
+ * outside games (page visibility, focus) go to `log`.
+ */
+function startWorker(manifest, baseUrl, log) {
   const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
   const bridge = { worker, game: null };
   bridge.ready = new Promise((resolve, reject) => {
@@ -48,7 +51,7 @@ function startWorker(manifest, baseUrl) {
       if (data.type === "progress") showProgress(data.fraction, data.label);
       else if (data.type === "ready") resolve();
       else if (data.type === "frame") view?.show(data.bitmap);
-      else if (data.type === "event") bridge.game?.onEvent(data.event);
+      else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);
       else if (data.type === "done") bridge.game?.done();
       else if (data.type === "error") {
         reject(new Error(data.message));
@@ -88,7 +91,7 @@ async function boot() {
     await outbox.authorize(session.session_id, session.token, session.next_seq);
     return session;
   });
-  const bridge = startWorker(manifest, baseUrl);
+  const bridge = startWorker(manifest, baseUrl, log);
   const registered = await Promise.race([registration.catch((error) => error), sleep(REGISTRATION_WAIT_MS)]);
   if (registered?.status === 409) {
     status.phase = "done";
