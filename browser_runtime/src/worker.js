@@ -77,7 +77,10 @@ async function init(manifest, baseUrl) {
     if (errors.length) throw new Error(errors.join("\n"));
   });
   progress(0.97, "Starting the environment…");
-  await stage("importing the environment", () => pyodide.pyimport("gymcast_runtime"));
+  // Import the heavy modules now, while the participant reads, so Start shows a frame at once.
+  await stage("importing the environment", () => pyodide.runPython(
+    "import gymcast_runtime\nfrom gymcast_runtime.shim import install_multiprocessing_stub\n"
+    + "install_multiprocessing_stub()\nimport numpy, gymnasium"));
   progress(1, "Ready");
   post({ type: "ready" });
 }
