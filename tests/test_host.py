@@ -143,3 +143,25 @@ def test_the_host_secret_is_generated_per_database_not_a_default(host, tmp_path)
     from gymcast.storage import SQLiteEventStore
 
     assert SQLiteEventStore(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
+
+
+@pytest.mark.parametrize(("accept", "encoding"), [("gzip, deflate, br", "br"), ("gzip", "gzip"), ("", None), ("identity", None)])
+def test_precompressed_copies_are_served_when_accepted(host, cartpole_bundle, accept, encoding):
+    import gzip
+
+    import brotli
+
+    manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
+    path = next(p for p in manifest["files"] if p.endswith("pyodide.asm.wasm"))
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    connection.request("GET", "/" + path, headers={"Accept-Encoding": accept} if accept else {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == 200 and response.getheader("Content-Type") == "application/wasm"
+    assert response.getheader("Content-Encoding") == encoding
+    assert "Accept-Encoding" in response.getheader("Vary")
+    decoded = {"br": brotli.decompress, "gzip": gzip.decompress, None: lambda data: data}[encoding](body)
+    assert decoded == (cartpole_bundle / path).read_bytes()
+    if encoding:
+        assert len(body) < manifest["files"][path]["size"] / 2

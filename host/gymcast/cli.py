@@ -60,9 +60,11 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None) -> None:
               show_default=True, help="SQLite file for the logs.")
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="Let pages from this origin (e.g. https://study.example.org, or *) send logs here; repeatable.")
-def serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: tuple[str, ...]) -> None:
+@click.option("--no-compression", is_flag=True, help="Serve files uncompressed (a baseline for benchmarks).")
+def serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: tuple[str, ...],
+          no_compression: bool) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data, list(cors_origins))
+    _serve(bundle, host, port, data, list(cors_origins), precompressed=not no_compression)
 
 
 @main.command(cls=GymcastCommand)
@@ -153,7 +155,8 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
         sys.exit(1)
 
 
-def _serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: list[str] | None = None) -> None:
+def _serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: list[str] | None = None,
+           precompressed: bool = True) -> None:
     from werkzeug.serving import run_simple
 
     from gymcast.server import create_app
@@ -163,7 +166,7 @@ def _serve(bundle: Path, host: str | None, port: int | None, data: Path, cors_or
     hosting = manifest.get("hosting", {})
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data), cors_origins)
+    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False)

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 import gymcast
 import gymcast_runtime
+from gymcast.build.compress import precompress
 from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
@@ -101,9 +102,10 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
                 files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
                 manifest["ort"] = {"base": place_hashed(files, staging, "ort"), "module": pins.onnxruntime_web_module,
                                    "version": pins.onnxruntime_web.version}
-        progress.update(steps, advance=1, description="hash files")
+        progress.update(steps, advance=1, description="hash and compress files")
         manifest["files"] = _file_table(staging)
         manifest["build_id"] = _build_id(manifest)
+        precompress(staging, manifest["files"], fetcher.cache_dir / "compressed")
         manifest["hosting"] = loaded.experiment.host_settings
         (staging / BUNDLE_MARKER).write_text(json.dumps(manifest, indent=1))
         shutil.rmtree(out, ignore_errors=True)

@@ -13,15 +13,18 @@ from gymcast.server.static import bundle_files
 from gymcast.storage import EventStore
 
 
-def create_app(bundle: Path, store: EventStore, cors_origins: list[str] | None = None) -> Flask:
+def create_app(bundle: Path, store: EventStore, cors_origins: list[str] | None = None,
+               precompressed: bool = True) -> Flask:
     """A host for the bundle folder `bundle`, logging into `store`.
 
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
+    `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
     """
     if not (bundle / "manifest.json").is_file():
         raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["GYMCAST_PRECOMPRESSED"] = precompressed
     app.extensions["gymcast.bundle"] = bundle.resolve()
     app.extensions["gymcast.store"] = store
     store.host_secret()  # create the signing secret now, not under the first request's load

@@ -1,11 +1,13 @@
-"""Serves a built bundle: right MIME types, immutable caching for hashed paths, no traversal."""
+"""Serves a built bundle: right MIME types, immutable caching for hashed paths, pre-compressed
+copies (brotli, gzip) when the browser accepts them, and no traversal."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, current_app, request, send_from_directory
 
+from gymcast.build.compress import ENCODINGS
 from gymcast.build.layout import is_hashed_path
 
 MIME_TYPES = {
@@ -35,7 +37,23 @@ def bundle_file(path: str):
     """One bundle file. `send_from_directory` refuses paths that leave the bundle (404)."""
     bundle: Path = current_app.extensions["gymcast.bundle"]
     suffix = Path(path).suffix.lower()
-    response = send_from_directory(bundle, path, mimetype=MIME_TYPES.get(suffix), conditional=True, max_age=None)
+    encoding = _encoding_for(bundle, path)
+    served = path + ENCODINGS[encoding] if encoding else path
+    response = send_from_directory(bundle, served, mimetype=MIME_TYPES.get(suffix), conditional=True, max_age=None)
+    response.headers["Vary"] = "Accept-Encoding"
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
     response.headers["Cache-Control"] = IMMUTABLE if is_hashed_path(path) else "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _encoding_for(bundle: Path, path: str) -> str | None:
+    """The best pre-compressed copy of `path` the browser accepts, if the bundle has one and it is enabled."""
+    if not current_app.config.get("GYMCAST_PRECOMPRESSED", True) or ".." in path.split("/"):
+        return None
+    accepted = {part.split(";")[0].strip() for part in request.headers.get("Accept-Encoding", "").split(",")}
+    for encoding, suffix in ENCODINGS.items():
+        if encoding in accepted and (bundle / (path + suffix)).is_file():
+            return encoding
+    return None
