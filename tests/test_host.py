@@ -59,6 +59,7 @@ def test_entry_files_are_revalidated(host, path):
     response, _ = request(host, "GET", path)
     assert response.status == 200
     assert response.getheader("Cache-Control") == "no-cache"
+    assert response.getheader("Content-Type") in ("text/html; charset=utf-8", "application/json")
 
 
 @pytest.mark.parametrize("path", ["/../conftest.py", "/%2e%2e/%2e%2e/etc/passwd", "/runtime/..%2f..%2fetc/passwd",

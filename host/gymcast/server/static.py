@@ -18,7 +18,7 @@ MIME_TYPES = {
     ".zip": "application/zip",
     ".onnx": "application/octet-stream",
     ".json": "application/json",
-    ".html": "text/html; charset=utf-8",
+    ".html": "text/html",  # werkzeug adds "; charset=utf-8" to text types
     ".css": "text/css",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
