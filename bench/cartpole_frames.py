@@ -18,22 +18,11 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import HostProcess, launch_chromium, percentile
+from gymcast.testing import HostProcess, launch_chromium, percentile, time_to_first_frame
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "examples" / "cartpole"
 PAUSE_MS = 500  # longer gaps are pauses between episodes, not frames
 
-
-
-def time_to_first_frame(page, url: str) -> tuple[float, float]:
-    """Seconds from navigation to the Start button, and to the first game frame after clicking it at once."""
-    started = time.perf_counter()
-    page.goto(url)
-    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=120_000)
-    ready = time.perf_counter() - started
-    page.click("#start")
-    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
-    return ready, time.perf_counter() - started
 
 
 def play(page, seconds: float) -> None:

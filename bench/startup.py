@@ -18,7 +18,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_bundle
-from gymcast.testing import HostProcess, launch_chromium
+from gymcast.testing import HostProcess, launch_chromium, time_to_first_frame
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "examples" / "cartpole"
 PROFILES = {"unthrottled": None, "20 Mbit/s, 40 ms RTT": (20, 40), "5 Mbit/s, 80 ms RTT": (5, 80)}
@@ -35,13 +35,7 @@ def load(context, url: str, network: tuple[int, int] | None) -> tuple[float, flo
                                                       "uploadThroughput": mbit * 125_000})
     finished = []
     page.on("requestfinished", lambda request: finished.append(request))
-    started = time.perf_counter()
-    page.goto(url)
-    page.wait_for_function("window.gymcast.status().phase === 'ready'", timeout=300_000)
-    ready = time.perf_counter() - started
-    page.click("#start")
-    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
-    frame = time.perf_counter() - started
+    ready, frame = time_to_first_frame(page, url)
     transferred = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished)
     page.close()
     return ready, frame, transferred

@@ -95,6 +95,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def time_to_first_frame(page, url: str) -> tuple[float, float]:
+    """Seconds from navigating `page` to `url` until the Start button, and until the first game frame
+    when Start is clicked at once."""
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
+    ready = time.perf_counter() - started
+    page.click("#start")
+    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
+    return ready, time.perf_counter() - started
+
+
 def launch_chromium(playwright):
     """Debian's headless Chromium through Playwright (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
