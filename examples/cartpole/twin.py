@@ -14,11 +14,12 @@ AGENTS = ("human", "ai")
 class TwinCartPole(gymnasium.Env):
     """Each agent balances its own cart; the team's episode ends when either pole falls.
 
-    Observations and actions are dicts keyed by "human" and "ai"; each agent earns 1 per step.
+    Observations and actions are dicts keyed by the agent ids (default "human" and "ai"); each agent
+    earns 1 per step.
     """
 
-    def __init__(self, max_episode_steps: int = 500) -> None:
-        self.carts = {agent: CartPoleEnv() for agent in AGENTS}
+    def __init__(self, max_episode_steps: int = 500, agents: tuple[str, str] | list[str] = AGENTS) -> None:
+        self.carts = {agent: CartPoleEnv() for agent in agents}
         self.action_space = gymnasium.spaces.Dict({agent: cart.action_space for agent, cart in self.carts.items()})
         self.observation_space = gymnasium.spaces.Dict({agent: cart.observation_space for agent, cart in self.carts.items()})
         self.max_episode_steps = max_episode_steps
@@ -46,6 +47,5 @@ def make_twin_cartpole(**kwargs) -> TwinCartPole:
 
 
 def draw_twins(env) -> np.ndarray:
-    """The human's cart above the AI's, as one (400, 300, 3) frame."""
-    carts = env.unwrapped.carts
-    return np.concatenate([draw_cartpole(carts["human"]), draw_cartpole(carts["ai"])], axis=0)
+    """The first agent's cart above the second's, as one (400, 300, 3) frame."""
+    return np.concatenate([draw_cartpole(cart) for cart in env.unwrapped.carts.values()], axis=0)

@@ -6,6 +6,7 @@ replay) calls the typed methods. Both paths share every line of env logic.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -17,6 +18,7 @@ from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.shim import install_multiprocessing_stub
+from gymcast_runtime.snapshot import load_state, save_state
 
 
 class SessionConfigError(ValueError):
@@ -52,6 +54,10 @@ class GameSession:
             raise SessionConfigError(str(error)) from None
         self.ai = {agent: make_ai_player(agent, spec, self.adapter.action_space(agent))
                    for agent, spec in config["players"].items() if spec["type"] != "human"}
+        fallbacks = (config.get("multiplayer") or {}).get("fallbacks") or {}
+        #: Players that take a human's seat in networked play when that human is gone (see `fallback_actions`).
+        self.fallbacks = {agent: make_ai_player(agent, spec, self.adapter.action_space(agent))
+                          for agent, spec in fallbacks.items()}
         self.max_steps: int | None = config["gameplay"].get("max_steps")
         logging = config.get("logging") or {}
         self.hash_every: int = logging.get("hash_every", 1)
@@ -67,7 +73,7 @@ class GameSession:
         self.observation = self.adapter.reset(seed)
         self.step_count = 0
         self.episode = episode
-        for player in self.ai.values():
+        for player in [*self.ai.values(), *self.fallbacks.values()]:
             player.reset(episode)
         record: dict[str, Any] = {"step": 0, "obs_hash": state_hash(self.observation)}
         self._add_observation(record)
@@ -79,13 +85,37 @@ class GameSession:
 
         Call once per step, before `step`, and pass the models' outputs to `step`.
         """
+        return self._requests(self.ai)
+
+    def _requests(self, players: dict[str, Any]) -> list[dict[str, Any]]:
         requests = []
-        for agent, player in self.ai.items():
+        for agent, player in players.items():
             if isinstance(player, OnnxPlayer):
                 feeds = player.request(self.adapter.observation(agent))
                 if feeds is not None:
                     requests.append({"agent": agent, "model": player.spec["model"], "feeds": feeds})
         return requests
+
+    def fallback_requests(self, agents: list[str]) -> list[dict[str, Any]]:
+        """Like `policy_requests`, for the fallback players of `agents` (seats whose human is gone)."""
+        return self._requests({agent: self.fallbacks[agent] for agent in agents if agent in self.fallbacks})
+
+    def fallback_actions(self, agents: list[str], policy_outputs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The actions the fallback players of `agents` choose now (JSON values).
+
+        A seat without a fallback player takes its human's default action. In networked play one
+        browser decides for a vacant seat and relays the action, so every browser applies the same one.
+        """
+        outputs = policy_outputs or {}
+        actions = {}
+        for agent in agents:
+            player = self.fallbacks.get(agent)
+            if player is None:
+                action = self.config["players"][agent].get("default_action", 0)
+            else:
+                action = _decide(agent, player, self.adapter.observation(agent), outputs)
+            actions[agent] = to_json_value(coerce_action(self.adapter.action_space(agent), action))
+        return actions
 
     def step(self, actions: dict[str, Any], policy_outputs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Apply one action per agent; returns the record logged for the step.
@@ -123,15 +153,33 @@ class GameSession:
             elif agent not in self.ai:
                 raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
             else:
-                player = self.ai[agent]
-                if isinstance(player, OnnxPlayer):
-                    action = player.choose(outputs[agent]) if agent in outputs else player.repeat()
-                    if action is None:
-                        raise SessionConfigError(f"no model output for ONNX player {agent!r}; run policy_requests first")
-                else:
-                    action = player.act(self.adapter.observation(agent))
+                action = _decide(agent, self.ai[agent], self.adapter.observation(agent), outputs)
             applied[agent] = coerce_action(self.adapter.action_space(agent), action)
         return applied
+
+    def obs_hash(self) -> str:
+        """The hash of the current observation (what networked browsers compare)."""
+        return state_hash(self.observation)
+
+    def snapshot(self) -> bytes:
+        """The whole game state (env, step, AI players, callback) as bytes, for `restore` in another browser."""
+        players = {name: vars(player) for name, player in self._stateful_players().items()}
+        return save_state(self.env, {"observation": self.observation, "step": self.step_count, "episode": self.episode,
+                                     "players": players, "callback": vars(self.callback)})
+
+    def _stateful_players(self) -> dict[str, Any]:
+        return {**self.ai, **{f"fallback:{agent}": player for agent, player in self.fallbacks.items()}}
+
+    def restore(self, blob: bytes) -> dict[str, Any]:
+        """Continue from a `snapshot`; returns `{"step", "episode", "obs_hash"}` of the restored state."""
+        extra = load_state(self.env, blob)
+        self.observation, self.step_count, self.episode = extra["observation"], extra["step"], extra["episode"]
+        self.adapter.observation_all = self.observation
+        players = self._stateful_players()
+        for name, state in extra["players"].items():
+            vars(players[name]).update(state)
+        vars(self.callback).update(extra["callback"])
+        return {"step": self.step_count, "episode": self.episode, "obs_hash": self.obs_hash()}
 
     def feedback(self, value: str) -> dict[str, Any]:
         """Deliver participant feedback ("good"/"bad") to Python players; returns `{"delivered_to": [...]}`."""
@@ -186,15 +234,27 @@ class GameSession:
 
     def step_json(self, actions_json: str, outputs_json: str = "{}") -> str:
         """`step` with actions and model outputs ({agent: {name: {shape, data}}}) as JSON, answered as JSON."""
-        outputs = {agent: {name: np.asarray(t["data"], dtype=np.float32).reshape(t["shape"]) for name, t in tensors.items()}
-                   for agent, tensors in json.loads(outputs_json).items()}
-        return json.dumps(self.step(json.loads(actions_json), outputs))
+        return json.dumps(self.step(json.loads(actions_json), _outputs_from_json(outputs_json)))
 
     def policy_requests_json(self) -> str:
         """`policy_requests` as JSON: each feed as {shape, data} of float32 values."""
-        return json.dumps([{"agent": r["agent"], "model": r["model"],
-                            "feeds": {name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()}}
-                           for r in self.policy_requests()])
+        return _requests_to_json(self.policy_requests())
+
+    def fallback_requests_json(self, agents_json: str) -> str:
+        """`fallback_requests` for a JSON list of agents, answered like `policy_requests_json`."""
+        return _requests_to_json(self.fallback_requests(json.loads(agents_json)))
+
+    def fallback_actions_json(self, agents_json: str, outputs_json: str = "{}") -> str:
+        """`fallback_actions` with JSON in and out."""
+        return json.dumps(self.fallback_actions(json.loads(agents_json), _outputs_from_json(outputs_json)))
+
+    def snapshot_b64(self) -> str:
+        """`snapshot` as base64 text (it travels in a JSON message)."""
+        return base64.b64encode(self.snapshot()).decode("ascii")
+
+    def restore_b64(self, text: str) -> str:
+        """`restore` from base64 text, answered as JSON."""
+        return json.dumps(self.restore(base64.b64decode(text)))
 
     def feedback_json(self, value: str) -> str:
         """`feedback`, answered as JSON."""
@@ -204,6 +264,28 @@ class GameSession:
         """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
         frame = self.frame()
         return frame.shape[0], frame.shape[1], frame.shape[2], frame.tobytes()
+
+
+def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]]) -> Any:
+    """An AI player's action now: ONNX players from this step's model outputs (or their last action)."""
+    if isinstance(player, OnnxPlayer):
+        action = player.choose(outputs[agent]) if agent in outputs else player.repeat()
+        if action is None:
+            raise SessionConfigError(f"no model output for ONNX player {agent!r}; run its requests first")
+        return action
+    return player.act(observation)
+
+
+def _outputs_from_json(outputs_json: str) -> dict[str, dict[str, np.ndarray]]:
+    """Model outputs {agent: {name: {shape, data}}} as float32 arrays."""
+    return {agent: {name: np.asarray(t["data"], dtype=np.float32).reshape(t["shape"]) for name, t in tensors.items()}
+            for agent, tensors in json.loads(outputs_json).items()}
+
+
+def _requests_to_json(requests: list[dict[str, Any]]) -> str:
+    return json.dumps([{"agent": r["agent"], "model": r["model"],
+                        "feeds": {name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()}}
+                       for r in requests])
 
 
 def coerce_action(space: Any, value: Any) -> Any:

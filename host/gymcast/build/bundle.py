@@ -11,6 +11,7 @@ Layout (every folder named by a content hash is immutable):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import json
@@ -33,6 +34,7 @@ from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
+from gymcast.experiment.multiplayer import policy_specs, with_fallbacks
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
 
@@ -72,18 +74,18 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
     with Progress(*columns, console=console) as progress:
         steps = progress.add_task("build", total=5)
         progress.update(steps, description="check the env natively")
-        checked: dict[str, list[int]] = {}
+        checked: dict[str, dict[str, Any]] = {}
         for config in games.values():
             key = json.dumps(config, sort_keys=True)
             if key not in checked:
-                checked[key] = check_game_natively(config, lambda spec: loaded.folder / spec["model"])["frame"]
-            config["frame_shape"] = checked[key]
+                checked[key] = _checked_game(config, loaded.folder)
+            config.update(copy.deepcopy(checked[key]))
         progress.update(steps, advance=1, description="fetch Pyodide and wheels")
         fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
         pyodide_package = fetcher.npm_package(pins.pyodide)
         pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
         requirement_wheels = [fetcher.requirement(*spec.split("==")) for spec in game["requirements"]]
-        needs_ort = any(player["type"] == "onnx" for config in games.values() for player in config["players"].values())
+        needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
         ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
         progress.update(steps, advance=1, description="pack the experiment and runtime")
         staging = out.with_name(out.name + ".partial")
@@ -114,6 +116,16 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
     return BuiltBundle(out, manifest)
 
 
+def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`config` after the native checks, with its frame shape and ONNX tensor names (fallbacks' included)."""
+    model_path = lambda spec: folder / spec["model"]  # noqa: E731
+    config["frame_shape"] = check_game_natively(config, model_path)["frame"]
+    fallbacks = (config.get("multiplayer") or {}).get("fallbacks") or {}
+    if fallbacks:
+        check_game_natively(with_fallbacks(config, list(fallbacks)), model_path)
+    return config
+
+
 def _check_output_folder(out: Path) -> None:
     if out.exists() and any(out.iterdir()) and not (out / BUNDLE_MARKER).is_file():
         raise BundleError(f"{out} exists and is not a gymcast bundle; choose an empty or new folder with -o")
@@ -136,7 +148,7 @@ def _own_wheels(name: str, loaded: LoadedExperiment, tmp: Path) -> list[Path]:
 
 def _place_policies(bundle: Path, game: dict[str, Any], experiment_folder: Path) -> None:
     """Copy each ONNX model into `policies/<hash>/` and point its player at the bundle path."""
-    for player in game["players"].values():
+    for player in policy_specs(game):
         if player["type"] == "onnx":
             source = experiment_folder / player["model"]
             player["model"] = place_hashed({source.name: source}, bundle, "policies") + source.name

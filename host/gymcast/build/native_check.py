@@ -56,6 +56,8 @@ def check_game_natively(game: dict[str, Any], model_path: Callable[[dict[str, An
         requests = session.policy_requests()
         policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
         session.step(defaults, policies.run(requests))
+        if game.get("multiplayer"):
+            _check_snapshot(session, defaults, policies)
         for _ in range(SMOKE_STEPS):
             record = session.step(defaults, policies.run(session.policy_requests()))
             if record["terminated"] or record["truncated"]:
@@ -72,3 +74,25 @@ def check_game_natively(game: dict[str, Any], model_path: Callable[[dict[str, An
         raise ConfigError("rendering.frame_fn", f"rendering a frame failed: {type(error).__name__}: {error}",
                           "return a (height, width, 3) uint8 array from frame_fn, or make env.render() do so") from error
     return {"frame": [int(frame.shape[0]), int(frame.shape[1])]}
+
+
+SNAPSHOT_STEPS = 5
+
+
+def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: NativePolicies) -> None:
+    """Networked games repair desyncs and let players rejoin by moving env state: check that it round-trips."""
+    from gymcast_runtime.snapshot import SnapshotError
+
+    try:
+        blob = session.snapshot()
+    except SnapshotError as error:
+        raise ConfigError("environment", str(error), "networked play (.multiplayer) needs an env whose state can be saved") from None
+
+    def run() -> list[str]:
+        return [session.step(actions, policies.run(session.policy_requests())).get("obs_hash") or session.obs_hash()
+                for _ in range(SNAPSHOT_STEPS)]
+    before = run()
+    session.restore(blob)
+    if run() != before:
+        raise ConfigError("environment", "the env does not continue the same way after its saved state is restored",
+                          "define get_state() and set_state(state) on the env so they capture all of its state")

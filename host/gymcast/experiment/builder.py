@@ -8,6 +8,7 @@ from typing import Any, Callable
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.flow import GAME_OVERRIDES, Game, Scene, validate_flow
+from gymcast.experiment.multiplayer import Multiplayer, networked
 from gymcast.experiment.players import Human, OnnxPolicy, Player, PythonPolicy, RandomPolicy
 from gymcast.experiment.refs import to_ref
 
@@ -50,6 +51,7 @@ class Experiment:
         self._assignment = "balanced"
         self._allow_repeat = False
         self._controls: dict[str, Any] = {"feedback": False, "pause": False, "restart": False, "fps_range": None}
+        self._multiplayer: Multiplayer | None = None
 
     def environment(self, env_id: str | None = None, env_creator: str | Callable[..., Any] | None = None,
                     env_kwargs: dict[str, Any] | None = None) -> Experiment:
@@ -208,6 +210,28 @@ class Experiment:
         self._controls = {"feedback": feedback, "pause": pause, "restart": restart, "fps_range": fps_range}
         return self
 
+    def multiplayer(self, wait_timeout_s: int = 120, on_timeout: str = "end", timeout_code: str = "",
+                    timeout_redirect: str = "", grace_s: int = 30, on_dropout: str = "default_action",
+                    fallbacks: dict[str, Player] | None = None, hash_every: int = 30,
+                    input_delay: int | None = None) -> Experiment:
+        """Play over the network: each Human seat is a different person, grouped by arrival by the host.
+
+        Every browser runs the same seeded env in lockstep and only actions cross the network.
+        `wait_timeout_s`: how long a participant waits for partners; then `on_timeout` "ai" plays the
+        empty seats with `fallbacks`, "end" shows `timeout_code` (and redirects to `timeout_redirect`).
+        `grace_s`: how long a disconnected player may take to come back (a reload included) to the
+        same game; `on_dropout` says who plays the seat meanwhile and afterwards: "ai" (its fallback),
+        "default_action", or "end" (the partners wait for the grace period, then the game ends).
+        `hash_every`: the browsers compare state hashes every N steps and repair a mismatch.
+        `input_delay`: steps between a key press and its effect; None sizes it from measured round trips.
+        Applies to game scenes with at least two Human players.
+        """
+        settings = Multiplayer(wait_timeout_s, on_timeout, timeout_code, timeout_redirect, grace_s, on_dropout,
+                               dict(fallbacks or {}), hash_every, input_delay)
+        settings.validate()
+        self._multiplayer = settings
+        return self
+
     def callbacks(self, callback: str | type) -> Experiment:
         """A `gymcast_runtime.Callback` subclass whose hooks run in the browser and add `custom` log fields."""
         self._callbacks = to_ref("callbacks", callback)
@@ -228,6 +252,12 @@ class Experiment:
             raise ConfigError("environment", "no environment is set", 'call .environment(env_id="CartPole-v1") or .environment(env_creator=...)')
         if self._players is None:
             raise ConfigError("players", "no players are set", 'call .players({"player": Human(keys={...})})')
+        if self._multiplayer is not None:
+            self._multiplayer.check_seats(self._players)
+            used = [name for name in ("pause", "restart", "fps_range") if self._controls[name]]
+            if used:
+                raise ConfigError(f"controls.{used[0]}", "networked games cannot pause, restart or change speed for one player",
+                                  "turn these controls off when using .multiplayer()")
 
     def games(self) -> dict[str, dict[str, Any]]:
         """Every game config the flow can run, keyed "scene" or "scene:condition"."""
@@ -239,7 +269,10 @@ class Experiment:
             variants = self._conditions if scene.use_condition else {"": {}}
             for condition, settings in variants.items():
                 key = f"{scene.name}:{condition}" if condition else scene.name
-                games[key] = _with_settings(_with_settings(base, scene.overrides), settings)
+                game = _with_settings(_with_settings(base, scene.overrides), settings)
+                if not networked(game):
+                    game["multiplayer"] = None
+                games[key] = game
         return games
 
     def flow_manifest(self) -> dict[str, Any]:
@@ -263,6 +296,7 @@ class Experiment:
             "controls": dict(self._controls),
             "requirements": list(self._requirements),
             "log_url": self._hosting["log_url"],
+            "multiplayer": self._multiplayer.to_manifest() if self._multiplayer else None,
         }
 
 
