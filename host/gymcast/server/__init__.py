@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from flask import Flask, request
@@ -32,7 +33,13 @@ def create_app(bundle: Path, store: EventStore, cors_origins: list[str] | None =
         from flask_cors import CORS
 
         CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
+    from gymcast.relay import RelayService, relay_socket
+    from gymcast.relay.endpoint import SOCKET_OPTIONS
+
+    app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
+    app.extensions["gymcast.relay"] = RelayService(json.loads((bundle / "manifest.json").read_text()), store)
     app.register_blueprint(logs)
+    app.register_blueprint(relay_socket)
     app.register_blueprint(bundle_files)
 
     @app.errorhandler(HTTPException)

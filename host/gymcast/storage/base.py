@@ -35,6 +35,16 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RelayEvent:
+    """Something the relay did for a group (formed, dropout, desync, rejoin, end); group "" = the waiting room."""
+
+    group_id: str
+    type: str
+    received_at: float
+    data: dict[str, Any]
+
+
 class EventStore(Protocol):
     """Append-only event log keyed by `(session_id, seq)`."""
 
@@ -71,3 +81,12 @@ class EventStore(Protocol):
 
     def iter_sessions(self) -> Iterator[NewSession]:
         """Every session in creation order."""
+
+    def append_relay_event(self, group_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Durably log a relay event; a `group_formed` event's `members` {agent: session_id} are indexed."""
+
+    def iter_relay_events(self, group_id: str | None = None) -> Iterator[RelayEvent]:
+        """Relay events in the order they happened, optionally for one group."""
+
+    def group_of(self, session_id: str) -> tuple[str, str] | None:
+        """`(group_id, agent)` of the group a session played in, or None."""

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from gymcast.storage.base import NewSession, StoredEvent
+from gymcast.storage.base import NewSession, RelayEvent, StoredEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,6 +23,13 @@ CREATE TABLE IF NOT EXISTS events (
   type TEXT NOT NULL, episode INTEGER, step INTEGER, client_time_ms REAL NOT NULL,
   received_at REAL NOT NULL, data TEXT NOT NULL,
   PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relay_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL, type TEXT NOT NULL,
+  received_at REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+  group_id TEXT NOT NULL, agent TEXT NOT NULL, session_id TEXT NOT NULL,
+  PRIMARY KEY (group_id, agent));
+CREATE INDEX IF NOT EXISTS group_members_by_session ON group_members (session_id);
 """
 INDEXED = ("seq", "type", "episode", "step", "t")
 #: Columns added after the first release, with their definitions, for databases created before them.
@@ -115,6 +122,23 @@ class SQLiteEventStore:
         query = "SELECT * FROM events" + (" WHERE session_id = ?" if session_id else "") + " ORDER BY session_id, seq"
         for row in self._connection().execute(query, (session_id,) if session_id else ()):
             yield StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+
+    def append_relay_event(self, group_id: str, kind: str, data: dict[str, Any]) -> None:
+        with self._connection() as connection:
+            connection.execute("INSERT INTO relay_events (group_id, type, received_at, data) VALUES (?, ?, ?, ?)",
+                               (group_id, kind, time.time(), json.dumps(data, separators=(",", ":"))))
+            if kind == "group_formed":
+                connection.executemany("INSERT OR IGNORE INTO group_members VALUES (?, ?, ?)",
+                                       [(group_id, agent, session) for agent, session in data["members"].items()])
+
+    def iter_relay_events(self, group_id: str | None = None) -> Iterator[RelayEvent]:
+        query = "SELECT group_id, type, received_at, data FROM relay_events" + (" WHERE group_id = ?" if group_id else "") + " ORDER BY id"
+        for row in self._connection().execute(query, (group_id,) if group_id else ()):
+            yield RelayEvent(row[0], row[1], row[2], json.loads(row[3]))
+
+    def group_of(self, session_id: str) -> tuple[str, str] | None:
+        row = self._connection().execute("SELECT group_id, agent FROM group_members WHERE session_id = ?", (session_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def iter_sessions(self) -> Iterator[NewSession]:
         for row in self._connection().execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"):

@@ -1,0 +1,66 @@
+"""A scripted relay participant for tests and benchmarks: a real websocket, answering pings like a browser."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from websockets.sync.client import connect
+
+
+def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, str]:
+    """A new session on the host: `(session_id, token)`."""
+    body = json.dumps({"schema": 1, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}).encode()
+    request = urllib.request.Request(base_url + "/api/v1/sessions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        reply = json.loads(response.read())
+    return reply["session_id"], reply["token"]
+
+
+class RelayClient:
+    """Joins the relay as a session; answers pings at once (a reader thread), and `expect(type)`
+    returns the next message of that type."""
+
+    def __init__(self, base_url: str, session: tuple[str, str], game: str = "main", visible: bool = True, join: bool = True):
+        self.session_id, self.token = session
+        self.ws = connect(base_url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, legacy=True)
+        self.seen: list[dict[str, Any]] = []
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        if join:
+            self.send(type="join", schema=1, session_id=self.session_id, token=self.token, game=game, visible=visible)
+
+    def send(self, **message: Any) -> None:
+        self.ws.send(json.dumps(message))
+
+    def expect(self, kind: str, timeout_s: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {kind!r} message within {timeout_s} s; saw {[m['type'] for m in self.seen[-20:]]}")
+            try:
+                message = self.inbox.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(message)
+            if message["type"] == kind:
+                return message
+
+    def _read(self) -> None:
+        try:
+            for text in self.ws:
+                message = json.loads(text)
+                if message["type"] == "ping":
+                    self.send(type="pong", t=message["t"])
+                self.inbox.put(message)
+        except Exception:  # the connection closed
+            return
+
+    def close(self) -> None:
+        self.ws.close()

@@ -1,0 +1,182 @@
+"""The relay over real websockets and a real SQLite file: matching, forwarding, desync repair, dropouts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from werkzeug.serving import make_server
+
+from gymcast import Experiment, Human, RandomPolicy
+from gymcast.server import create_app
+from gymcast.storage import SQLiteEventStore
+from relay_client import RelayClient, create_session
+
+
+def manifest(**rules) -> dict:
+    experiment = (
+        Experiment("relay_test")
+        .environment(env_id="CartPole-v1")
+        .players({"left": Human(keys={"a": 0}), "right": Human(keys={"b": 1})})
+        .gameplay(seed=5)
+        .multiplayer(**{"wait_timeout_s": 30, "grace_s": 30, **rules})
+    )
+    return {"games": experiment.games()}
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start a host for a manifest with these multiplayer rules; yields (url, store)."""
+    servers = []
+
+    def start(**rules):
+        bundle = tmp_path / f"bundle{len(servers)}"
+        bundle.mkdir()
+        (bundle / "manifest.json").write_text(json.dumps(manifest(**rules)))
+        store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
+        server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}", store
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def pair(url):
+    first = RelayClient(url, create_session(url))
+    first.expect("waiting")
+    second = RelayClient(url, create_session(url))
+    return first, second, first.expect("matched"), second.expect("matched")
+
+
+def relay_events(store, kind):
+    return [event for event in store.iter_relay_events() if event.type == kind]
+
+
+def test_players_are_grouped_by_arrival_and_the_group_is_stored(serve):
+    url, store = serve()
+    first, second, matched_first, matched_second = pair(url)
+    assert (matched_first["seat"], matched_second["seat"]) == ("left", "right")
+    assert matched_first["group_id"] == matched_second["group_id"]
+    assert matched_first["seed"] == 5 and matched_first["input_delay"] >= 1
+    (formed,) = relay_events(store, "group_formed")
+    assert formed.data["members"] == {"left": first.session_id, "right": second.session_id}
+    assert store.group_of(second.session_id) == (matched_first["group_id"], "right")
+
+
+def test_hidden_players_wait_until_visible(serve):
+    url, _ = serve()
+    hidden = RelayClient(url, create_session(url), visible=False)
+    hidden.expect("waiting")
+    other = RelayClient(url, create_session(url))
+    time.sleep(1.5)
+    assert not any(m["type"] == "matched" for m in hidden.seen)
+    hidden.send(type="visibility", visible=True)
+    assert hidden.expect("matched")["seat"] == "left"
+    assert other.expect("matched")["seat"] == "right"
+
+
+def test_actions_are_forwarded_and_foreign_seats_refused(serve):
+    url, _ = serve()
+    first, second, _, _ = pair(url)
+    first.send(type="action", episode=0, step=3, agent="left", action=1)
+    assert second.expect("action") == {"type": "action", "episode": 0, "step": 3, "agent": "left", "action": 1}
+    second.send(type="action", episode=0, step=4, agent="left", action=0)
+    assert "do not control seat 'left'" in second.expect("error")["message"]
+    second.send(type="action", episode=0, step=4, agent="nobody", action=0)
+    assert "not a seat of your group" in second.expect("error")["message"]
+    second.send(type="action", episode=-1, step=4, agent="right", action=0)
+    assert second.expect("error")["message"].startswith("action.episode")
+
+
+def test_a_connection_must_join_with_its_session_token(serve):
+    url, _ = serve()
+    session_id, _ = create_session(url)
+    stranger = RelayClient(url, (session_id, "0" * 64))
+    assert "wrong session token" in stranger.expect("error")["message"]
+    silent = RelayClient(url, (session_id, "x"), join=False)
+    silent.send(type="hash", episode=0, step=1, hash="ab" * 8)
+    assert "first message must be a join" in silent.expect("error")["message"]
+
+
+def test_mismatched_hashes_trigger_a_repair_from_the_first_seat(serve):
+    url, store = serve()
+    first, second, _, _ = pair(url)
+    first.send(type="hash", episode=0, step=30, hash="aa" * 8)
+    second.send(type="hash", episode=0, step=30, hash="bb" * 8)
+    request = first.expect("snapshot_request")
+    assert (request["episode"], request["step"], request["reason"]) == (0, 30, "desync")
+    first.send(type="snapshot", request_id=request["request_id"], episode=0, step=30, state="c3RhdGU=", returns={"left": 3.0})
+    state = second.expect("state")
+    assert (state["state"], state["reason"], state["from"]) == ("c3RhdGU=", "desync", "left")
+    (desync,) = relay_events(store, "desync")
+    assert desync.data["hashes"] == {"left": "aa" * 8, "right": "bb" * 8} and desync.data["repairing"] == ["right"]
+
+
+def test_matching_hashes_need_no_repair(serve):
+    url, store = serve()
+    first, second, _, _ = pair(url)
+    for client in (first, second):
+        client.send(type="hash", episode=0, step=30, hash="aa" * 8)
+    time.sleep(0.5)
+    assert not relay_events(store, "desync")
+    assert not any(m["type"] == "snapshot_request" for m in first.seen)
+
+
+def test_waiting_too_long_ends_in_the_configured_timeout(serve):
+    url, store = serve(wait_timeout_s=1, on_timeout="end", timeout_code="PARTIAL1")
+    alone = RelayClient(url, create_session(url))
+    timeout = alone.expect("timeout", timeout_s=5)
+    assert (timeout["on_timeout"], timeout["code"]) == ("end", "PARTIAL1")
+    (logged,) = relay_events(store, "wait_timeout")
+    assert logged.data["session_id"] == alone.session_id and logged.data["waited_s"] >= 1
+
+
+def test_a_dropped_seat_is_played_by_a_stand_in_until_its_player_rejoins(serve):
+    url, store = serve(on_dropout="default_action")
+    first, second, _, _ = pair(url)
+    second.send(type="action", episode=0, step=5, agent="right", action=1)
+    first.expect("action")
+    second.close()
+    seat = first.expect("seat")
+    assert (seat["agent"], seat["controller"], seat["proxy"], seat["last_action"]) == ("right", "fallback", "left", [0, 5])
+    first.send(type="action", episode=0, step=6, agent="right", action=0)  # standing in: echoed back to the stand-in
+    assert first.expect("action")["step"] == 6
+    back = RelayClient(url, (second.session_id, second.token))
+    assert back.expect("matched")["rejoin"] is True
+    assert first.expect("seat")["controller"] == "human"
+    request = first.expect("snapshot_request")
+    assert (request["reason"], request["step"]) == ("rejoin", 6)
+    first.send(type="action", episode=0, step=7, agent="right", action=0)  # crossed the hand-over: dropped
+    first.send(type="snapshot", request_id=request["request_id"], episode=0, step=6, state="eA==", returns={})
+    assert back.expect("state")["step"] == 6
+    back.send(type="action", episode=0, step=7, agent="right", action=1)
+    assert first.expect("action") == {"type": "action", "episode": 0, "step": 7, "agent": "right", "action": 1}
+    kinds = [event.type for event in store.iter_relay_events()]
+    assert kinds.index("dropout") < kinds.index("rejoin") < kinds.index("state_sent")
+
+
+def test_after_the_grace_period_an_end_rule_ends_the_game_for_everyone(serve):
+    url, store = serve(on_dropout="end", grace_s=1)
+    first, second, _, _ = pair(url)
+    second.close()
+    assert first.expect("seat")["controller"] == "absent"
+    assert first.expect("end", timeout_s=5)["reason"] == "partner_left"
+    back = RelayClient(url, (second.session_id, second.token))
+    assert back.expect("end")["reason"] == "group_ended"
+    assert [e.type for e in store.iter_relay_events()][-2:] == ["group_end", "rejoin_refused"]
+
+
+def test_after_the_grace_period_the_fallback_keeps_the_seat(serve):
+    url, store = serve(on_dropout="ai", grace_s=1, fallbacks={"left": RandomPolicy(), "right": RandomPolicy()})
+    first, second, _, _ = pair(url)
+    second.close()
+    first.expect("seat")
+    assert first.expect("seat", timeout_s=5)["abandoned"] is True
+    back = RelayClient(url, (second.session_id, second.token))
+    assert back.expect("end")["reason"] == "seat_taken"
+    assert relay_events(store, "seat_abandoned")[0].data["agent"] == "right"
