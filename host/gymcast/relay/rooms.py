@@ -376,22 +376,22 @@ class Relay:
                     if others:
                         self._request_snapshot(group, others[0], max(at, (0, 0)), "rejoin", [target], effects)
         seat.controller = "absent" if group.rules.on_dropout == "end" else "fallback"
-        if not self._choose_proxy(group, effects):
-            self._announce_seat(group, seat, effects)
+        self._choose_proxy(group, effects, announcing=seat.agent)
+        self._announce_seat(group, seat, effects)
 
-    def _choose_proxy(self, group: Group, effects: Effects) -> bool:
-        """The first connected seat stands in for every fallback seat; tells everyone when that changes (True)."""
+    def _choose_proxy(self, group: Group, effects: Effects, announcing: str | None = None) -> None:
+        """The first connected seat stands in for every fallback seat; tell everyone when that changes
+        (except about the seat `announcing`, which the caller announces)."""
         candidates = [s.agent for s in group.connected() if s.controller == "human"]
         proxy = candidates[0] if candidates else None
         if proxy == group.proxy:
-            return False
+            return
         group.proxy = proxy
         if proxy is not None:
             group.stand_ins.add(proxy)
         for seat in group.seats.values():
-            if seat.controller == "fallback":
+            if seat.controller == "fallback" and seat.agent != announcing:
                 self._announce_seat(group, seat, effects)
-        return True
 
     def _announce_seat(self, group: Group, seat: Seat, effects: Effects) -> None:
         notice = {"type": "seat", "agent": seat.agent, "controller": seat.controller,
