@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const REGISTRATION_WAIT_MS = 8000;
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
-  session_id: null, participant_id: null, condition: null, error: null,
+  session_id: null, participant_id: null, condition: null, error: null, net: null,
 };
 let outbox = null;
 let view = null;
@@ -52,7 +52,8 @@ function startWorker(manifest, baseUrl, log) {
       else if (data.type === "ready") resolve();
       else if (data.type === "frame") view?.show(data.bitmap);
       else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);
-      else if (data.type === "done") bridge.game?.done();
+      else if (data.type === "done") bridge.game?.done(data.outcome ?? null);
+      else if (data.type === "net") bridge.game?.onNet(data);
       else if (data.type === "error") {
         reject(new Error(data.message));
         fail(data.message); // also once a game has started
@@ -120,8 +121,9 @@ async function boot() {
     $("scene").replaceChildren(); // no control of the previous scene stays clickable while this one loads
     Object.assign(status, { scene: scene.name, phase: "loading" });
     log({ type: "scene_start", index, kind: scene.kind });
-    await runScene(scene, { manifest, bridge, progress, log });
+    const outcome = await runScene(scene, { manifest, bridge, progress, log, registration, apiBase });
     log({ type: "scene_end", index, kind: scene.kind });
+    if (outcome?.kind === "timeout") return endWithoutPartner(outcome, log);
     progress.update({ scene: index + 1 });
   }
   if (flow.scenes.at(-1).kind !== "completion") showMessage("All done", "Thank you! You can close this page.");
@@ -147,8 +149,17 @@ async function runScene(scene, context) {
   return runGame(scene, context);
 }
 
+/** No partner came and the study ends here: the partial-completion code (and redirect) the study set. */
+async function endWithoutPartner(outcome, log) {
+  log({ type: "completion", code: outcome.code, partial: true, reason: "no partner" });
+  status.phase = "done";
+  $("game").hidden = true;
+  if (!outcome.code) return showMessage("No partner was found", "Thank you for waiting. You can close this page.");
+  await runCompletion({ code: outcome.code, redirect: outcome.redirect || null, redirect_after_s: 5 }, () => flushed(5000));
+}
+
 /** A game scene: wait for the worker, show Start, play the scene's episodes (resuming after a reload). */
-async function runGame(scene, { manifest, bridge, progress, log }) {
+async function runGame(scene, { manifest, bridge, progress, log, registration, apiBase }) {
   const key = scene.use_condition ? `${scene.name}:${progress.state.condition}` : scene.name;
   const config = manifest.games[key];
   const startEpisode = progress.state.episodes_done[scene.name] ?? 0;
@@ -165,6 +176,7 @@ async function runGame(scene, { manifest, bridge, progress, log }) {
   const finished = new Promise((resolve) => {
     bridge.game = {
       done: resolve,
+      onNet: (message) => onNetMessage(message, overlay),
       onEvent: (event) => {
         log(event);
         onGameEvent(event, overlay, total);
@@ -180,10 +192,56 @@ async function runGame(scene, { manifest, bridge, progress, log }) {
   await overlay.show(`${left} episode${left === 1 ? "" : "s"} to play.`, "Start");
   overlay.hide();
   status.phase = "playing";
-  bridge.worker.postMessage({ type: "start", scene: scene.name, key, game: config, startEpisode });
-  await finished;
+  const relay = config.multiplayer ? await relayAccess(registration, apiBase) : null;
+  bridge.worker.postMessage({ type: "start", scene: scene.name, key, game: config, startEpisode, relay,
+                              visible: document.visibilityState === "visible" });
+  const outcome = await finished;
   bridge.game = null;
-  overlay.show("Scene complete.");
+  if (!outcome) overlay.show("Scene complete.");
+  return outcome;
+}
+
+/** What the worker needs to join the relay: its URL and this session's token (networked games need the host). */
+async function relayAccess(registration, apiBase) {
+  const session = await registration.catch((error) => {
+    throw new Error(`this game pairs you with other participants through the study's host, which could not be reached (${error.message})`);
+  });
+  return { url: `${apiBase.replace(/^http/, "ws")}/api/v1/relay`, session_id: session.session_id, token: session.token };
+}
+
+const PARTNER_NOTES = {
+  fallback: "Your partner lost their connection. The computer plays for them until they come back.",
+  absent: "Your partner lost their connection. Waiting for them to come back…",
+  human: "",
+};
+const END_REASONS = {
+  partner_left: "Your partner did not come back, so this game has ended.",
+  seat_taken: "You were away too long; this game went on without you.",
+  group_ended: "This game has already ended.",
+  everyone_left: "Everyone else has left this game.",
+};
+
+/** Networked play as the participant sees it: the waiting room, partner dropouts, a rejoin. */
+function onNetMessage(message, overlay) {
+  status.net = { ...(status.net ?? {}), phase: message.what };
+  if (message.what === "waiting") {
+    status.net.waited_s = message.waited_s;
+    overlay.show(`Waiting for a partner… ${Math.round(message.waited_s)} s`);
+  } else if (message.what === "matched") {
+    Object.assign(status.net, { seat: message.seat, group_id: message.group_id, input_delay: message.input_delay, partner: "human" });
+    overlay.show(message.rejoin ? "Reconnecting to your game…" : "Partner found!");
+  } else if (message.what === "rejoined") {
+    overlay.hide();
+  } else if (message.what === "alone") {
+    overlay.show("No partner is available right now; you will play with a computer partner.");
+  } else if (message.what === "seat") {
+    status.net.partner = message.abandoned ? `${message.controller} (for good)` : message.controller;
+    $("net-note").textContent = message.abandoned && message.controller === "fallback"
+      ? "Your partner has left. The computer plays for them." : PARTNER_NOTES[message.controller] ?? "";
+  } else if (message.what === "ended") {
+    status.net.ended = message.reason;
+    $("net-note").textContent = END_REASONS[message.reason] ?? "";
+  }
 }
 
 function onGameEvent(event, overlay, total) {

@@ -1,12 +1,14 @@
 // The worker: Pyodide, the env loop at a fixed rate, and frames for the main thread.
-// Messages in:  {type: "init", manifest, baseUrl} | {type: "start", scene, key, game, startEpisode}
+// Messages in:  {type: "init", manifest, baseUrl} | {type: "start", scene, key, game, startEpisode, relay?, visible}
 //               | {type: "key", key, down, t}
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
-//               | {type: "frame", bitmap} | {type: "done"} | {type: "error", message}
+//               | {type: "frame", bitmap} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
+// A networked game (game.multiplayer, with a relay) plays in lockstep; see netplay.js.
 
 import { KeyState, chooseAction } from "./input.js";
+import { NetPlay } from "./netplay.js";
 
 const PAUSE_BETWEEN_EPISODES_MS = 1500;
 const keys = new KeyState();
@@ -148,6 +150,7 @@ function onKey({ key, down, t }) {
 }
 
 function onPage(what) {
+  if (run?.net && (what === "visible" || what === "hidden")) run.net.setVisible(what === "visible");
   const custom = session ? JSON.parse(session.page_json(what)) : {};
   emit({ type: "page", what, episode: run?.episode, step: run?.step, ...custom });
 }
@@ -196,26 +199,40 @@ function schedule(delayMs) {
 }
 
 /** Start a game scene: its own GameSession, from `startEpisode` (an episode cut by a reload restarts). */
-function startRun({ scene, key, game: config, startEpisode = 0 }) {
+function startRun({ scene, key, game: config, startEpisode = 0, relay = null, visible = true }) {
+  if (config.multiplayer && relay) {
+    prepareRun(key, config, null, startEpisode);
+    run.net = new NetPlay({ scene, key, relay, visible, hooks: netHooks });
+    return;
+  }
+  prepareRun(key, config, config.gameplay.seed ?? randomSeed(), startEpisode);
+  beginRun(scene, key);
+}
+
+/** Choose the game and its GameSession (one per config, kept across scenes), and reset the run. */
+function prepareRun(key, config, seed, startEpisode) {
   if (!sessions.has(key)) {
     const { GameSession } = pyodide.pyimport("gymcast_runtime");
     sessions.set(key, GameSession(pyodide.pyimport("json").loads(JSON.stringify(config))));
   }
   game = config;
   session = sessions.get(key);
-  const gameplay = game.gameplay;
-  const seed = gameplay.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
   const humans = Object.entries(game.players).filter(([, player]) => player.type === "human");
   run = {
     baseSeed: seed, episode: startEpisode, attempt: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null,
-    generation: 0, paused: false, inEpisode: false,
+    generation: 0, paused: false, inEpisode: false, net: null,
   };
+}
+
+function beginRun(scene, key, extra = {}) {
   emit({
-    type: "run_start", scene, game: key, base_seed: seed, num_episodes: gameplay.num_episodes,
-    fps: game.rendering.fps, start_episode: startEpisode,
+    type: "run_start", scene, game: key, base_seed: run.baseSeed, num_episodes: game.gameplay.num_episodes,
+    fps: game.rendering.fps, start_episode: run.episode, ...extra,
   });
   beginEpisode();
 }
+
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0] % (2 ** 31 - 10_001);
 
 function beginEpisode() {
   const seed = run.baseSeed + run.episode;
@@ -224,12 +241,13 @@ function beginEpisode() {
   run.returns = Object.fromEntries(Object.keys(game.players).map((agent) => [agent, 0]));
   run.inEpisode = true;
   emit({ type: "episode_start", episode: run.episode, attempt: run.attempt, seed, ...reset });
+  run.net?.episodeStarted(run.episode);
   sendFrame();
   schedule(run.periodMs);
 }
 
-async function tick(generation) {
-  const lateMs = performance.now() - run.nextTick;
+/** This step's actions from the keyboard: {actions, used} for every human agent. */
+function localInput() {
   const actions = {};
   const used = {};
   for (const [agent, player] of run.humans) {
@@ -237,19 +255,27 @@ async function tick(generation) {
     actions[agent] = choice.action;
     used[agent] = choice.key;
   }
+  return { actions, used, extra: {} };
+}
+
+async function tick(generation) {
+  const lateMs = performance.now() - run.nextTick;
+  const input = run.net ? await run.net.input(run.step + 1, generation) : localInput();
+  if (!input || generation !== run.generation) return; // waiting for a partner's action, or paused/restarted
   const requests = policies ? JSON.parse(session.policy_requests_json()) : [];
   const inference = requests.length ? await runPolicies(requests) : { outputs: {}, ms: 0 };
   if (generation !== run.generation) return; // paused or restarted while the models ran
   const started = performance.now();
-  const result = JSON.parse(session.step_json(JSON.stringify(actions), JSON.stringify(inference.outputs)));
+  const result = JSON.parse(session.step_json(JSON.stringify(input.actions), JSON.stringify(inference.outputs)));
   const stepMs = performance.now() - started;
   run.step = result.step;
   for (const [agent, reward] of Object.entries(result.rewards)) run.returns[agent] += reward;
   emit({
-    type: "step", episode: run.episode, actions, ...result,
-    keys: used, held: [...keys.pressed], step_ms: round(stepMs), late_ms: round(Math.max(0, lateMs)),
+    type: "step", episode: run.episode, actions: input.actions, ...result,
+    keys: input.used, held: [...keys.pressed], step_ms: round(stepMs), late_ms: round(Math.max(0, lateMs)), ...input.extra,
     ...(policies && { policy_agents: requests.map((r) => r.agent), policy_ms: round(inference.ms) }),
   });
+  run.net?.stepped(run.episode, result);
   sendFrame();
   if (result.terminated || result.truncated) return endEpisode(result);
   run.nextTick += run.periodMs;
@@ -270,10 +296,60 @@ function endEpisode(result) {
   if (run.episode < game.gameplay.num_episodes) {
     run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
   } else {
-    emit({ type: "run_end", episodes: run.episode });
-    post({ type: "done" });
+    endRun();
   }
 }
+
+/** The run is over: every episode played, or (networked) the group ended for `reason`. */
+function endRun(reason = null, outcome = null) {
+  clearTimeout(run.timer);
+  run.generation += 1;
+  run.inEpisode = false;
+  emit({ type: "run_end", episodes: run.episode, ...(reason && { ended: reason }) });
+  run.net?.finish();
+  post({ type: "done", outcome });
+}
+
+/** What the networked-play module may do to the run (see netplay.js). */
+const netHooks = {
+  emit,
+  post,
+  session: () => session,
+  game: () => game,
+  run: () => run,
+  keys,
+  runPolicies,
+  /** Matched: play the group's episodes from the group's seed. */
+  begin(scene, key, seed, extra) {
+    run.baseSeed = seed;
+    run.episode = 0;
+    beginRun(scene, key, extra);
+  },
+  /** No partner came: play alone, the other seats taken by their fallbacks (a config of its own). */
+  playAlone(scene, key, config, extra) {
+    prepareRun(`${key}:alone`, config, config.gameplay.seed ?? randomSeed(), 0);
+    beginRun(scene, key, extra);
+  },
+  /** Continue from a restored state at (episode, step). */
+  resume(episode, step, returns, episodeOver) {
+    Object.assign(run, { episode, step, returns: { ...run.returns, ...returns }, inEpisode: !episodeOver });
+    run.generation += 1;
+    clearTimeout(run.timer);
+    sendFrame();
+    if (!episodeOver) return schedule(run.periodMs);
+    run.episode += 1;
+    if (run.episode < game.gameplay.num_episodes) run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
+    else endRun();
+  },
+  /** A partner's action arrived while the loop waited for it. */
+  wake() {
+    const generation = run.generation;
+    run.nextTick = Math.max(run.nextTick, performance.now());
+    guarded(() => tick(generation))();
+  },
+  end: endRun,
+  sendFrame: () => sendFrame(),
+};
 
 function sendFrame() {
   const frame = session.frame_bytes();

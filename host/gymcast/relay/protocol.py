@@ -81,6 +81,8 @@ class Snapshot(Message):
     state: str = Field(max_length=MAX_MESSAGE_BYTES)
     returns: dict[str, float] = Field(max_length=64)
     episode_over: bool = False
+    inputs: list[tuple[Episode, Step, Agent, Any]] = Field(default_factory=list, max_length=10_000,
+                                                          description="actions the sender holds for later steps")
 
 
 class Finished(Message):

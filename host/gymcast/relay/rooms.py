@@ -347,7 +347,7 @@ class Relay:
         del group.requests[message.request_id]
         state = {"type": "state", "reason": request["reason"], "from": seat.agent, "episode": message.episode,
                  "step": message.step, "state": message.state, "returns": message.returns,
-                 "episode_over": message.episode_over}
+                 "episode_over": message.episode_over, "inputs": [list(entry) for entry in message.inputs]}
         for agent in request["targets"]:
             effects.send(group.seats[agent].peer, state)
         effects.record(group.group_id, "state_sent", {"reason": request["reason"], "from": seat.agent, "to": request["targets"],

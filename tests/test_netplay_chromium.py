@@ -1,0 +1,149 @@
+"""Human-human play in real Chromium pages over a real host: lockstep, dropouts and rejoining, desync repair, timeouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import HostProcess, wait_for
+from gymcast.build.bundle import build_loaded
+from gymcast.experiment.loader import load_experiment
+from gymcast.storage import SQLiteEventStore
+
+DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
+
+
+def duo_bundle(out: Path, max_steps: int = 150, **env_kwargs) -> Path:
+    """The duo fixture built with a step cap per episode and extra env kwargs."""
+    loaded = load_experiment(DUO)
+    kwargs = {**loaded.experiment.to_manifest()["env"]["kwargs"], "max_episode_steps": max_steps, **env_kwargs}
+    loaded.experiment.environment(env_creator="duo:make_duo", env_kwargs=kwargs).gameplay(num_episodes=1, max_steps=max_steps)
+    build_loaded(loaded, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return duo_bundle(tmp_path_factory.mktemp("duo") / "bundle")
+
+
+def open_player(browser, url: str, participant: str, context=None):
+    context = context or browser.new_context()
+    page = context.new_page()
+    page.on("console", lambda message: message.type == "error" and print(participant, "browser:", message.text))
+    page.goto(f"{url}/?PROLIFIC_PID={participant}")
+    status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'")
+    assert status["phase"] == "ready", status["error"]
+    return page
+
+
+def steps_by_session(store: SQLiteEventStore) -> dict[str, dict[int, dict]]:
+    steps: dict[str, dict[int, dict]] = {}
+    for event in store.iter_events():
+        if event.type == "step":
+            steps.setdefault(event.session_id, {})[event.step] = {**event.data, "session": event.session_id}
+    return steps
+
+
+def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
+    return [event for event in store.iter_events(session_id) if event.type == kind]
+
+
+def test_two_pages_play_one_game_in_lockstep(browser, bundle, tmp_path):
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        top, bottom = (open_player(browser, host.url, name) for name in ("top-player", "bottom-player"))
+        top.keyboard.down("ArrowRight")
+        bottom.keyboard.down("ArrowRight")
+        for page in (top, bottom):
+            page.click("#start")
+        wait_for(top, "s.step >= 20")
+        top.keyboard.up("ArrowRight")
+        bottom.keyboard.up("ArrowRight")
+        bottom.keyboard.down("ArrowLeft")
+        statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in (top, bottom)]
+    assert {status["net"]["seat"] for status in statuses} == {"top", "bottom"}
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    first, second = steps_by_session(store).values()
+    assert len(first) > 20 and first.keys() == second.keys()
+    for step in first:
+        assert first[step]["obs_hash"] == second[step]["obs_hash"], f"state differs at step {step}"
+        assert first[step]["actions"] == second[step]["actions"], f"joint action differs at step {step}"
+    by_seat = {status["net"]["seat"]: status["session_id"] for status in statuses}
+    steps = steps_by_session(store)
+    top_steps, bottom_steps = steps[by_seat["top"]], steps[by_seat["bottom"]]
+    # each page's keys drive only its own seat, `input_delay` steps later
+    assert all(s["keys"] == {"top": "ArrowRight"} for s in top_steps.values() if s["keys"]["top"])
+    assert {s["actions"]["bottom"] for s in bottom_steps.values()} == {0, 1}
+    assert any(s["keys"]["bottom"] == "ArrowLeft" and s["actions"]["bottom"] == 0 for s in bottom_steps.values())
+    (formed,) = [e for e in store.iter_relay_events() if e.type == "group_formed"]
+    assert set(formed.data["members"].values()) == set(by_seat.values())
+    assert store.group_of(by_seat["bottom"]) == (formed.group_id, "bottom")
+    assert not [e for e in store.iter_relay_events() if e.type == "desync"]
+
+
+def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tmp_path):
+    bundle = duo_bundle(tmp_path / "long", max_steps=1500)  # 25 s at 60 fps: time to come back
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        stay = open_player(browser, host.url, "stays")
+        leaver_context = browser.new_context()
+        leave = open_player(browser, host.url, "leaves", leaver_context)
+        for page in (stay, leave):
+            page.click("#start")
+        wait_for(stay, "s.step >= 15")
+        leave.close()  # mid-episode
+        wait_for(stay, "s.net.partner === 'fallback'", 15)
+        away_from = wait_for(stay, "true")["step"]
+        wait_for(stay, f"s.step >= {away_from + 20}", 15)  # the game goes on with the fallback
+        back = open_player(browser, host.url, "leaves", leaver_context)
+        back.click("#start")
+        wait_for(back, "s.net && s.net.phase === 'rejoined' && s.step > 0", 30)
+        wait_for(stay, "s.net.partner === 'human'", 15)
+        for page in (stay, back):
+            wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90)
+        back_status = back.evaluate("window.gymcast.status()")
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    kinds = [event.type for event in store.iter_relay_events()]
+    assert kinds.index("dropout") < kinds.index("rejoin") < kinds.index("state_sent")
+    (rejoined,) = events_of(store, back_status["session_id"], "rejoined")
+    steps = steps_by_session(store)
+    returned, stayed = steps[back_status["session_id"]], next(s for sid, s in steps.items() if sid != back_status["session_id"])
+    after = [step for step in returned if step > rejoined.step]
+    assert after and all(returned[s]["obs_hash"] == stayed[s]["obs_hash"] for s in after)
+    stand_in_steps = [s for s in stayed if s > away_from and s <= rejoined.step]
+    assert stand_in_steps, "the partner's game went on while the player was away"
+
+
+def test_a_desync_is_detected_repaired_and_logged(browser, tmp_path):
+    bundle = duo_bundle(tmp_path / "nudged", nudge_at_step=12)
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        pages = [open_player(browser, host.url, name) for name in ("one", "two")]
+        for page in pages:
+            page.click("#start")
+        statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in pages]
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    (desync,) = [e for e in store.iter_relay_events() if e.type == "desync"]
+    assert desync.data["step"] == 15 and len(set(desync.data["hashes"].values())) == 2
+    repaired = next(s for s in statuses if s["net"]["seat"] in desync.data["repairing"])
+    (resync,) = events_of(store, repaired["session_id"], "resync")
+    steps = steps_by_session(store)
+    reference = next(v for sid, v in steps.items() if sid != repaired["session_id"])
+    assert resync.data["hash_after"] == reference[resync.data["to_step"]]["obs_hash"] != resync.data["hash_before"]
+    later = [step for step in steps[repaired["session_id"]] if step > resync.data["to_step"]]
+    assert later and all(steps[repaired["session_id"]][s]["obs_hash"] == reference[s]["obs_hash"] for s in later)
+
+
+def test_with_no_partner_the_fallback_takes_the_empty_seat(browser, bundle, tmp_path):
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        page = open_player(browser, host.url, "alone")
+        page.keyboard.down("ArrowLeft")
+        page.click("#start")
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90)
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    (timeout,) = events_of(store, status["session_id"], "wait_timeout")
+    assert timeout.data["waited_s"] >= 8 and timeout.data["on_timeout"] == "ai"
+    (run_start,) = events_of(store, status["session_id"], "run_start")
+    assert run_start.data["networked"] is False and run_start.data["seat"] == "top"
+    steps = [event.data for event in events_of(store, status["session_id"], "step")]
+    assert {s["actions"]["bottom"] for s in steps} == {0, 1}  # RandomPolicy plays the empty seat
+    assert [e.type for e in store.iter_relay_events()] == ["wait_timeout"]
