@@ -6,20 +6,13 @@ import json
 import queue
 import threading
 import time
-import urllib.request
-import uuid
 from typing import Any
 
 from websockets.sync.client import connect
 
+from gymcast.testing import create_session
 
-def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, str]:
-    """A new session on the host: `(session_id, token)`."""
-    body = json.dumps({"schema": 1, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}).encode()
-    request = urllib.request.Request(base_url + "/api/v1/sessions", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as response:
-        reply = json.loads(response.read())
-    return reply["session_id"], reply["token"]
+__all__ = ["RelayClient", "create_session"]
 
 
 class RelayClient:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,6 +89,15 @@ class StaticServer:
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, str]:
+    """A new session on a running host: `(session_id, token)`, as a browser would register it."""
+    body = json.dumps({"schema": 1, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}).encode()
+    request = urllib.request.Request(base_url + "/api/v1/sessions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        reply = json.loads(response.read())
+    return reply["session_id"], reply["token"]
 
 
 def percentile(values: list[float], fraction: float) -> float:

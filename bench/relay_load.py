@@ -1,0 +1,108 @@
+"""Relay load: N simulated two-player groups on loopback send one action per step at the game's frame rate.
+
+Run: .venv/bin/python bench/relay_load.py [--groups 10 100 500] [--seconds 10] [--fps 30]
+Prints, per N: relay latency (sender to partner, p50/p99, ms), messages relayed per second, and the
+host's CPU (seconds per participant-minute, and % of one core). Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import websockets
+
+from gymcast import Experiment, Human
+from gymcast.testing import HostProcess, create_session, percentile
+
+
+def relay_bundle(folder: Path, fps: int) -> Path:
+    """A bundle folder holding only the manifest: the relay needs nothing else."""
+    experiment = (Experiment("relay_load").environment(env_id="CartPole-v1")
+                  .players({"left": Human(keys={"a": 0}), "right": Human(keys={"b": 1})})
+                  .rendering(fps=fps).multiplayer(wait_timeout_s=600, input_delay=2))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps({"games": experiment.games()}))
+    return folder
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def player(url: str, session: tuple[str, str], fps: int, seconds: float, sent: dict, latencies: list, matched: asyncio.Event,
+                 everyone_matched: asyncio.Event) -> None:
+    async with websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None) as ws:
+        await ws.send(json.dumps({"type": "join", "schema": 1, "session_id": session[0], "token": session[1], "game": "main"}))
+        seat = None
+        while seat is None:
+            message = json.loads(await ws.recv())
+            if message["type"] == "ping":
+                await ws.send(json.dumps({"type": "pong", "t": message["t"]}))
+            elif message["type"] == "matched":
+                seat = message["seat"]
+        matched.set()
+        await everyone_matched.wait()
+
+        async def receive() -> None:
+            async for text in ws:
+                message = json.loads(text)
+                if message["type"] == "action":
+                    latencies.append((time.perf_counter() - sent[(message["agent"], message["step"])]) * 1000)
+
+        reader = asyncio.create_task(receive())
+        period, start = 1 / fps, time.perf_counter()
+        for step in range(1, int(seconds * fps) + 1):
+            await asyncio.sleep(max(0.0, start + step * period - time.perf_counter()))
+            sent[(seat, step)] = time.perf_counter()
+            await ws.send(json.dumps({"type": "action", "episode": 0, "step": step, "agent": seat, "action": 0}))
+        await asyncio.sleep(0.5)
+        reader.cancel()
+
+
+async def run_load(url: str, groups: int, fps: int, seconds: float) -> dict:
+    sessions = [create_session(url, "relay_load") for _ in range(2 * groups)]
+    sent: dict = {}
+    latencies: list[float] = []
+    flags = [asyncio.Event() for _ in sessions]
+    everyone = asyncio.Event()
+    tasks = [asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone))
+             for session, flag in zip(sessions, flags)]
+    await asyncio.gather(*(flag.wait() for flag in flags))
+    everyone.set()
+    await asyncio.gather(*tasks)
+    return {"latencies": latencies}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, nargs="+", default=[10, 100, 500])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--fps", type=int, default=30)
+    args = parser.parse_args()
+    print(f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
+          f"`gymcast serve` (werkzeug threaded server); {os.cpu_count()} CPU cores")
+    print(f"{'groups':>7} {'players':>8} {'relayed/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'host CPU %':>11} {'CPU s per participant-min':>26}")
+    for groups in args.groups:
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
+            with HostProcess(bundle, Path(tmp) / "logs.sqlite") as host:
+                before, started = cpu_seconds(host.process.pid), time.perf_counter()
+                result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds))
+                cpu, wall = cpu_seconds(host.process.pid) - before, time.perf_counter() - started
+        latencies = result["latencies"]
+        players = 2 * groups
+        per_participant_minute = cpu / (players * wall / 60)
+        print(f"{groups:>7} {players:>8} {len(latencies) / args.seconds:>10.0f} {percentile(latencies, 0.5):>8.2f} "
+              f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f}")
+
+
+if __name__ == "__main__":
+    main()
