@@ -14,11 +14,13 @@ from gymcast.storage import SQLiteEventStore
 DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
 
 
-def duo_bundle(out: Path, max_steps: int = 150, **env_kwargs) -> Path:
-    """The duo fixture built with a step cap per episode and extra env kwargs."""
+def duo_bundle(out: Path, max_steps: int = 150, multiplayer: dict | None = None, **env_kwargs) -> Path:
+    """The duo fixture built with a step cap per episode, extra env kwargs, and other multiplayer rules."""
     loaded = load_experiment(DUO)
     kwargs = {**loaded.experiment.to_manifest()["env"]["kwargs"], "max_episode_steps": max_steps, **env_kwargs}
     loaded.experiment.environment(env_creator="duo:make_duo", env_kwargs=kwargs).gameplay(num_episodes=1, max_steps=max_steps)
+    if multiplayer is not None:
+        loaded.experiment.multiplayer(**multiplayer)
     build_loaded(loaded, out)
     return out
 
@@ -138,6 +140,8 @@ def test_with_no_partner_the_fallback_takes_the_empty_seat(browser, bundle, tmp_
         page = open_player(browser, host.url, "alone")
         page.keyboard.down("ArrowLeft")
         page.click("#start")
+        wait_for(page, "s.net && s.net.phase === 'waiting' && s.net.waited_s >= 2")
+        assert "Waiting for a partner… " in page.inner_text("#overlay")
         status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90)
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
     (timeout,) = events_of(store, status["session_id"], "wait_timeout")
@@ -147,3 +151,17 @@ def test_with_no_partner_the_fallback_takes_the_empty_seat(browser, bundle, tmp_
     steps = [event.data for event in events_of(store, status["session_id"], "step")]
     assert {s["actions"]["bottom"] for s in steps} == {0, 1}  # RandomPolicy plays the empty seat
     assert [e.type for e in store.iter_relay_events()] == ["wait_timeout"]
+
+
+def test_with_no_partner_an_end_rule_shows_the_partial_completion_code(browser, tmp_path):
+    rules = {"wait_timeout_s": 2, "on_timeout": "end", "timeout_code": "NOPARTNER7", "on_dropout": "default_action"}
+    bundle = duo_bundle(tmp_path / "ends", multiplayer=rules)
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        page = open_player(browser, host.url, "alone")
+        page.click("#start")
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 30)
+        assert page.inner_text("#completion-code") == "NOPARTNER7"
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    (completion,) = events_of(store, status["session_id"], "completion")
+    assert completion.data["partial"] is True and completion.data["code"] == "NOPARTNER7"
+    assert not events_of(store, status["session_id"], "step")
