@@ -38,17 +38,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def player(url: str, session: tuple[str, str], fps: int, seconds: float, sent: dict, latencies: list, matched: asyncio.Event,
-                 everyone_matched: asyncio.Event) -> None:
-    async with websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None) as ws:
+                 everyone_matched: asyncio.Event, joining: asyncio.Semaphore) -> None:
+    async with joining:  # connect in waves: a burst of 1000 connects overflows the server's listen backlog
+        ws = await websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, open_timeout=60)
         await ws.send(json.dumps({"type": "join", "schema": 1, "session_id": session[0], "token": session[1], "game": "main"}))
+    async with ws:
         seat = None
-        while seat is None:
-            message = json.loads(await ws.recv())
-            if message["type"] == "ping":
-                await ws.send(json.dumps({"type": "pong", "t": message["t"]}))
-            elif message["type"] == "matched":
-                seat = message["seat"]
-        matched.set()
+        try:
+            while seat is None:
+                message = json.loads(await ws.recv())
+                if message["type"] == "ping":
+                    await ws.send(json.dumps({"type": "pong", "t": message["t"]}))
+                elif message["type"] == "matched":
+                    seat = message["seat"]
+        finally:
+            matched.set()  # a failure must not leave the others waiting forever; gather() re-raises it
         await everyone_matched.wait()
 
         async def receive() -> None:
@@ -73,7 +77,8 @@ async def run_load(url: str, groups: int, fps: int, seconds: float) -> dict:
     latencies: list[float] = []
     flags = [asyncio.Event() for _ in sessions]
     everyone = asyncio.Event()
-    tasks = [asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone))
+    joining = asyncio.Semaphore(50)
+    tasks = [asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining))
              for session, flag in zip(sessions, flags)]
     await asyncio.gather(*(flag.wait() for flag in flags))
     everyone.set()
