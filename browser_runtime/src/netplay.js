@@ -15,7 +15,7 @@ import { RelayConnection } from "./relay.js";
 const round = (ms) => Math.round(ms * 1000) / 1000;
 
 export class NetPlay {
-  /** `hooks`: what the worker lets this module do (emit, post, session(), game(), run(), begin, resume, wake, end, ...). */
+  /** `hooks`: what the worker lets this module do (emit, post, session(), game(), run(), begin, resume, wake, end, guarded, ...). */
   constructor({ scene, key, relay, visible, hooks }) {
     Object.assign(this, { scene, key, hooks });
     this.lockstep = null;
@@ -32,19 +32,10 @@ export class NetPlay {
     this.ended = false;
     this.connection = new RelayConnection(
       relay.url, { type: "join", schema: 1, session_id: relay.session_id, token: relay.token, game: key, visible },
-      (message) => this.#guard(() => this.#onMessage(message)),
+      hooks.guarded((message) => this.#onMessage(message)),
       (status) => hooks.post({ type: "net", what: status }),
     );
     hooks.post({ type: "net", what: "waiting", waited_s: 0 });
-  }
-
-  #guard(work) {
-    try {
-      const result = work();
-      if (result instanceof Promise) result.catch((error) => this.hooks.post({ type: "error", message: String(error?.message ?? error) }));
-    } catch (error) {
-      this.hooks.post({ type: "error", message: String(error?.message ?? error) });
-    }
   }
 
   setVisible(visible) {

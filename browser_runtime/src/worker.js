@@ -348,7 +348,7 @@ const netHooks = {
     guarded(() => tick(generation))();
   },
   end: endRun,
-  sendFrame: () => sendFrame(),
+  guarded,
 };
 
 function sendFrame() {

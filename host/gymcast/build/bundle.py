@@ -34,7 +34,7 @@ from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
-from gymcast.experiment.multiplayer import policy_specs, with_fallbacks
+from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
 
@@ -120,7 +120,7 @@ def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:
     """`config` after the native checks, with its frame shape and ONNX tensor names (fallbacks' included)."""
     model_path = lambda spec: folder / spec["model"]  # noqa: E731
     config["frame_shape"] = check_game_natively(config, model_path)["frame"]
-    fallbacks = (config.get("multiplayer") or {}).get("fallbacks") or {}
+    fallbacks = fallback_specs(config)
     if fallbacks:
         check_game_natively(with_fallbacks(config, list(fallbacks)), model_path)
     return config

@@ -89,8 +89,12 @@ def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: Nat
         raise ConfigError("environment", str(error), "networked play (.multiplayer) needs an env whose state can be saved") from None
 
     def run() -> list[str]:
-        return [session.step(actions, policies.run(session.policy_requests())).get("obs_hash") or session.obs_hash()
-                for _ in range(SNAPSHOT_STEPS)]
+        hashes = []
+        for _ in range(SNAPSHOT_STEPS):
+            session.step(actions, policies.run(session.policy_requests()))
+            hashes.append(session.obs_hash())
+        return hashes
+
     before = run()
     session.restore(blob)
     if run() != before:

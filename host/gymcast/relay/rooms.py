@@ -68,6 +68,7 @@ class GameRules:
 class Waiter:
     peer: Peer
     session_id: str
+    game: str
     joined_at: float
     visible: bool
     rtt_ms: float | None = None
@@ -128,7 +129,8 @@ class Relay:
         self.games = games
         self.clock = clock
         self._lock = threading.Lock()
-        self.waiting: dict[str, list[Waiter]] = {key: [] for key in games}
+        self.waiting: dict[str, list[Waiter]] = {key: [] for key in games}  # game -> waiters in arrival order
+        self.waiter_of: dict[str, Waiter] = {}  # session_id -> its waiter
         self.groups: dict[str, Group] = {}
         self.seat_of: dict[str, tuple[str, str]] = {}  # session_id -> (group_id, agent)
         self._next_request = 1
@@ -148,8 +150,9 @@ class Relay:
             else:
                 now = self.clock()
                 self._drop_waiter(message.session_id)
-                waiter = Waiter(peer, message.session_id, now, message.visible, last_ping=now)
+                waiter = Waiter(peer, message.session_id, message.game, now, message.visible, last_ping=now)
                 self.waiting[message.game].append(waiter)
+                self.waiter_of[message.session_id] = waiter
                 effects.send(peer, {"type": "waiting", "waited_s": 0, "schema": SCHEMA_VERSION})
                 effects.send(peer, {"type": "ping", "t": now * 1000})
         return effects
@@ -209,15 +212,13 @@ class Relay:
     # -- waiting room ------------------------------------------------------------------------------
 
     def _waiter(self, session_id: str, peer: Peer) -> Waiter | None:
-        for waiters in self.waiting.values():
-            for waiter in waiters:
-                if waiter.session_id == session_id and waiter.peer is peer:
-                    return waiter
-        return None
+        waiter = self.waiter_of.get(session_id)
+        return waiter if waiter is not None and waiter.peer is peer else None
 
     def _drop_waiter(self, session_id: str) -> None:
-        for waiters in self.waiting.values():
-            waiters[:] = [waiter for waiter in waiters if waiter.session_id != session_id]
+        waiter = self.waiter_of.pop(session_id, None)
+        if waiter is not None:
+            self.waiting[waiter.game].remove(waiter)
 
     def _waiting_message(self, waiter: Waiter, message: Any, effects: Effects) -> None:
         if isinstance(message, Pong):
@@ -228,9 +229,7 @@ class Relay:
         else:
             effects.send(waiter.peer, _error(f"{message.type!r} is not allowed before you are matched into a group"))
             return
-        for game, waiters in self.waiting.items():
-            if waiter in waiters:
-                self._match(game, effects)
+        self._match(waiter.game, effects)
 
     def _timeout(self, waiter: Waiter, rules: GameRules, waited: float, effects: Effects) -> None:
         self._drop_waiter(waiter.session_id)
@@ -247,7 +246,7 @@ class Relay:
             if len(ready) < len(rules.seats):
                 return
             for waiter in ready:
-                self.waiting[game].remove(waiter)
+                self._drop_waiter(waiter.session_id)
             self._form_group(rules, ready, effects)
 
     def _form_group(self, rules: GameRules, waiters: list[Waiter], effects: Effects) -> None:
