@@ -117,6 +117,22 @@ def test_mismatched_hashes_trigger_a_repair_from_the_first_seat(serve):
     assert desync.data["hashes"] == {"left": "aa" * 8, "right": "bb" * 8} and desync.data["repairing"] == ["right"]
 
 
+def test_hashes_taken_before_a_repair_arrived_do_not_trigger_another(serve):
+    url, store = serve()
+    first, second, _, _ = pair(url)
+    first.send(type="hash", episode=0, step=30, hash="aa" * 8)
+    second.send(type="hash", episode=0, step=30, hash="bb" * 8)
+    request = first.expect("snapshot_request")
+    first.send(type="snapshot", request_id=request["request_id"], episode=0, step=30, state="c3RhdGU=", returns={})
+    second.expect("state")
+    first.send(type="hash", episode=0, step=35, hash="cc" * 8)
+    second.send(type="hash", episode=0, step=35, hash="dd" * 8)  # hashed before the state arrived
+    first.send(type="hash", episode=0, step=40, hash="ee" * 8)
+    second.send(type="hash", episode=0, step=40, hash="ff" * 8, repairs=1)  # after it: a new desync
+    assert first.expect("snapshot_request")["step"] == 40
+    assert [e.data["step"] for e in relay_events(store, "desync")] == [30, 40]
+
+
 def test_matching_hashes_need_no_repair(serve):
     url, store = serve()
     first, second, _, _ = pair(url)

@@ -22,6 +22,7 @@ export class NetPlay {
     this.seat = null;
     this.standIns = new Set(); // seats whose person is gone and for which this browser decides
     this.last = null; // {episode, step, over}: the last state this browser reached
+    this.repairs = 0; // desync repair states received, reported with each hash
     this.requests = []; // snapshot requests waiting until this browser reaches their step
     this.pendingRepair = null;
     this.awaitingState = false;
@@ -187,7 +188,7 @@ export class NetPlay {
     if (result.step % this.hashEvery === 0) {
       const session = this.hooks.session();
       const hash = result.obs_hash ?? session.obs_hash();
-      this.connection.send({ type: "hash", episode, step: result.step, hash });
+      this.connection.send({ type: "hash", episode, step: result.step, hash, repairs: this.repairs });
       this.lockstep.keepSnapshot(episode, result.step, session.snapshot_b64(), this.last.over);
     }
     if (this.pendingRepair && reached(episode, result.step, this.pendingRepair.episode, this.pendingRepair.step)) {
@@ -219,6 +220,7 @@ export class NetPlay {
 
   #state(message) {
     if (this.awaitingState) return this.#rejoin(message);
+    if (message.reason === "desync") this.repairs += 1; // later hashes tell the relay they follow this repair
     const last = this.last;
     if (!last || last.episode !== message.episode) {
       return this.hooks.emit({ type: "resync_skipped", episode: message.episode, step: message.step, reason: "another episode" });
@@ -242,6 +244,7 @@ export class NetPlay {
   /** Back in the group after a reload or a lost connection: continue from the state a partner sent. */
   #rejoin(message) {
     this.awaitingState = false;
+    this.repairs = 0; // the relay counts repairs afresh for a rejoined seat
     const restored = JSON.parse(this.hooks.session().restore_b64(message.state));
     this.lockstep.beginEpisode();
     this.lockstep.sentUpTo = message.step;

@@ -69,6 +69,7 @@ class Hash(Message):
     episode: Episode
     step: Step
     hash: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    repairs: int = Field(0, ge=0)  # desync repair states this browser had received when it hashed
 
 
 class Snapshot(Message):

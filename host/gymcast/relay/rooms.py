@@ -86,6 +86,7 @@ class Seat:
     disconnected_at: float | None = None
     abandoned: bool = False
     finished: bool = False
+    repairs_sent: int = 0  # desync repair states sent to this seat; older hashes predate a repair
 
 
 @dataclass
@@ -313,6 +314,8 @@ class Relay:
             effects.send(member.peer, forwarded)
 
     def _hash(self, group: Group, seat: Seat, message: Hash, effects: Effects) -> None:
+        if message.repairs < seat.repairs_sent:
+            return  # hashed before the repair on its way reached this browser: it says nothing new
         key = (message.episode, message.step)
         reported = group.hashes.setdefault(key, {})
         reported[seat.agent] = message.hash
@@ -348,6 +351,8 @@ class Relay:
                  "step": message.step, "state": message.state, "returns": message.returns,
                  "episode_over": message.episode_over, "inputs": [list(entry) for entry in message.inputs]}
         for agent in request["targets"]:
+            if request["reason"] == "desync":
+                group.seats[agent].repairs_sent += 1
             effects.send(group.seats[agent].peer, state)
         effects.record(group.group_id, "state_sent", {"reason": request["reason"], "from": seat.agent, "to": request["targets"],
                                                       "episode": message.episode, "step": message.step,
@@ -430,6 +435,7 @@ class Relay:
             return
         away = round(self.clock() - seat.disconnected_at, 3) if seat.disconnected_at is not None else 0.0
         seat.peer, seat.disconnected_at, seat.controller = peer, None, "human"
+        seat.repairs_sent = 0  # the rejoining browser counts repairs afresh
         effects.record(group_id, "rejoin", {"agent": agent, "session_id": seat.session_id, "away_s": away,
                                             "at": list(seat.last_action)})
         effects.send(peer, self._matched(group, seat, rejoin=True))
