@@ -45,6 +45,8 @@ class Pins:
     onnxruntime_web: NpmPackagePin
     onnxruntime_web_files: tuple[str, ...]
     onnxruntime_web_module: str
+    phaser: NpmPackagePin
+    phaser_module: str  # the ES module's path inside the package
 
     def wheel(self, name: str) -> PinnedFile:
         """The pinned wheel called `name`; KeyError names the pinned ones otherwise."""
@@ -61,6 +63,7 @@ def load_pins() -> Pins:
     core = data["pyodide"]
     copy = core["registry_copy"]
     ort = data["onnxruntime_web"]
+    phaser = data["phaser"]
     wheels = [PinnedFile(w["name"], w["version"], w["file"], w["sha256"], "pyodide") for w in data["pyodide_wheels"]]
     wheels += [PinnedFile(w["name"], w["version"], w["file"], w["sha256"], "pypi") for w in data["pypi_wheels"]]
     return Pins(
@@ -73,4 +76,6 @@ def load_pins() -> Pins:
         onnxruntime_web=NpmPackagePin(ort["npm_package"], ort["version"], ort["tarball"], ort["integrity"]),
         onnxruntime_web_files=tuple(ort["files"]),
         onnxruntime_web_module=ort["module"],
+        phaser=NpmPackagePin(phaser["npm_package"], phaser["version"], phaser["tarball"], phaser["integrity"]),
+        phaser_module=phaser["module"],
     )

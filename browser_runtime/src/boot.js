@@ -2,9 +2,10 @@
 // `window.gymcast.status()` reports {phase, scene, episode, step, pending_events, ...} for tests and embedding pages.
 
 import { runCompletion, runConsent, runPage, runSurvey, showMessage } from "./flow.js";
-import { KeyboardCapture } from "./input.js";
+import { KeyboardCapture, chordKeys } from "./input.js";
 import { Outbox, createSession } from "./net.js";
 import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
+import { ObjectView } from "./objects.js";
 import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -27,6 +28,8 @@ window.gymcast = {
   }),
   /** performance.now() times at which new frames reached the canvas (the latest 4096). */
   drawTimes: () => [...(view?.drawTimes ?? [])],
+  /** Milliseconds Phaser spent on each display frame (object rendering only; the latest 4096). */
+  renderTimes: () => [...(view?.renderTimes ?? [])],
 };
 
 function fail(message) {
@@ -51,6 +54,7 @@ function startWorker(manifest, baseUrl, log) {
       if (data.type === "progress") showProgress(data.fraction, data.label);
       else if (data.type === "ready") resolve();
       else if (data.type === "frame") view?.show(data.bitmap);
+      else if (data.type === "objects") view?.show(data.json, data.period_ms);
       else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);
       else if (data.type === "done") bridge.game?.done(data.outcome ?? null);
       else if (data.type === "net") bridge.game?.onNet(data);
@@ -93,6 +97,9 @@ async function boot() {
     return session;
   });
   const bridge = startWorker(manifest, baseUrl, log);
+  // Phaser (object rendering only) downloads while Python starts.
+  const phaser = manifest.phaser ? import(new URL(manifest.phaser.module, baseUrl).href) : null;
+  phaser?.catch(() => {}); // a failure is reported when a game needs it
   const registered = await Promise.race([registration.catch((error) => error), sleep(REGISTRATION_WAIT_MS)]);
   if (registered?.status === 409) {
     status.phase = "done";
@@ -121,7 +128,7 @@ async function boot() {
     $("scene").replaceChildren(); // no control of the previous scene stays clickable while this one loads
     Object.assign(status, { scene: scene.name, phase: "loading" });
     log({ type: "scene_start", index, kind: scene.kind });
-    const outcome = await runScene(scene, { manifest, bridge, progress, log, registration, apiBase });
+    const outcome = await runScene(scene, { manifest, bridge, progress, log, registration, apiBase, baseUrl, phaser });
     log({ type: "scene_end", index, kind: scene.kind });
     if (outcome?.kind === "timeout") return endWithoutPartner(outcome, log);
     progress.update({ scene: index + 1 });
@@ -159,7 +166,7 @@ async function endWithoutPartner(outcome, log) {
 }
 
 /** A game scene: wait for the worker, show Start, play the scene's episodes (resuming after a reload). */
-async function runGame(scene, { manifest, bridge, progress, log, registration, apiBase }) {
+async function runGame(scene, { manifest, bridge, progress, log, registration, apiBase, baseUrl, phaser }) {
   const key = scene.use_condition ? `${scene.name}:${progress.state.condition}` : scene.name;
   const config = manifest.games[key];
   const startEpisode = progress.state.episodes_done[scene.name] ?? 0;
@@ -169,7 +176,10 @@ async function runGame(scene, { manifest, bridge, progress, log, registration, a
   await bridge.ready;
   $("loading").hidden = true;
   $("game").hidden = false;
-  view = new FrameView($("screen"), config.rendering.width, config.rendering.height);
+  view?.destroy?.();
+  view = config.rendering.objects_fn
+    ? await ObjectView.create(await phaser, $("screen"), config.rendering, (path) => new URL(path, baseUrl).href)
+    : new FrameView($("screen"), config.rendering.width, config.rendering.height);
   const overlay = new Overlay($("overlay"));
   showControls(config, (message) => bridge.worker.postMessage(message));
   const total = config.gameplay.num_episodes;
@@ -276,7 +286,7 @@ function showControls(config, send) {
 
 function allKeys(manifest) {
   const players = Object.values(manifest.games).flatMap((config) => Object.values(config.players));
-  return new Set(players.flatMap((player) => Object.keys(player.keys ?? {})));
+  return new Set(players.flatMap((player) => Object.keys(player.keys ?? {}).flatMap(chordKeys)));
 }
 
 function showProgress(fraction, label) {

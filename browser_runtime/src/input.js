@@ -53,9 +53,27 @@ export class KeyState {
   }
 }
 
+/** The keys of a key-map entry: "ArrowLeft+ArrowUp" is a chord of two; "+" alone is the plus key. */
+export function chordKeys(entry) {
+  return entry.length > 1 && entry.includes("+") ? entry.split("+") : [entry];
+}
+
+/** The held chord (a key-map entry of several keys, all held) with the most keys, the latest pressed first. */
+function heldChord(keyMap, pressed) {
+  let best, bestRank = [1, -1];
+  for (const entry of Object.keys(keyMap)) {
+    const parts = chordKeys(entry);
+    if (parts.length < 2 || !parts.every((k) => pressed.includes(k))) continue;
+    const rank = [parts.length, Math.max(...parts.map((k) => pressed.indexOf(k)))];
+    if (rank[0] > bestRank[0] || (rank[0] === bestRank[0] && rank[1] > bestRank[1])) [best, bestRank] = [entry, rank];
+  }
+  return best;
+}
+
 /**
  * The action a human player (agent `agent`) takes this step.
- * pressed_keys: the most recently pressed key of theirs still held, or else one tapped since the
+ * pressed_keys: the largest chord of theirs fully held ("ArrowLeft+ArrowUp"), else the most recently
+ * pressed key of theirs still held, or else one tapped since the
  * last step (a tap shorter than a step still counts once). single_keystroke: their oldest unused
  * keystroke. With no key, their last input stays alive for `action_buffer - 1` more steps;
  * after that, the default action. Returns {action, key}, key null for the default.
@@ -67,7 +85,7 @@ export function chooseAction(agent, player, state, mode) {
   } else {
     const tapped = state.strokes.filter((k) => k in player.keys);
     state.strokes = state.strokes.filter((k) => !(k in player.keys));
-    key = state.pressed.findLast((k) => k in player.keys) ?? tapped.at(-1);
+    key = heldChord(player.keys, state.pressed) ?? state.pressed.findLast((k) => k in player.keys) ?? tapped.at(-1);
   }
   if (key !== undefined) {
     state.buffers.set(agent, { action: player.keys[key], key, remaining: (player.action_buffer ?? 1) - 1 });

@@ -4,7 +4,7 @@
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
-//               | {type: "frame", bitmap} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
+//               | {type: "frame", bitmap} | {type: "objects", json, period_ms, step} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
 // A networked game (game.multiplayer, with a relay) plays in lockstep; see netplay.js.
 
 import { KeyState, chooseAction } from "./input.js";
@@ -352,6 +352,10 @@ const netHooks = {
 };
 
 function sendFrame() {
+  if (game.rendering.objects_fn) {
+    post({ type: "objects", json: session.objects_json(), period_ms: run.periodMs, step: run.step });
+    return;
+  }
   const frame = session.frame_bytes();
   const [height, width, channels, bytes] = frame.toJs();
   frame.destroy();

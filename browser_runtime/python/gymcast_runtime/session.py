@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gymcast_runtime.callbacks import Callback, checked_custom
+from gymcast_runtime.draw import check_objects, objects_json
 from gymcast_runtime.envs import adapt
 from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
@@ -41,11 +42,14 @@ class GameSession:
         env_config = config["env"]
         frame_fn = config["rendering"].get("frame_fn")
         self.frame_fn = import_ref(frame_fn) if frame_fn else None
+        objects_fn = config["rendering"].get("objects_fn")
+        self.objects_fn = import_ref(objects_fn) if objects_fn else None
+        self.textures: dict[str, Any] = config["rendering"].get("assets") or {}
         kwargs = dict(env_config.get("kwargs") or {})
         if env_config.get("creator"):
             self.env = import_ref(env_config["creator"])(**kwargs)
         else:
-            if self.frame_fn is None:
+            if self.frame_fn is None and self.objects_fn is None:
                 kwargs.setdefault("render_mode", "rgb_array")
             self.env = gymnasium.make(env_config["id"], **kwargs)
         try:
@@ -218,7 +222,15 @@ class GameSession:
             )
         return np.ascontiguousarray(frame)
 
+    def objects(self) -> list[dict[str, Any]]:
+        """The drawables `objects_fn` makes of the env now (see `gymcast_runtime.draw`), checked."""
+        return check_objects(self.objects_fn(self.env), self.textures)
+
     # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
+
+    def objects_json(self) -> str:
+        """`objects`, answered as JSON."""
+        return objects_json(self.objects())
 
     def reset_json(self, seed: int, episode: int = 0) -> str:
         """`reset`, answered as JSON."""

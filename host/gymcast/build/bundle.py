@@ -87,6 +87,8 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         requirement_wheels = [fetcher.requirement(*spec.split("==")) for spec in game["requirements"]]
         needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
         ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
+        needs_phaser = any(config["rendering"].get("objects_fn") for config in games.values())
+        phaser_package = fetcher.npm_package(pins.phaser) if needs_phaser else None
         progress.update(steps, advance=1, description="pack the experiment and runtime")
         staging = out.with_name(out.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
@@ -96,6 +98,7 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
             progress.update(steps, advance=1, description="write the bundle")
             for config in games.values():
                 _place_policies(staging, config, loaded.folder)
+                _place_assets(staging, config, loaded.folder)
             _place_pages(staging, flow, loaded.folder)
             manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))
             manifest["games"] = games
@@ -104,6 +107,10 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
                 files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
                 manifest["ort"] = {"base": place_hashed(files, staging, "ort"), "module": pins.onnxruntime_web_module,
                                    "version": pins.onnxruntime_web.version}
+            if phaser_package is not None:
+                module = phaser_package / pins.phaser_module
+                manifest["phaser"] = {"module": place_hashed({module.name: module}, staging, "phaser") + module.name,
+                                      "version": pins.phaser.version}
         progress.update(steps, advance=1, description="hash and compress files")
         manifest["files"] = _file_table(staging)
         manifest["build_id"] = _build_id(manifest)
@@ -152,6 +159,19 @@ def _place_policies(bundle: Path, game: dict[str, Any], experiment_folder: Path)
         if player["type"] == "onnx":
             source = experiment_folder / player["model"]
             player["model"] = place_hashed({source.name: source}, bundle, "policies") + source.name
+
+
+def _place_assets(bundle: Path, game: dict[str, Any], experiment_folder: Path) -> None:
+    """Copy each rendering asset (and its atlas) into `assets/<hash>/` and give it bundle URLs."""
+    for name, spec in game["rendering"].get("assets", {}).items():
+        for key in ("file", "atlas"):
+            if key not in spec:
+                continue
+            source = experiment_folder / spec[key]
+            if not source.is_file():
+                raise ConfigError(f"rendering.assets[{name!r}].{key}", f"{source} does not exist",
+                                  "give the file's path relative to the experiment folder")
+            spec[f"{key}_url"] = place_hashed({source.name: source}, bundle, "assets") + source.name
 
 
 def _place_pages(bundle: Path, flow: dict[str, Any], experiment_folder: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from gymcast.experiment.errors import ConfigError
 from gymcast.native_policies import NativePolicies
+from gymcast_runtime.draw import objects_json
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.session import GameSession, coerce_action
 
@@ -68,6 +69,13 @@ def check_game_natively(game: dict[str, Any], model_path: Callable[[dict[str, An
         if "callback" not in str(error):
             raise
         raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
+    if session.objects_fn is not None:
+        try:
+            objects_json(session.objects())
+        except Exception as error:
+            raise ConfigError("rendering.objects_fn", f"drawing the env failed: {type(error).__name__}: {error}",
+                              "return a list of gymcast_runtime.draw objects from objects_fn") from error
+        return {"frame": None}
     try:
         frame = session.frame()
     except Exception as error:

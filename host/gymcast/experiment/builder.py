@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from gymcast.experiment.assets import check_assets
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.flow import GAME_OVERRIDES, Game, Scene, validate_flow
@@ -38,7 +39,8 @@ class Experiment:
         self.name = name
         self._env: dict[str, Any] | None = None
         self._players: dict[str, Human] | None = None
-        self._rendering: dict[str, Any] = {"fps": 30, "width": 600, "height": 400, "frame_fn": None}
+        self._rendering: dict[str, Any] = {"fps": 30, "width": 600, "height": 400, "frame_fn": None,
+                                           "objects_fn": None, "assets": {}}
         self._gameplay: dict[str, Any] = {"num_episodes": 1, "max_steps": None,
                                           "input_mode": "pressed_keys", "seed": None}
         self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
@@ -74,16 +76,28 @@ class Experiment:
         return self
 
     def rendering(self, fps: int = 30, width: int = 600, height: int = 400,
-                  frame_fn: str | Callable[..., Any] | None = None) -> Experiment:
-        """Display: steps per second, canvas size in CSS pixels, and an optional `frame_fn(env) -> (H, W, 3) uint8`.
+                  frame_fn: str | Callable[..., Any] | None = None, objects_fn: str | Callable[..., Any] | None = None,
+                  assets: dict[str, Any] | None = None) -> Experiment:
+        """Display: steps per second, canvas size in CSS pixels, and how the env is drawn.
 
-        Without `frame_fn`, frames come from `env.render()` with `render_mode="rgb_array"`.
+        - `frame_fn(env) -> (H, W, 3) uint8`: pixels, shown as they are.
+        - `objects_fn(env) -> [drawable, ...]` (see `gymcast_runtime.draw`): objects drawn by Phaser
+          at the display's refresh rate, gliding between steps; `assets` names the images that
+          sprites use ({name: file} or {name: {file, frame_width, frame_height}} for a sprite sheet).
+        - neither: `env.render()` with `render_mode="rgb_array"`.
         """
+        if frame_fn is not None and objects_fn is not None:
+            raise ConfigError("rendering", "give at most one of frame_fn and objects_fn",
+                              "use objects_fn for sprite rendering, or frame_fn for pixel frames")
+        if assets and objects_fn is None:
+            raise ConfigError("rendering.assets", "assets are only drawn by objects_fn", "pass objects_fn as well, or drop assets")
         self._rendering = {
             "fps": check_int("rendering.fps", fps, 1, 120),
             "width": check_int("rendering.width", width, 16, 4096),
             "height": check_int("rendering.height", height, 16, 4096),
             "frame_fn": to_ref("rendering.frame_fn", frame_fn) if frame_fn is not None else None,
+            "objects_fn": to_ref("rendering.objects_fn", objects_fn) if objects_fn is not None else None,
+            "assets": check_assets(assets),
         }
         return self
 

@@ -24,7 +24,8 @@ class Human:
     """A participant at the keyboard.
 
     Args:
-        keys: browser key name (`KeyboardEvent.key`, e.g. "ArrowLeft", "a", " ") -> env action.
+        keys: browser key name (`KeyboardEvent.key`, e.g. "ArrowLeft", "a", " ") -> env action. A chord
+            of keys held together is joined by "+" ("ArrowLeft+ArrowUp"); the largest held chord wins.
         default_action: the action taken on a step when no mapped key applies.
     """
 
@@ -37,10 +38,12 @@ class Human:
         if not isinstance(self.keys, dict) or not self.keys:
             raise ConfigError(f"{where}.keys", "the key map is empty", 'map at least one key, e.g. {"ArrowLeft": 0}')
         for key, action in self.keys.items():
-            if not isinstance(key, str) or not (len(key) == 1 or key in NAMED_KEYS):
-                hint = _COMMON_MISTAKES.get(str(key).lower())
-                fix = f"use {hint}" if hint else "use KeyboardEvent.key names such as 'ArrowLeft', 'a' or ' ' (space)"
-                raise ConfigError(f"{where}.keys", f"{key!r} is not a browser key name", fix)
+            parts = key.split("+") if isinstance(key, str) and len(key) > 1 and "+" in key else [key]
+            for part in parts:
+                if not isinstance(part, str) or not (len(part) == 1 or part in NAMED_KEYS):
+                    hint = _COMMON_MISTAKES.get(str(part).lower())
+                    fix = f"use {hint}" if hint else "use KeyboardEvent.key names such as 'ArrowLeft', 'a' or ' ' (space)"
+                    raise ConfigError(f"{where}.keys", f"{part!r} is not a browser key name", fix)
             check_json(f"{where}.keys[{key!r}]", action)
         check_json(f"{where}.default_action", self.default_action)
         check_int(f"{where}.action_buffer", self.action_buffer, 1, 1000)

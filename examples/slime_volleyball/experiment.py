@@ -1,0 +1,17 @@
+"""Slime Volleyball, a person against the published slimevolleygym baseline (an ONNX policy in the browser).
+
+The participant is the blue slime on the right (← → to run, ↑ to jump, and both together);
+the yellow slime on the left is the baseline. The first to lose 5 points loses the game.
+"""
+
+from gymcast import Experiment, Human
+
+from slime_players import BASELINE, RIGHT_KEYS
+
+experiment = (
+    Experiment("slime_volleyball")
+    .environment(env_creator="slime:make_slime_volleyball", env_kwargs={"max_steps": 3000})
+    .players({"left": BASELINE, "right": Human(keys=RIGHT_KEYS, default_action=0)})
+    .rendering(fps=30, width=720, height=300, objects_fn="court:draw_court")
+    .gameplay(num_episodes=1, max_steps=3000)
+)
