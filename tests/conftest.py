@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, gymcast_command, launch_chromium
 
-__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "environment_with", "gymcast_command", "seeded_cache", "wait_for"]
+__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "build_capped", "environment_with", "events_of", "gymcast_command", "open_player",
+           "seeded_cache", "steps_by_session", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
@@ -112,3 +114,60 @@ def played_cartpole(browser, cartpole_bundle, tmp_path_factory) -> PlayedGame:
         status = wait_for(page, "s.phase === 'done' && s.pending_events === 0")
         context.close()
     return PlayedGame(data, cartpole_bundle, status)
+
+
+def open_player(browser, url: str, participant: str, context=None):
+    """A new page (in its own context unless given one) for this participant, loaded and ready to start."""
+    context = context or browser.new_context()
+    page = context.new_page()
+    page.on("console", lambda message: message.type == "error" and print(participant, "browser:", message.text))
+    page.goto(f"{url}/?PROLIFIC_PID={participant}")
+    status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'")
+    assert status["phase"] == "ready", status["error"]
+    return page
+
+
+def steps_by_session(store: SQLiteEventStore) -> dict[str, dict[int, dict]]:
+    """Every logged step: {session_id: {step: data}} (the last episode's, when several were played)."""
+    steps: dict[str, dict[int, dict]] = {}
+    for event in store.iter_events():
+        if event.type == "step":
+            steps.setdefault(event.session_id, {})[event.step] = {**event.data, "session": event.session_id}
+    return steps
+
+
+def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
+    """The session's logged events of one type, in order."""
+    return [event for event in store.iter_events(session_id) if event.type == kind]
+
+
+def build_capped(experiment: Path, out: Path, max_steps: int, multiplayer: dict | None = None, **env_kwargs) -> Path:
+    """Build an experiment with at most `max_steps` steps per episode, extra env kwargs, and other multiplayer rules."""
+    from gymcast.build.bundle import build_loaded
+    from gymcast.experiment.loader import load_experiment
+
+    loaded = load_experiment(experiment)
+    env = loaded.experiment.to_manifest()["env"]
+    kwargs = {**env["kwargs"], **env_kwargs}
+    loaded.experiment.environment(env_id=env["id"], env_creator=env["creator"], env_kwargs=kwargs)
+    loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "max_steps": max_steps})
+    if multiplayer is not None:
+        loaded.experiment.multiplayer(**multiplayer)
+    build_loaded(loaded, out)
+    return out
+
+
+def colour_regions(page, colours: dict[str, str], tolerance: int = 12) -> dict[str, tuple[int, float, float]]:
+    """Screenshot the game canvas; per named "#rrggbb" colour: (pixel count, mean x, mean y) of the pixels near it."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(page.locator("#screen").screenshot())).convert("RGB"), dtype=np.int16)
+    found = {}
+    for name, colour in colours.items():
+        target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
+        ys, xs = np.nonzero(np.abs(pixels - target).max(axis=2) <= tolerance)
+        found[name] = (len(xs), float(xs.mean()) if len(xs) else -1.0, float(ys.mean()) if len(ys) else -1.0)
+    return found

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HostProcess, wait_for
-from gymcast.build.bundle import build_loaded
-from gymcast.experiment.loader import load_experiment
+from conftest import HostProcess, build_capped, events_of, open_player, steps_by_session, wait_for
 from gymcast.storage import SQLiteEventStore
 
 DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
@@ -16,40 +14,12 @@ DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
 
 def duo_bundle(out: Path, max_steps: int = 150, multiplayer: dict | None = None, **env_kwargs) -> Path:
     """The duo fixture built with a step cap per episode, extra env kwargs, and other multiplayer rules."""
-    loaded = load_experiment(DUO)
-    kwargs = {**loaded.experiment.to_manifest()["env"]["kwargs"], "max_episode_steps": max_steps, **env_kwargs}
-    loaded.experiment.environment(env_creator="duo:make_duo", env_kwargs=kwargs).gameplay(num_episodes=1, max_steps=max_steps)
-    if multiplayer is not None:
-        loaded.experiment.multiplayer(**multiplayer)
-    build_loaded(loaded, out)
-    return out
+    return build_capped(DUO, out, max_steps, multiplayer, max_episode_steps=max_steps, **env_kwargs)
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     return duo_bundle(tmp_path_factory.mktemp("duo") / "bundle")
-
-
-def open_player(browser, url: str, participant: str, context=None):
-    context = context or browser.new_context()
-    page = context.new_page()
-    page.on("console", lambda message: message.type == "error" and print(participant, "browser:", message.text))
-    page.goto(f"{url}/?PROLIFIC_PID={participant}")
-    status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'")
-    assert status["phase"] == "ready", status["error"]
-    return page
-
-
-def steps_by_session(store: SQLiteEventStore) -> dict[str, dict[int, dict]]:
-    steps: dict[str, dict[int, dict]] = {}
-    for event in store.iter_events():
-        if event.type == "step":
-            steps.setdefault(event.session_id, {})[event.step] = {**event.data, "session": event.session_id}
-    return steps
-
-
-def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
-    return [event for event in store.iter_events(session_id) if event.type == kind]
 
 
 def test_two_pages_play_one_game_in_lockstep(browser, bundle, tmp_path):
