@@ -70,7 +70,8 @@ export class ObjectView {
       const t = entry.duration > 0 ? Math.min(1, (now - entry.start) / entry.duration) : 1;
       const { from, to } = entry;
       entry.node.setPosition(from.x + (to.x - from.x) * t, from.y + (to.y - from.y) * t);
-      if (entry.node.setAngle) entry.node.setAngle(from.angle + (to.angle - from.angle) * t);
+      const turn = ((to.angle - from.angle + 540) % 360) - 180; // the short way round
+      if (entry.node.setAngle) entry.node.setAngle(from.angle + turn * t);
     }
   }
 
