@@ -141,8 +141,8 @@ def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
     return [event for event in store.iter_events(session_id) if event.type == kind]
 
 
-def build_capped(experiment: Path, out: Path, max_steps: int, multiplayer: dict | None = None, **env_kwargs) -> Path:
-    """Build an experiment with at most `max_steps` steps per episode, extra env kwargs, and other multiplayer rules."""
+def build_capped(experiment: Path, out: Path, steps: int, multiplayer: dict | None = None, **env_kwargs) -> Path:
+    """Build an experiment with at most `steps` steps per episode, extra env kwargs, and other multiplayer rules."""
     from gymcast.build.bundle import build_loaded
     from gymcast.experiment.loader import load_experiment
 
@@ -150,7 +150,7 @@ def build_capped(experiment: Path, out: Path, max_steps: int, multiplayer: dict 
     env = loaded.experiment.to_manifest()["env"]
     kwargs = {**env["kwargs"], **env_kwargs}
     loaded.experiment.environment(env_id=env["id"], env_creator=env["creator"], env_kwargs=kwargs)
-    loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "max_steps": max_steps})
+    loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "max_steps": steps})
     if multiplayer is not None:
         loaded.experiment.multiplayer(**multiplayer)
     build_loaded(loaded, out)
