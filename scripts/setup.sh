@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets gymcast up on a fresh Debian/Ubuntu machine: a virtualenv in .venv with gymcast installed.
+# Sets gymcast up on a fresh Debian/Ubuntu machine: a virtualenv in .venv with gymcast and what the examples need.
 # With --tests it also installs what the tests need: Debian's chromium and Node.js (for Pyodide under Node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,6 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-extras=""; [ "${1:-}" = "--tests" ] && extras="[test]"
+extras="[examples]"; [ "${1:-}" = "--tests" ] && extras="[examples,test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 echo "setup: gymcast $(.venv/bin/python -c 'import gymcast; print(gymcast.__version__)') is ready in .venv"
