@@ -51,3 +51,44 @@ def test_rendering_settings_are_checked(kwargs, field):
     with pytest.raises(ConfigError) as error:
         Experiment("draw_test").rendering(**kwargs)
     assert error.value.field == field
+
+
+def _experiment_folder(tmp_path, module: str, objects: str, asset: str = "assets/ball.png"):
+    """A CartPole experiment drawn by `module.objects` returning `objects` (Python source), with one image asset."""
+    (tmp_path / f"{module}.py").write_text(
+        "from gymcast_runtime import draw\n\n\ndef objects(env):\n"
+        f"    return {objects}\n")
+    (tmp_path / "experiment.py").write_text(
+        "from gymcast import Experiment, Human\n"
+        "experiment = (Experiment('draw_build').environment(env_id='CartPole-v1')\n"
+        "    .players({'p': Human(keys={'ArrowLeft': 0})})\n"
+        f"    .rendering(objects_fn='{module}:objects', assets={{'ball': '{asset}'}}))\n")
+    return tmp_path
+
+
+def test_the_build_draws_the_env_once_and_names_a_bad_object(tmp_path):
+    from gymcast.build.bundle import build_bundle
+
+    (tmp_path / "exp").mkdir()
+    folder = _experiment_folder(tmp_path / "exp", "bad_drawing", "[draw.circle('pole', 1, 1, 2, 'blue')]")
+    with pytest.raises(ConfigError) as error:
+        build_bundle(folder, tmp_path / "out")
+    assert error.value.field == "rendering.objects_fn" and "drawable 'pole'.color is 'blue'" in str(error.value)
+
+
+def test_the_build_copies_assets_and_names_a_missing_one(tmp_path):
+    from PIL import Image
+
+    from gymcast.build.bundle import build_bundle
+
+    (tmp_path / "exp").mkdir()
+    folder = _experiment_folder(tmp_path / "exp", "sprite_drawing", "[draw.sprite('cart', 10, 10, 'ball')]")
+    with pytest.raises(ConfigError) as error:
+        build_bundle(folder, tmp_path / "out")
+    assert error.value.field == "rendering.assets['ball'].file" and "does not exist" in str(error.value)
+    (folder / "assets").mkdir()
+    Image.new("RGB", (4, 4), "red").save(folder / "assets" / "ball.png")
+    built = build_bundle(folder, tmp_path / "out")
+    url = built.manifest["games"]["main"]["rendering"]["assets"]["ball"]["file_url"]
+    assert url.startswith("assets/") and (built.path / url).read_bytes() == (folder / "assets" / "ball.png").read_bytes()
+    assert built.manifest["phaser"]["version"] == "3.90.0"
