@@ -14,6 +14,7 @@ from gymcast.storage import SQLiteEventStore
 SLIME = Path(__file__).resolve().parents[1] / "examples" / "slime_volleyball"
 sys.path.insert(0, str(SLIME))
 from court import COLORS, WIDTH  # noqa: E402
+from slime_players import BASELINE  # noqa: E402
 
 STEPS = 150
 
@@ -78,3 +79,20 @@ def test_two_people_play_one_match(browser, tmp_path):
     assert any(s["actions"][jumper] == 3 for s in first.values())  # ↑ on the first page: jump
     leftwards = 1 if runner == "right" else 5  # ← on the second page: forward on the right, back on the left
     assert any(s["actions"][runner] == leftwards for s in first.values())
+
+
+def test_alone_the_onnx_baseline_takes_the_empty_side(browser, tmp_path):
+    rules = {"wait_timeout_s": 2, "on_timeout": "ai", "grace_s": 30, "on_dropout": "ai",
+             "fallbacks": {"left": BASELINE, "right": BASELINE}}
+    bundle = build_capped(SLIME / "human_human.py", tmp_path / "bundle", STEPS, multiplayer=rules)
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        page = open_player(browser, host.url, "alone")
+        page.click("#start")
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 60)
+    assert status["error"] is None
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    (run_start,) = events_of(store, status["session_id"], "run_start")
+    empty = "right" if run_start.data["seat"] == "left" else "left"
+    steps = [event.data for event in events_of(store, status["session_id"], "step")]
+    assert len(steps) == STEPS and all(s["policy_agents"] == [empty] for s in steps)
+    assert len({s["actions"][empty] for s in steps}) > 1, "the baseline never changed its action"

@@ -92,10 +92,10 @@ async function loadPolicies(manifest, url) {
   const ort = await import(url(manifest.ort.base + manifest.ort.module));
   ort.env.wasm.wasmPaths = url(manifest.ort.base);
   ort.env.wasm.numThreads = 1; // no cross-origin isolation needed; small models are fast single-threaded
-  const sessions = new Map();
   const models = new Map();
   for (const config of Object.values(manifest.games)) {
-    for (const player of Object.values(config.players)) {
+    const fallbacks = Object.values(config.multiplayer?.fallbacks ?? {}); // they stand in for absent people
+    for (const player of [...Object.values(config.players), ...fallbacks]) {
       if (player.type === "onnx" && !models.has(player.model)) {
         models.set(player.model, await ort.InferenceSession.create(url(player.model), { executionProviders: ["wasm"] }));
       }

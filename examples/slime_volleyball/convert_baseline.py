@@ -17,6 +17,7 @@ Run: .venv/bin/python examples/slime_volleyball/convert_baseline.py
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import types
 from pathlib import Path
@@ -31,12 +32,17 @@ sys.path.insert(0, str(HERE))
 from slime import ACTIONS, SlimeVolleyball  # noqa: E402
 
 
-def reference_policy_class():
-    """slimevolleygym's BaselinePolicy. The package imports cv2 for pixel observations only; a stub stands in."""
-    sys.modules.setdefault("cv2", types.ModuleType("cv2"))
-    from slimevolleygym.slimevolley import BaselinePolicy
-
-    return BaselinePolicy
+def import_reference() -> types.ModuleType:
+    """slimevolleygym's game module. It imports cv2 for pixel observations only, so an empty stand-in
+    serves during the import and is removed afterwards (other packages probe for the real cv2)."""
+    stubbed = "cv2" not in sys.modules
+    if stubbed:
+        sys.modules["cv2"] = types.ModuleType("cv2")
+    try:
+        return importlib.import_module("slimevolleygym.slimevolley")
+    finally:
+        if stubbed:
+            del sys.modules["cv2"]
 
 
 def build_model(weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
@@ -115,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=HERE / "policies" / "slime_baseline.onnx")
     args = parser.parse_args()
-    policy_class = reference_policy_class()
+    policy_class = import_reference().BaselinePolicy
     published = policy_class()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(build_model(published.weight, published.bias), args.output)
