@@ -18,7 +18,7 @@ from pathlib import Path
 import websockets
 
 from gymcast import Experiment, Human
-from gymcast.testing import HostProcess, create_session, percentile
+from gymcast.testing import HostProcess, cpu_seconds, create_session, percentile
 
 
 def relay_bundle(folder: Path, fps: int) -> Path:
@@ -29,12 +29,6 @@ def relay_bundle(folder: Path, fps: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(json.dumps({"games": experiment.games()}))
     return folder
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def player(url: str, session: tuple[str, str], fps: int, seconds: float, sent: dict, latencies: list, matched: asyncio.Event,

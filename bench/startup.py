@@ -1,16 +1,25 @@
-"""Start-up of the CartPole bundle in Chromium under network emulation, with and without pre-compression.
+"""The load-and-play harness: the CartPole and Overcooked bundles in Chromium, one command, two tables.
 
-For each network profile, a fresh browser context loads the page (cold), then a second page in the
-same context loads it again (warm: the HTTP cache holds the immutable files). Figures: bytes
-transferred (encoded, including the worker's downloads), seconds to the Start button (first
-playable moment), and seconds to the first game frame after clicking Start at once. The baseline,
-measured in the same run, is the same bundle served with `--no-compression`.
+Start-up: for each bundle and network profile (CDP emulation), a fresh browser context loads the
+page (cold), then a second page in the same context loads it again (warm: the HTTP cache holds
+the immutable files). Figures: encoded bytes transferred (the worker's downloads included),
+seconds to the Start button (the first playable moment), and seconds to the first game frame
+when Start is clicked at once. The baseline, measured in the same run, is the same bundle
+served with `--no-compression` and its wheels as published; a middle variant pre-compresses
+without repacking the wheels (`gymcast build --no-repack`).
 
-Run: .venv/bin/python bench/startup.py
+Play (unthrottled, warm): keys are tapped for `--seconds`, and the figures are main-thread long
+tasks (over 50 ms), the interval between new frames (p50, p99), input-to-screen latency (a key's
+`keydown` on the main thread to the display of the first frame of a step that used it; p50, p99),
+and the host's CPU seconds per participant-minute.
+
+Run: .venv/bin/python bench/startup.py [--seconds 20] [--bundles cartpole,overcooked]
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -18,14 +27,30 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_bundle
-from gymcast.testing import HostProcess, launch_chromium, time_to_first_frame
+from gymcast.storage import SQLiteEventStore
+from gymcast.testing import HostProcess, cpu_seconds, launch_chromium, percentile, time_to_first_frame
 
-CARTPOLE = Path(__file__).resolve().parents[1] / "examples" / "cartpole"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BUNDLES = {"cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"]),
+           "overcooked": (EXAMPLES / "overcooked", ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown", " "])}
 PROFILES = {"unthrottled": None, "20 Mbit/s, 40 ms RTT": (20, 40), "5 Mbit/s, 80 ms RTT": (5, 80)}
+#: variant -> (repack the wheels at build time, `gymcast serve` arguments)
+VARIANTS = {"baseline (as published)": (False, ("--no-compression",)), "pre-compressed": (False, ()),
+            "pre-compressed, repacked": (True, ())}
+OPTIMISED = "pre-compressed, repacked"
+PAUSE_MS = 1000  # a longer gap between new frames is a pause between episodes
+#: collects main-thread long tasks and key presses from the first script of every page
+OBSERVE = """
+window.__longTasks = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
+  .observe({ type: "longtask", buffered: true });
+window.__keyDowns = [];
+addEventListener("keydown", (e) => { if (!e.repeat) window.__keyDowns.push([e.key, performance.now()]); }, true);
+"""
 
 
-def load(context, url: str, network: tuple[int, int] | None) -> tuple[float, float, int]:
-    """(seconds to Start button, seconds to first frame, bytes) for one page load in `context`."""
+def load(context, url: str, network: tuple[int, int] | None):
+    """(page, seconds to Start button, seconds to first frame, bytes) for one page load in `context`."""
     page = context.new_page()
     if network:
         cdp = context.new_cdp_session(page)
@@ -37,26 +62,85 @@ def load(context, url: str, network: tuple[int, int] | None) -> tuple[float, flo
     page.on("requestfinished", lambda request: finished.append(request))
     ready, frame = time_to_first_frame(page, url)
     transferred = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished)
-    page.close()
-    return ready, frame, transferred
+    return page, ready, frame, transferred
+
+
+def play(page, host: HostProcess, keys: list[str], seconds: float) -> dict[str, float]:
+    """Tap `keys` in turn for `seconds` on a playing page; the play figures."""
+    started_ms = page.evaluate("performance.now()")
+    cpu_before, wall_before = cpu_seconds(host.process.pid), time.perf_counter()
+    deadline = time.monotonic() + seconds
+    index = 0
+    while time.monotonic() < deadline and page.evaluate("window.gymcast.status().phase") == "playing":
+        page.keyboard.down(keys[index % len(keys)])
+        time.sleep(0.12)
+        page.keyboard.up(keys[index % len(keys)])
+        time.sleep(0.25)
+        index += 1
+    minutes = (time.perf_counter() - wall_before) / 60
+    page.wait_for_function("window.gymcast.status().pending_events === 0", timeout=30_000)
+    host_cpu = cpu_seconds(host.process.pid) - cpu_before
+    long_tasks = [duration for start, duration in page.evaluate("window.__longTasks") if start >= started_ms]
+    drawn = page.evaluate("window.gymcast.drawnSteps()")
+    key_downs = [(key, t) for key, t in page.evaluate("window.__keyDowns") if t >= started_ms]
+    session_id = page.evaluate("window.gymcast.status().session_id")
+    steps = [event for event in SQLiteEventStore(host.data).iter_events(session_id) if event.type == "step"]
+    shown = {(episode, step): t for episode, step, t in drawn}
+    used_at = sorted((shown[(e.episode, e.step)], key) for e in steps for key in e.data["keys"].values()
+                     if key and (e.episode, e.step) in shown)
+    latencies = []
+    for key, pressed in key_downs:
+        later = [t for t, used in used_at if used == key and t >= pressed]
+        if later:
+            latencies.append(later[0] - pressed)
+    times = [t for _, _, t in drawn if t >= started_ms]
+    intervals = [b - a for a, b in zip(times, times[1:]) if b - a < PAUSE_MS]
+    return {
+        "long tasks per minute": len(long_tasks) / minutes,
+        "long task time (ms per minute)": sum(long_tasks) / minutes,
+        "frame interval p50 (ms)": statistics.median(intervals),
+        "frame interval p99 (ms)": percentile(intervals, 0.99),
+        "input-to-screen p50 (ms)": statistics.median(latencies),
+        "input-to-screen p99 (ms)": percentile(latencies, 0.99),
+        "keys matched to a frame": f"{len(latencies)}/{len(key_downs)}",
+        "host CPU s per participant-minute": host_cpu / minutes,
+    }
 
 
 def main() -> None:
-    rows = []
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20, help="how long each play measurement lasts")
+    parser.add_argument("--bundles", default=",".join(BUNDLES), help="which of: " + ", ".join(BUNDLES))
+    args = parser.parse_args()
+    startup, plays = [], {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
-        bundle = build_bundle(CARTPOLE, Path(tmp) / "bundle").path
         browser = launch_chromium(playwright)
-        for variant, args in (("baseline (uncompressed)", ("--no-compression",)), ("pre-compressed", ())):
-            with HostProcess(bundle, Path(tmp) / f"{len(rows)}.sqlite", extra_args=args) as host:
-                for profile, network in PROFILES.items():
-                    context = browser.new_context()
-                    for visit in ("cold", "warm"):
-                        rows.append((profile, visit, variant, *load(context, host.url, network)))
-                    context.close()
-    print(f"CartPole bundle, Chromium headless, one run on {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"{'network':22} {'visit':5} {'variant':24} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")
-    for profile, visit, variant, ready, frame, transferred in sorted(rows, key=lambda r: (list(PROFILES).index(r[0]), r[1])):
-        print(f"{profile:22} {visit:5} {variant:24} {ready:9.2f} {frame:9.2f} {transferred / 1e6:7.2f}")
+        for name in args.bundles.split(","):
+            folder, keys = BUNDLES[name]
+            for variant, (repack, host_args) in VARIANTS.items():
+                bundle = build_bundle(folder, Path(tmp) / f"{name}-{repack}", repack=repack).path
+                with HostProcess(bundle, Path(tmp) / f"{name}{len(startup)}.sqlite", extra_args=host_args) as host:
+                    for profile, network in PROFILES.items():
+                        context = browser.new_context()
+                        context.add_init_script(OBSERVE)
+                        for visit in ("cold", "warm"):
+                            page, *figures = load(context, host.url, network)
+                            startup.append((name, profile, visit, variant, *figures))
+                            if variant == OPTIMISED and network is None and visit == "warm":
+                                plays[name] = play(page, host, keys, args.seconds)
+                            page.close()
+                        context.close()
+        browser.close()
+    print(f"Start-up, Chromium headless, one run on {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"{'bundle':10} {'network':22} {'visit':5} {'variant':25} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")
+    order = lambda row: (row[0], list(PROFILES).index(row[1]), row[2])  # noqa: E731
+    for name, profile, visit, variant, ready, frame, transferred in sorted(startup, key=order):
+        print(f"{name:10} {profile:22} {visit:5} {variant:25} {ready:9.2f} {frame:9.2f} {transferred / 1e6:7.2f}")
+    print(f"\nPlay, unthrottled, warm, {args.seconds:g} s of tapped keys per bundle")
+    print(f"{'figure':36} " + " ".join(f"{name:>12}" for name in plays))
+    for figure in next(iter(plays.values())):
+        cells = [plays[name][figure] for name in plays]
+        print(f"{figure:36} " + " ".join(f"{c:>12}" if isinstance(c, str) else f"{c:12.2f}" for c in cells))
 
 
 if __name__ == "__main__":

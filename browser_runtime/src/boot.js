@@ -28,6 +28,8 @@ window.gymcast = {
   }),
   /** performance.now() times at which new frames reached the canvas (the latest 4096). */
   drawTimes: () => [...(view?.drawTimes ?? [])],
+  /** [episode, step, performance.now()] when each step's frame first reached the screen (the latest 4096). */
+  drawnSteps: () => [...(view?.drawnSteps ?? [])],
   /** Milliseconds Phaser spent on each display frame (object rendering only; the latest 4096). */
   renderTimes: () => [...(view?.renderTimes ?? [])],
 };
@@ -53,8 +55,8 @@ function startWorker(manifest, baseUrl, log) {
     worker.onmessage = ({ data }) => {
       if (data.type === "progress") showProgress(data.fraction, data.label);
       else if (data.type === "ready") resolve();
-      else if (data.type === "frame") view?.show(data.bitmap);
-      else if (data.type === "objects") view?.show(data.json, data.period_ms);
+      else if (data.type === "frame") view?.show(data.bitmap, [data.episode, data.step]);
+      else if (data.type === "objects") view?.show(data.json, [data.episode, data.step], data.period_ms);
       else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);
       else if (data.type === "done") bridge.game?.done(data.outcome ?? null);
       else if (data.type === "net") bridge.game?.onNet(data);

@@ -2,7 +2,8 @@
 // Phaser draws them at the display's refresh rate, gliding each object from where it was to where
 // it is now over one step, so motion stays smooth between env steps. Never waits for the worker.
 
-const TIMES_KEPT = 4096;
+import { keep } from "./render.js";
+
 const colour = (hex) => parseInt(hex.slice(1), 16);
 const points = (list) => list.map(([x, y]) => ({ x, y }));
 
@@ -46,12 +47,13 @@ export class ObjectView {
     this.pending = null;
     this.framesDrawn = 0;
     this.drawTimes = []; // performance.now() when a new step's objects were first drawn
+    this.drawnSteps = []; // [episode, step, time] of the same, for input-to-screen latency
     this.renderTimes = []; // ms Phaser spent rendering each display frame
   }
 
-  /** The drawables of a new step (JSON), to glide to over `periodMs`. A newer step replaces an undrawn one. */
-  show(json, periodMs) {
-    this.pending = { json, periodMs };
+  /** The drawables (JSON) of [episode, step], to glide to over `periodMs`. A newer step replaces an undrawn one. */
+  show(json, at, periodMs) {
+    this.pending = { json, at, periodMs };
   }
 
   destroy() {
@@ -60,11 +62,12 @@ export class ObjectView {
 
   #update(now) {
     if (this.pending) {
-      const { json, periodMs } = this.pending;
+      const { json, at, periodMs } = this.pending;
       this.pending = null;
       this.#apply(JSON.parse(json), periodMs, now);
       this.framesDrawn += 1;
       keep(this.drawTimes, now);
+      keep(this.drawnSteps, [...at, now]);
     }
     for (const entry of this.objects.values()) {
       const t = entry.duration > 0 ? Math.min(1, (now - entry.start) / entry.duration) : 1;
@@ -150,9 +153,4 @@ export class ObjectView {
       }
     }
   }
-}
-
-function keep(list, value) {
-  list.push(value);
-  if (list.length > TIMES_KEPT) list.shift();
 }

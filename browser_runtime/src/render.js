@@ -2,6 +2,12 @@
 
 const DRAW_TIMES_KEPT = 4096;
 
+/** Append to a list that keeps only its latest DRAW_TIMES_KEPT entries. */
+export function keep(list, value) {
+  list.push(value);
+  if (list.length > DRAW_TIMES_KEPT) list.shift();
+}
+
 /** Shows `ImageBitmap` frames scaled to the canvas; never waits for the worker. */
 export class FrameView {
   constructor(canvas, width, height) {
@@ -12,13 +18,15 @@ export class FrameView {
     this.latest = null;
     this.framesDrawn = 0;
     this.drawTimes = []; // performance.now() of the latest new frames drawn, for frame-time figures
+    this.drawnSteps = []; // [episode, step, time] of the same frames, for input-to-screen latency
     requestAnimationFrame(() => this.#draw());
   }
 
-  /** Queue a frame; an undrawn older one is dropped (and closed) in its favour. */
-  show(bitmap) {
+  /** Queue the frame of [episode, step]; an undrawn older one is dropped (and closed) in its favour. */
+  show(bitmap, at) {
     if (this.latest) this.latest.close();
     this.latest = bitmap;
+    this.latestAt = at;
   }
 
   #draw() {
@@ -27,8 +35,9 @@ export class FrameView {
       this.latest.close();
       this.latest = null;
       this.framesDrawn += 1;
-      this.drawTimes.push(performance.now());
-      if (this.drawTimes.length > DRAW_TIMES_KEPT) this.drawTimes.shift();
+      const now = performance.now();
+      keep(this.drawTimes, now);
+      keep(this.drawnSteps, [...this.latestAt, now]);
     }
     requestAnimationFrame(() => this.#draw());
   }

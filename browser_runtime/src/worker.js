@@ -4,7 +4,7 @@
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
 // Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
-//               | {type: "frame", bitmap} | {type: "objects", json, period_ms, step} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
+//               | {type: "frame", bitmap, episode, step} | {type: "objects", json, period_ms, episode, step} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
 // A networked game (game.multiplayer, with a relay) plays in lockstep; see netplay.js.
 
 import { KeyState, chooseAction } from "./input.js";
@@ -353,14 +353,15 @@ const netHooks = {
 
 function sendFrame() {
   if (game.rendering.objects_fn) {
-    post({ type: "objects", json: session.objects_json(), period_ms: run.periodMs, step: run.step });
+    post({ type: "objects", json: session.objects_json(), period_ms: run.periodMs, episode: run.episode, step: run.step });
     return;
   }
   const frame = session.frame_bytes();
   const [height, width, channels, bytes] = frame.toJs();
   frame.destroy();
   const pixels = channels === 4 ? new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.byteLength) : rgbToRgba(bytes);
-  createImageBitmap(new ImageData(pixels, width, height)).then((bitmap) => post({ type: "frame", bitmap }, [bitmap]));
+  const { episode, step } = run;
+  createImageBitmap(new ImageData(pixels, width, height)).then((bitmap) => post({ type: "frame", bitmap, episode, step }, [bitmap]));
 }
 
 function rgbToRgba(rgb) {

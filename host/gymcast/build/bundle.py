@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -32,6 +32,7 @@ from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
+from gymcast.build.repack import stored_copy
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
@@ -56,14 +57,18 @@ class BuiltBundle:
 
 
 def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None) -> BuiltBundle:
+                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = True) -> BuiltBundle:
     """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
-    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console)
+    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console, repack)
 
 
 def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None) -> BuiltBundle:
-    """Build an already loaded experiment (e.g. one adjusted in code) into `out`."""
+                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = True) -> BuiltBundle:
+    """Build an already loaded experiment (e.g. one adjusted in code) into `out`.
+
+    With `repack`, wheels and the standard library zip ship stored (uncompressed inside), so the
+    pre-compressed `.br` copy of each is smaller (see `gymcast.build.repack`).
+    """
     console = console or Console(stderr=True)
     _check_output_folder(out)
     game = loaded.experiment.to_manifest()
@@ -100,7 +105,8 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
                 _place_policies(staging, config, loaded.folder)
                 _place_assets(staging, config, loaded.folder)
             _place_pages(staging, flow, loaded.folder)
-            manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp))
+            shipped = (lambda path: stored_copy(path, fetcher.cache_dir)) if repack else (lambda path: path)  # noqa: E731
+            manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp), shipped)
             manifest["games"] = games
             manifest["flow"] = flow
             if ort_package is not None:
@@ -190,20 +196,23 @@ def experiment_distribution(name: str) -> str:
     return f"gymcast-experiment-{name.replace('_', '-')}"
 
 
-def _write_bundle(bundle: Path, game: dict[str, Any], pins: Pins, pyodide_package: Path,
-                  pinned_wheels: dict, own_wheels: list[Path], tmp: Path) -> dict[str, Any]:
-    pyodide_dir = place_hashed({f: pyodide_package / f for f in pins.pyodide_core_files}, bundle, "pyodide")
+def _write_bundle(bundle: Path, game: dict[str, Any], pins: Pins, pyodide_package: Path, pinned_wheels: dict,
+                  own_wheels: list[Path], tmp: Path, shipped: Callable[[Path], Path]) -> dict[str, Any]:
+    """Place Pyodide, the wheels (each as `shipped(path)` gives it) and the runtime; write the lock and index.html."""
+    core = {f: shipped(pyodide_package / f) if f.endswith(".zip") else pyodide_package / f for f in pins.pyodide_core_files}
+    pyodide_dir = place_hashed(core, bundle, "pyodide")
     to_index = "../../"  # from pyodide/<hash>/ back to the bundle root
     official: dict = {}
     others: list[Path] = []
     for pin, path in pinned_wheels.items():
+        path = shipped(path)
         folder = place_hashed({pin.file: path}, bundle, "packages")
         if pin.origin == "pyodide":
-            official[pin] = to_index + folder + pin.file
+            official[pin] = (to_index + folder + pin.file, file_digest(path))
         else:
             others.append(bundle / folder / pin.file)
     for path in own_wheels:
-        others.append(bundle / place_hashed({path.name: path}, bundle, "packages") / path.name)
+        others.append(bundle / place_hashed({path.name: shipped(path)}, bundle, "packages") / path.name)
     lock = bundle_lock(pyodide_package / "pyodide-lock.json", official, others, bundle / "packages", to_index + "packages/")
     lock_path = tmp / "pyodide-lock.json"
     lock.to_json(lock_path, indent=1)
