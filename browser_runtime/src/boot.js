@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const REGISTRATION_WAIT_MS = 8000;
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
-  session_id: null, participant_id: null, condition: null, error: null, net: null,
+  session_id: null, participant_id: null, condition: null, error: null, net: null, offline_ready: false,
 };
 let outbox = null;
 let view = null;
@@ -71,6 +71,26 @@ function startWorker(manifest, baseUrl, log) {
   return bridge;
 }
 
+/** The bundle's service worker (return visits from the device, offline starts); null where unsupported. */
+function registerServiceWorker(manifest) {
+  if (!manifest.service_worker || !("serviceWorker" in navigator)) return null;
+  return navigator.serviceWorker.register(manifest.service_worker).catch((error) => {
+    console.warn(`gymcast: the service worker was not registered (${error.message}); return visits use the HTTP cache`);
+    return null;
+  });
+}
+
+/** Once booted, have the service worker store every file of this build; `status.offline_ready` tells when. */
+async function precacheForOffline(manifest, serviceWorker) {
+  if (!(await serviceWorker)) return;
+  const registration = await navigator.serviceWorker.ready;
+  navigator.serviceWorker.addEventListener("message", ({ data }) => {
+    if (data?.type === "precached") status.offline_ready = true;
+  });
+  const urls = ["./", "index.html", "manifest.json", ...Object.keys(manifest.files)];
+  registration.active.postMessage({ type: "precache", urls });
+}
+
 async function boot() {
   const baseUrl = new URL(".", location.href).href;
   const response = await fetch("manifest.json", { cache: "no-cache" });
@@ -98,7 +118,9 @@ async function boot() {
     await outbox.authorize(session.session_id, session.token, session.next_seq);
     return session;
   });
+  const serviceWorker = registerServiceWorker(manifest);
   const bridge = startWorker(manifest, baseUrl, log);
+  bridge.ready.then(() => precacheForOffline(manifest, serviceWorker)).catch(() => {});
   // Phaser (object rendering only) downloads while Python starts.
   const phaser = manifest.phaser ? import(new URL(manifest.phaser.module, baseUrl).href) : null;
   phaser?.catch(() => {}); // a failure is reported when a game needs it

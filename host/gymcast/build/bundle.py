@@ -42,6 +42,7 @@ from gymcast.wheels.fetch import file_digest
 MANIFEST_SCHEMA = 1
 RUNTIME_DISTRIBUTION = "gymcast-runtime"
 BUNDLE_MARKER = "manifest.json"
+SERVICE_WORKER = "sw.js"  # at the bundle root, so its scope is the whole bundle
 
 
 class BundleError(RuntimeError):
@@ -219,7 +220,9 @@ def _write_bundle(bundle: Path, game: dict[str, Any], pins: Pins, pyodide_packag
     lock_dir = place_hashed({"pyodide-lock.json": lock_path}, bundle, "packages")
     runtime_dir = place_hashed(_runtime_files(tmp), bundle, "runtime")
     (bundle / "index.html").write_text(_index_html(game["name"], runtime_dir))
+    (bundle / SERVICE_WORKER).write_bytes(resources.files("gymcast.browser_runtime").joinpath(SERVICE_WORKER).read_bytes())
     return {
+        "service_worker": SERVICE_WORKER,
         "schema": MANIFEST_SCHEMA,
         "gymcast_version": gymcast.__version__,
         "runtime": runtime_dir,
