@@ -11,7 +11,11 @@ without repacking the wheels (`gymcast build --no-repack`).
 Play (unthrottled, warm): keys are tapped for `--seconds`, and the figures are main-thread long
 tasks (over 50 ms), the interval between new frames (p50, p99), input-to-screen latency (a key's
 `keydown` on the main thread to the display of the first frame of a step that used it; p50, p99),
-and the host's CPU seconds per participant-minute.
+and the host's CPU seconds per participant-minute. Each bundle plays up to 50 episodes.
+
+The service worker is blocked: CDP's network emulation applies to the page and its worker but not
+to a service worker's own fetches, which would make throttled figures meaningless. Its job is
+offline starts (tests/test_offline_chromium.py); warm visits already come from the HTTP cache.
 
 Run: .venv/bin/python bench/startup.py [--seconds 20] [--bundles cartpole,overcooked]
 """
@@ -26,7 +30,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from gymcast.build.bundle import build_bundle
+from gymcast.build.bundle import build_loaded
+from gymcast.experiment.loader import load_experiment
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, cpu_seconds, launch_chromium, percentile, time_to_first_frame
 
@@ -45,7 +50,10 @@ window.__longTasks = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
   .observe({ type: "longtask", buffered: true });
 window.__keyDowns = [];
-addEventListener("keydown", (e) => { if (!e.repeat) window.__keyDowns.push([e.key, performance.now()]); }, true);
+addEventListener("keydown", (e) => {
+  const s = window.gymcast?.status();
+  if (!e.repeat && s?.in_episode) window.__keyDowns.push([e.key, performance.now(), s.episode]);
+}, true);
 """
 
 
@@ -82,15 +90,15 @@ def play(page, host: HostProcess, keys: list[str], seconds: float) -> dict[str, 
     host_cpu = cpu_seconds(host.process.pid) - cpu_before
     long_tasks = [duration for start, duration in page.evaluate("window.__longTasks") if start >= started_ms]
     drawn = page.evaluate("window.gymcast.drawnSteps()")
-    key_downs = [(key, t) for key, t in page.evaluate("window.__keyDowns") if t >= started_ms]
+    key_downs = [(key, t, episode) for key, t, episode in page.evaluate("window.__keyDowns") if t >= started_ms]
     session_id = page.evaluate("window.gymcast.status().session_id")
     steps = [event for event in SQLiteEventStore(host.data).iter_events(session_id) if event.type == "step"]
     shown = {(episode, step): t for episode, step, t in drawn}
-    used_at = sorted((shown[(e.episode, e.step)], key) for e in steps for key in e.data["keys"].values()
+    used_at = sorted((shown[(e.episode, e.step)], e.episode, key) for e in steps for key in e.data["keys"].values()
                      if key and (e.episode, e.step) in shown)
     latencies = []
-    for key, pressed in key_downs:
-        later = [t for t, used in used_at if used == key and t >= pressed]
+    for key, pressed, episode in key_downs:  # keys pressed during an episode, matched within it
+        later = [t for t, in_episode, used in used_at if used == key and in_episode == episode and t >= pressed]
         if later:
             latencies.append(later[0] - pressed)
     times = [t for _, _, t in drawn if t >= started_ms]
@@ -118,10 +126,13 @@ def main() -> None:
         for name in args.bundles.split(","):
             folder, keys = BUNDLES[name]
             for variant, (repack, host_args) in VARIANTS.items():
-                bundle = build_bundle(folder, Path(tmp) / f"{name}-{repack}", repack=repack).path
+                loaded = load_experiment(folder)
+                loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "num_episodes": 50})
+                bundle = build_loaded(loaded, Path(tmp) / f"{name}-{repack}", repack=repack).path
                 with HostProcess(bundle, Path(tmp) / f"{name}{len(startup)}.sqlite", extra_args=host_args) as host:
                     for profile, network in PROFILES.items():
-                        context = browser.new_context()
+                        # CDP throttles the page and its worker, not a service worker's fetches: block it here
+                        context = browser.new_context(service_workers="block")
                         context.add_init_script(OBSERVE)
                         for visit in ("cold", "warm"):
                             page, *figures = load(context, host.url, network)
