@@ -27,6 +27,11 @@ def test_a_participant_plays_cartpole_and_every_step_is_logged(played_cartpole):
     assert sessions == {status["session_id"]}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "events lost or duplicated"
 
+    (boot,) = [e for e in events if e["type"] == "boot"]  # where the loading time went
+    stages = boot["stages_ms"]
+    assert set(stages) == {"download", "python", "install", "import", "total"}
+    assert 0 < stages["python"] < stages["total"] and stages["install"] + stages["import"] < stages["total"]
+
     steps = [e for e in events if e["type"] == "step"]
     assert {e["episode"] for e in steps} == {0, 1, 2}
     for event in steps:
@@ -52,8 +57,9 @@ def test_a_participant_plays_cartpole_and_every_step_is_logged(played_cartpole):
     assert len(exported.stdout.splitlines()) == len(events)
 
 
-def test_a_bundle_that_cannot_load_shows_a_clear_error(page, host, cartpole_bundle, tmp_path):
+def test_a_bundle_that_cannot_load_shows_a_clear_error(browser, host, cartpole_bundle, tmp_path):
     lock = next(p for p in json.loads((cartpole_bundle / "manifest.json").read_text())["files"] if p.endswith("lock.json"))
+    page = browser.new_context(service_workers="block").new_page()  # the route must see the worker's fetches
     page.route(f"**/{lock}", lambda route: route.fulfill(status=404, body="gone"))
     page.goto(host.url + "/")
     status = wait_for(page, "s.phase === 'error'")

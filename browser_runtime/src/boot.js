@@ -13,6 +13,7 @@ const REGISTRATION_WAIT_MS = 8000;
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
   session_id: null, participant_id: null, condition: null, error: null, net: null, offline_ready: false,
+  boot_ms: null,
 };
 let outbox = null;
 let view = null;
@@ -54,7 +55,11 @@ function startWorker(manifest, baseUrl, log) {
     worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
     worker.onmessage = ({ data }) => {
       if (data.type === "progress") showProgress(data.fraction, data.label);
-      else if (data.type === "ready") resolve();
+      else if (data.type === "ready") {
+        status.boot_ms = data.boot_ms;
+        log({ type: "boot", stages_ms: data.boot_ms });
+        resolve();
+      }
       else if (data.type === "frame") view?.show(data.bitmap, [data.episode, data.step]);
       else if (data.type === "objects") view?.show(data.json, [data.episode, data.step], data.period_ms);
       else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);

@@ -3,7 +3,7 @@
 //               | {type: "key", key, down, t}
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
-// Messages out: {type: "progress", fraction, label} | {type: "ready"} | {type: "event", event}
+// Messages out: {type: "progress", fraction, label} | {type: "ready", boot_ms} | {type: "event", event}
 //               | {type: "frame", bitmap, episode, step} | {type: "objects", json, period_ms, episode, step} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
 // A networked game (game.multiplayer, with a relay) plays in lockstep; see netplay.js.
 
@@ -17,6 +17,7 @@ let session;
 let run;
 let pyodide;
 const sessions = new Map(); // game key -> GameSession, one per game config the flow runs
+const bootTimes = {}; // loading stage -> ms: download, policies, python, install, import, total
 let policies = null; // {ort, sessions: Map(model path -> InferenceSession)} when the bundle has ONNX players
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
@@ -51,18 +52,19 @@ self.onmessage = async ({ data }) => {
 };
 
 async function init(manifest, baseUrl) {
+  const initStarted = performance.now();
   const url = (path) => new URL(path, baseUrl).href;
   const indexURL = url(manifest.pyodide.index_url);
   const lockFileURL = url(manifest.pyodide.lock_url);
   progress(0.02, "Loading Python…");
   // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
   const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl"));
-  const downloads = stage("downloading the packages", () =>
+  const downloads = stage("download", "downloading the packages", () =>
     prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size }))));
   const policiesReady = manifest.ort
-    ? stage(`loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => loadPolicies(manifest, url))
+    ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => loadPolicies(manifest, url))
     : Promise.resolve(null);
-  pyodide = await stage(`starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
+  pyodide = await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
     async () => {
       const { loadPyodide } = await import(indexURL + "pyodide.mjs");
       return loadPyodide({
@@ -73,18 +75,19 @@ async function init(manifest, baseUrl) {
   await downloads;
   policies = await policiesReady;
   progress(0.9, "Installing packages…");
-  await stage("installing the Python packages", async () => {
+  await stage("install", "installing the Python packages", async () => {
     const errors = [];
     await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
     if (errors.length) throw new Error(errors.join("\n"));
   });
   progress(0.97, "Starting the environment…");
   // Import the heavy modules now, while the participant reads, so Start shows a frame at once.
-  await stage("importing the environment", () => pyodide.runPython(
+  await stage("import", "importing the environment", () => pyodide.runPython(
     "import gymcast_runtime\nfrom gymcast_runtime.shim import install_multiprocessing_stub\n"
     + "install_multiprocessing_stub()\nimport numpy, gymnasium"));
   progress(1, "Ready");
-  post({ type: "ready" });
+  bootTimes.total = round(performance.now() - initStarted);
+  post({ type: "ready", boot_ms: bootTimes });
 }
 
 /** Import onnxruntime-web (its wasm self-hosted in the bundle) and open every ONNX player's model. */
@@ -120,12 +123,15 @@ async function runPolicies(requests) {
   return { outputs, ms: performance.now() - started };
 }
 
-/** Run one loading stage; a failure names the stage and keeps the original message. */
-async function stage(label, work) {
+/** Run one loading stage and time it (`bootTimes[key]` in ms); a failure names the stage and keeps the message. */
+async function stage(key, label, work) {
+  const started = performance.now();
   try {
     return await work();
   } catch (error) {
     throw new Error(`${label} failed: ${error?.message ?? error}`);
+  } finally {
+    bootTimes[key] = round(performance.now() - started);
   }
 }
 
