@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from conftest import HostProcess, build_capped, colour_regions, events_of, open_player, steps_by_session, wait_for
 from gymcast.storage import SQLiteEventStore
 

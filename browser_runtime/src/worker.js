@@ -81,10 +81,14 @@ async function init(manifest, baseUrl) {
     if (errors.length) throw new Error(errors.join("\n"));
   });
   progress(0.97, "Starting the environment…");
-  // Import the heavy modules now, while the participant reads, so Start shows a frame at once.
+  // Import the heavy modules now, while the participant reads, so Start shows a frame at once:
+  // numpy, gymnasium, and every module the games name (env creators, drawing functions).
+  const refs = Object.values(manifest.games).flatMap((config) =>
+    [config.env.creator, config.rendering.frame_fn, config.rendering.objects_fn].filter(Boolean));
+  const modules = [...new Set(refs.map((ref) => ref.split(":")[0]))];
   await stage("import", "importing the environment", () => pyodide.runPython(
-    "import gymcast_runtime\nfrom gymcast_runtime.shim import install_multiprocessing_stub\n"
-    + "install_multiprocessing_stub()\nimport numpy, gymnasium"));
+    "import importlib, gymcast_runtime\nfrom gymcast_runtime.shim import install_multiprocessing_stub\n"
+    + `install_multiprocessing_stub()\nimport numpy, gymnasium\nfor name in ${JSON.stringify(modules)}: importlib.import_module(name)`));
   progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
   post({ type: "ready", boot_ms: bootTimes });
