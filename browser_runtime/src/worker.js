@@ -3,12 +3,13 @@
 //               | {type: "key", key, down, t}
 //               | {type: "page", what} | {type: "feedback", value} | {type: "pause"} | {type: "resume"}
 //               | {type: "restart"} | {type: "fps", fps}
-// Messages out: {type: "progress", fraction, label} | {type: "ready", boot_ms} | {type: "event", event}
+// Messages out: {type: "progress", fraction, label} | {type: "ready", boot_ms, python_snapshot} | {type: "event", event}
 //               | {type: "frame", bitmap, episode, step} | {type: "objects", json, period_ms, episode, step} | {type: "net", what, ...} | {type: "done", outcome?} | {type: "error", message}
 // A networked game (game.multiplayer, with a relay) plays in lockstep; see netplay.js.
 
 import { KeyState, chooseAction } from "./input.js";
 import { NetPlay } from "./netplay.js";
+import { startPython } from "./snapshot.js";
 
 const PAUSE_BETWEEN_EPISODES_MS = 1500;
 const keys = new KeyState();
@@ -64,14 +65,15 @@ async function init(manifest, baseUrl) {
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => loadPolicies(manifest, url))
     : Promise.resolve(null);
-  pyodide = await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
+  const started = await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
     async () => {
       const { loadPyodide } = await import(indexURL + "pyodide.mjs");
-      return loadPyodide({
+      return startPython(loadPyodide, {
         indexURL, lockFileURL, env: { PYTHONHASHSEED: "0" },
         stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
       });
     });
+  pyodide = started.pyodide;
   await downloads;
   policies = await policiesReady;
   progress(0.9, "Installing packages…");
@@ -91,7 +93,7 @@ async function init(manifest, baseUrl) {
     + `install_multiprocessing_stub()\nimport numpy, gymnasium\nfor name in ${JSON.stringify(modules)}: importlib.import_module(name)`));
   progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
-  post({ type: "ready", boot_ms: bootTimes });
+  post({ type: "ready", boot_ms: bootTimes, python_snapshot: started.snapshot });
 }
 
 /** Import onnxruntime-web (its wasm self-hosted in the bundle) and open every ONNX player's model. */
