@@ -6,7 +6,7 @@ the immutable files). Figures: encoded bytes transferred (the worker's downloads
 seconds to the Start button (the first playable moment), and seconds to the first game frame
 when Start is clicked at once. The baseline, measured in the same run, is the same bundle
 served with `--no-compression` and its wheels as published; a middle variant pre-compresses
-without repacking the wheels (`gymcast build --no-repack`).
+without repacking the wheels (the default build; `gymcast build --repack` adds the repacking).
 
 Play (unthrottled, warm): keys are tapped for `--seconds`, and the figures are main-thread long
 tasks (over 50 ms), the interval between new frames (p50, p99), input-to-screen latency (a key's

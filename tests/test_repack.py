@@ -1,4 +1,4 @@
-"""Repacked bundles: wheels and the stdlib zip ship stored, hold the same files, and the lock names their hashes."""
+"""`--repack` bundles: wheels and the stdlib zip ship stored, hold the same files, and the lock names their hashes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from gymcast.wheels.fetch import file_digest
 PINS = load_pins()
 
 
-def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own_hash_in_the_lock(cartpole_bundle):
-    manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
-    lock = json.loads((cartpole_bundle / manifest["pyodide"]["lock_url"]).read_text())
-    index = cartpole_bundle / manifest["pyodide"]["index_url"]
+def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own_hash_in_the_lock(tmp_path):
+    from conftest import CARTPOLE
+    from gymcast.build.bundle import build_bundle
+
+    bundle = build_bundle(CARTPOLE, tmp_path / "bundle", repack=True).path
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    lock = json.loads((bundle / manifest["pyodide"]["lock_url"]).read_text())
+    index = bundle / manifest["pyodide"]["index_url"]
     for name, entry in lock["packages"].items():
         shipped = (index / entry["file_name"]).resolve()
         assert entry["sha256"] == file_digest(shipped), name
@@ -30,10 +34,7 @@ def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own
         assert {info.compress_type for info in stdlib.infolist()} == {zipfile.ZIP_STORED}
 
 
-def test_no_repack_ships_the_published_wheels(tmp_path):
-    from conftest import CARTPOLE
-    from gymcast.build.bundle import build_bundle
-
-    built = build_bundle(CARTPOLE, tmp_path / "bundle", repack=False)
-    lock = json.loads((built.path / built.manifest["pyodide"]["lock_url"]).read_text())
+def test_by_default_the_published_wheels_ship(cartpole_bundle):
+    manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
+    lock = json.loads((cartpole_bundle / manifest["pyodide"]["lock_url"]).read_text())
     assert lock["packages"]["numpy"]["sha256"] == PINS.wheel("numpy").sha256

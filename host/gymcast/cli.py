@@ -45,11 +45,11 @@ def main() -> None:
               help="Folder to write the bundle into.")
 @click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of wheels to use before the network.")
-@click.option("--no-repack", is_flag=True,
-              help="Ship wheels as published (deflated). Use it for hosts that do not serve the .br/.gz copies.")
-def build(experiment: Path, out: Path, wheelhouse: Path | None, no_repack: bool) -> None:
+@click.option("--repack", is_flag=True,
+              help="Ship wheels stored, for smaller .br copies: fewer bytes for slow connections, more work on fast ones.")
+def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool) -> None:
     """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
-    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=not no_repack)
+    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=repack)
     size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
     console.print(f"bundle written to [bold]{built.path}[/] ({size / 1e6:.1f} MB, build {built.manifest['build_id']})")
 

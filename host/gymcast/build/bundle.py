@@ -58,17 +58,18 @@ class BuiltBundle:
 
 
 def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = True) -> BuiltBundle:
+                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = False) -> BuiltBundle:
     """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
     return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console, repack)
 
 
 def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = True) -> BuiltBundle:
+                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = False) -> BuiltBundle:
     """Build an already loaded experiment (e.g. one adjusted in code) into `out`.
 
     With `repack`, wheels and the standard library zip ship stored (uncompressed inside), so the
-    pre-compressed `.br` copy of each is smaller (see `gymcast.build.repack`).
+    pre-compressed `.br` copy of each is smaller (see `gymcast.build.repack`); off by default, because
+    the browser then has more bytes to decode and unpack (see bench/RESULTS.md).
     """
     console = console or Console(stderr=True)
     _check_output_folder(out)
