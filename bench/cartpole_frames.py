@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -18,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import HostProcess, launch_chromium, percentile, time_to_first_frame
+from gymcast.testing import HostProcess, frame_intervals, launch_chromium, logged_steps, percentile, time_to_first_frame
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "examples" / "cartpole"
 PAUSE_MS = 500  # longer gaps are pauses between episodes, not frames
@@ -58,10 +57,8 @@ def main() -> None:
             draws = page.evaluate("window.gymcast.drawTimes()")
             session_id = page.evaluate("window.gymcast.status().session_id")
             browser.close()
-            with sqlite3.connect(host.data) as db:
-                steps = [json.loads(row[0]) for row in db.execute(
-                    "SELECT data FROM events WHERE type = 'step' AND session_id = ?", (session_id,))]
-    intervals = [b - a for a, b in zip(draws, draws[1:]) if b - a < PAUSE_MS]
+            steps = [event.data for event in logged_steps(host.data, session_id)]
+    intervals = frame_intervals(draws, PAUSE_MS)
     step_ms = [s["step_ms"] for s in steps]
     late = sum(1 for s in steps if s["late_ms"] > 1000 / fps)
     print(f"CartPole, Chromium headless, localhost, target {fps} fps ({1000 / fps:.1f} ms per frame)")

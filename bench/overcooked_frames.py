@@ -9,8 +9,6 @@ so the partner cooks alone while the page is measured.
 from __future__ import annotations
 
 import argparse
-import json
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -20,7 +18,7 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import HostProcess, launch_chromium, percentile, time_to_first_frame
+from gymcast.testing import HostProcess, frame_intervals, launch_chromium, logged_steps, percentile, time_to_first_frame
 
 OVERCOOKED = Path(__file__).resolve().parents[1] / "examples" / "overcooked"
 PAUSE_MS = 1000  # longer gaps between new steps are pauses between episodes
@@ -48,10 +46,8 @@ def measure(fps: int | None, seconds: float, tmp: Path) -> dict[str, float]:
         session_id = page.evaluate("window.gymcast.status().session_id")
         page.wait_for_function("window.gymcast.status().pending_events === 0", timeout=30_000)
         browser.close()
-        with sqlite3.connect(host.data) as db:
-            steps = [json.loads(row[0]) for row in db.execute(
-                "SELECT data FROM events WHERE type = 'step' AND session_id = ?", (session_id,))]
-    intervals = [b - a for a, b in zip(draws, draws[1:]) if b - a < PAUSE_MS]
+        steps = [event.data for event in logged_steps(host.data, session_id)]
+    intervals = frame_intervals(draws, PAUSE_MS)
     step_ms = [s["step_ms"] for s in steps]
     policy_ms = [s.get("policy_ms", 0.0) for s in steps]
     return {

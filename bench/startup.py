@@ -32,8 +32,8 @@ from playwright.sync_api import sync_playwright
 
 from gymcast.build.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.storage import SQLiteEventStore
-from gymcast.testing import HostProcess, cpu_seconds, launch_chromium, percentile, time_to_first_frame
+from gymcast.testing import (HostProcess, cpu_seconds, frame_intervals, launch_chromium, logged_steps, percentile,
+                             time_to_first_frame)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BUNDLES = {"cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"]),
@@ -92,7 +92,7 @@ def play(page, host: HostProcess, keys: list[str], seconds: float) -> dict[str, 
     drawn = page.evaluate("window.gymcast.drawnSteps()")
     key_downs = [(key, t, episode) for key, t, episode in page.evaluate("window.__keyDowns") if t >= started_ms]
     session_id = page.evaluate("window.gymcast.status().session_id")
-    steps = [event for event in SQLiteEventStore(host.data).iter_events(session_id) if event.type == "step"]
+    steps = logged_steps(host.data, session_id)
     shown = {(episode, step): t for episode, step, t in drawn}
     used_at = sorted((shown[(e.episode, e.step)], e.episode, key) for e in steps for key in e.data["keys"].values()
                      if key and (e.episode, e.step) in shown)
@@ -102,7 +102,7 @@ def play(page, host: HostProcess, keys: list[str], seconds: float) -> dict[str, 
         if later:
             latencies.append(later[0] - pressed)
     times = [t for _, _, t in drawn if t >= started_ms]
-    intervals = [b - a for a, b in zip(times, times[1:]) if b - a < PAUSE_MS]
+    intervals = frame_intervals(times, PAUSE_MS)
     return {
         "long tasks per minute": len(long_tasks) / minutes,
         "long task time (ms per minute)": sum(long_tasks) / minutes,

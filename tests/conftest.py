@@ -12,8 +12,8 @@ import pytest
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, gymcast_command, launch_chromium
 
-__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "build_capped", "environment_with", "events_of", "gymcast_command", "open_player",
-           "seeded_cache", "steps_by_session", "wait_for"]
+__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "assert_one_game", "build_capped", "environment_with", "events_of",
+           "gymcast_command", "open_player", "seeded_cache", "start_pair", "steps_by_session", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
@@ -134,6 +134,24 @@ def steps_by_session(store: SQLiteEventStore) -> dict[str, dict[int, dict]]:
         if event.type == "step":
             steps.setdefault(event.session_id, {})[event.step] = {**event.data, "session": event.session_id}
     return steps
+
+
+def start_pair(browser, url: str, names: tuple[str, str] = ("first", "second")) -> list:
+    """Two participants' pages, each in its own context, both past Start (so the relay matches them)."""
+    pages = [open_player(browser, url, name) for name in names]
+    for page in pages:
+        page.click("#start")
+    return pages
+
+
+def assert_one_game(store: SQLiteEventStore) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Two sessions logged one game: the same steps, each with the same state hash and joint action."""
+    first, second = steps_by_session(store).values()
+    assert first.keys() == second.keys()
+    for step in first:
+        assert first[step]["obs_hash"] == second[step]["obs_hash"], f"the games differ at step {step}"
+        assert first[step]["actions"] == second[step]["actions"], f"the joint action differs at step {step}"
+    return first, second
 
 
 def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gymcast import ConfigError, Experiment, Human, OnnxPolicy, PythonPolicy, RandomPolicy
+from gymcast import ConfigError, Experiment, Human, OnnxPolicy, PythonPolicy
 from gymcast.experiment.loader import ExperimentNotFound, load_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "experiments"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HostProcess, build_capped, events_of, open_player, steps_by_session, wait_for
+from conftest import (HostProcess, assert_one_game, build_capped, events_of, open_player, start_pair, steps_by_session,
+                      wait_for)
 from gymcast.storage import SQLiteEventStore
 
 DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
@@ -24,11 +25,9 @@ def bundle(tmp_path_factory) -> Path:
 
 def test_two_pages_play_one_game_in_lockstep(browser, bundle, tmp_path):
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
-        top, bottom = (open_player(browser, host.url, name) for name in ("top-player", "bottom-player"))
+        top, bottom = start_pair(browser, host.url, ("top-player", "bottom-player"))
         top.keyboard.down("ArrowRight")
         bottom.keyboard.down("ArrowRight")
-        for page in (top, bottom):
-            page.click("#start")
         wait_for(top, "s.step >= 20")
         top.keyboard.up("ArrowRight")
         bottom.keyboard.up("ArrowRight")
@@ -36,11 +35,8 @@ def test_two_pages_play_one_game_in_lockstep(browser, bundle, tmp_path):
         statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in (top, bottom)]
     assert {status["net"]["seat"] for status in statuses} == {"top", "bottom"}
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
-    first, second = steps_by_session(store).values()
-    assert len(first) > 20 and first.keys() == second.keys()
-    for step in first:
-        assert first[step]["obs_hash"] == second[step]["obs_hash"], f"state differs at step {step}"
-        assert first[step]["actions"] == second[step]["actions"], f"joint action differs at step {step}"
+    first, _ = assert_one_game(store)
+    assert len(first) > 20
     by_seat = {status["net"]["seat"]: status["session_id"] for status in statuses}
     steps = steps_by_session(store)
     top_steps, bottom_steps = steps[by_seat["top"]], steps[by_seat["bottom"]]
@@ -89,14 +85,14 @@ def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tm
 def test_a_desync_is_detected_repaired_and_logged(browser, tmp_path):
     bundle = duo_bundle(tmp_path / "nudged", nudge_at_step=12)
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
-        pages = [open_player(browser, host.url, name) for name in ("one", "two")]
-        for page in pages:
-            page.click("#start")
+        pages = start_pair(browser, host.url)
         statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in pages]
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
-    (desync,) = [e for e in store.iter_relay_events() if e.type == "desync"]
-    assert desync.data["step"] == 15 and len(set(desync.data["hashes"].values())) == 2
-    repaired = next(s for s in statuses if s["net"]["seat"] in desync.data["repairing"])
+    desyncs = [e.data for e in store.iter_relay_events() if e.type == "desync"]
+    assert len(desyncs) == 1, f"expected one desync, got {desyncs}"
+    (desync,) = desyncs
+    assert desync["step"] == 15 and len(set(desync["hashes"].values())) == 2
+    repaired = next(s for s in statuses if s["net"]["seat"] in desync["repairing"])
     (resync,) = events_of(store, repaired["session_id"], "resync")
     steps = steps_by_session(store)
     reference = next(v for sid, v in steps.items() if sid != repaired["session_id"])

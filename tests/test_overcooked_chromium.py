@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HostProcess, build_capped, colour_regions, events_of, open_player, steps_by_session, wait_for
+from conftest import HostProcess, assert_one_game, build_capped, colour_regions, events_of, open_player, start_pair, wait_for
 from gymcast.storage import SQLiteEventStore
 
 OVERCOOKED = Path(__file__).resolve().parents[1] / "examples" / "overcooked"
@@ -61,9 +61,7 @@ def test_a_person_cooks_with_the_onnx_partner(browser, tmp_path):
 def test_two_people_cook_in_one_kitchen(browser, tmp_path):
     bundle = build_capped(OVERCOOKED / "human_human.py", tmp_path / "bundle", STEPS, max_steps=STEPS)
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
-        pages = [open_player(browser, host.url, name) for name in ("first", "second")]
-        for page in pages:
-            page.click("#start")
+        pages = start_pair(browser, host.url)
         for page in pages:
             wait_for(page, "s.step >= 2")
         tap(pages[0], ["ArrowLeft", "ArrowUp", " "])
@@ -75,10 +73,7 @@ def test_two_people_cook_in_one_kitchen(browser, tmp_path):
     seats = [status["net"]["seat"] for status in statuses]
     assert sorted(seats) == ["blue", "green"]
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
-    first, second = steps_by_session(store).values()
-    assert len(first) == STEPS and first.keys() == second.keys()
-    for step in first:
-        assert first[step]["obs_hash"] == second[step]["obs_hash"], f"the kitchens differ at step {step}"
-        assert first[step]["actions"] == second[step]["actions"], f"the joint action differs at step {step}"
+    first, _ = assert_one_game(store)
+    assert len(first) == STEPS
     for seat, keys in zip(seats, (["ArrowLeft", "ArrowUp", " "], ["ArrowRight", " "])):
         assert [KEYS[k] for k in keys] == [s["actions"][seat] for s in first.values() if s["actions"][seat] != 6]

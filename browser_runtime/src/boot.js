@@ -21,16 +21,16 @@ let view = null;
 window.gymcast = {
   status: () => ({
     ...status,
-    frames_drawn: view?.framesDrawn ?? 0,
+    frames_drawn: view?.drawn.count ?? 0,
     pending_events: outbox?.pending() ?? 0,
     rejected_events: outbox?.rejected.length ?? 0,
     durable_log: outbox?.durable() ?? false,
     log_error: outbox?.lastError ?? null,
   }),
   /** performance.now() times at which new frames reached the canvas (the latest 4096). */
-  drawTimes: () => [...(view?.drawTimes ?? [])],
+  drawTimes: () => view?.drawn.times() ?? [],
   /** [episode, step, performance.now()] when each step's frame first reached the screen (the latest 4096). */
-  drawnSteps: () => [...(view?.drawnSteps ?? [])],
+  drawnSteps: () => [...(view?.drawn.steps ?? [])],
   /** Milliseconds Phaser spent on each display frame (object rendering only; the latest 4096). */
   renderTimes: () => [...(view?.renderTimes ?? [])],
 };

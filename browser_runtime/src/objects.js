@@ -2,7 +2,7 @@
 // Phaser draws them at the display's refresh rate, gliding each object from where it was to where
 // it is now over one step, so motion stays smooth between env steps. Never waits for the worker.
 
-import { keep } from "./render.js";
+import { DrawLog, keep } from "./render.js";
 
 const colour = (hex) => parseInt(hex.slice(1), 16);
 const points = (list) => list.map(([x, y]) => ({ x, y }));
@@ -43,11 +43,9 @@ export class ObjectView {
   }
 
   constructor() {
-    this.objects = new Map(); // id -> {kind, node, from, to, start, duration, drawn}
+    this.objects = new Map(); // id -> {kind, node, from, to, start, duration, settled, drawn}
     this.pending = null;
-    this.framesDrawn = 0;
-    this.drawTimes = []; // performance.now() when a new step's objects were first drawn
-    this.drawnSteps = []; // [episode, step, time] of the same, for input-to-screen latency
+    this.drawn = new DrawLog(); // when each step's objects were first drawn
     this.renderTimes = []; // ms Phaser spent rendering each display frame
   }
 
@@ -65,16 +63,16 @@ export class ObjectView {
       const { json, at, periodMs } = this.pending;
       this.pending = null;
       this.#apply(JSON.parse(json), periodMs, now);
-      this.framesDrawn += 1;
-      keep(this.drawTimes, now);
-      keep(this.drawnSteps, [...at, now]);
+      this.drawn.record(at, now);
     }
     for (const entry of this.objects.values()) {
+      if (entry.settled) continue; // at its place until the next step moves it
       const t = entry.duration > 0 ? Math.min(1, (now - entry.start) / entry.duration) : 1;
       const { from, to } = entry;
       entry.node.setPosition(from.x + (to.x - from.x) * t, from.y + (to.y - from.y) * t);
       const turn = ((to.angle - from.angle + 540) % 360) - 180; // the short way round
       if (entry.node.setAngle) entry.node.setAngle(from.angle + turn * t);
+      entry.settled = t >= 1;
     }
   }
 
@@ -94,7 +92,7 @@ export class ObjectView {
       } else {
         entry.from = { x: entry.node.x, y: entry.node.y, angle: entry.node.angle ?? 0 };
       }
-      Object.assign(entry, { to, start: now, duration: spec.tween ? periodMs : 0 });
+      Object.assign(entry, { to, start: now, duration: spec.tween ? periodMs : 0, settled: false });
       this.#style(entry, spec);
     }
     for (const [id, entry] of this.objects) {

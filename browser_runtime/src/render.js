@@ -8,6 +8,23 @@ export function keep(list, value) {
   if (list.length > DRAW_TIMES_KEPT) list.shift();
 }
 
+/** Which steps reached the screen and when: `count` in all, `steps` as [episode, step, performance.now()] (the latest). */
+export class DrawLog {
+  constructor() {
+    this.count = 0;
+    this.steps = [];
+  }
+
+  record(at, now) {
+    this.count += 1;
+    keep(this.steps, [...at, now]);
+  }
+
+  times() {
+    return this.steps.map(([, , time]) => time);
+  }
+}
+
 /** Shows `ImageBitmap` frames scaled to the canvas; never waits for the worker. */
 export class FrameView {
   constructor(canvas, width, height) {
@@ -16,9 +33,7 @@ export class FrameView {
     this.canvas = canvas;
     this.context = canvas.getContext("2d");
     this.latest = null;
-    this.framesDrawn = 0;
-    this.drawTimes = []; // performance.now() of the latest new frames drawn, for frame-time figures
-    this.drawnSteps = []; // [episode, step, time] of the same frames, for input-to-screen latency
+    this.drawn = new DrawLog();
     requestAnimationFrame(() => this.#draw());
   }
 
@@ -34,10 +49,7 @@ export class FrameView {
       this.context.drawImage(this.latest, 0, 0, this.canvas.width, this.canvas.height);
       this.latest.close();
       this.latest = null;
-      this.framesDrawn += 1;
-      const now = performance.now();
-      keep(this.drawTimes, now);
-      keep(this.drawnSteps, [...this.latestAt, now]);
+      this.drawn.record(this.latestAt, performance.now());
     }
     requestAnimationFrame(() => this.#draw());
   }

@@ -303,13 +303,15 @@ function endEpisode(result) {
     type: "episode_end", episode: run.episode, step: run.step, steps: run.step, returns: run.returns,
     terminated: result.terminated, truncated: result.truncated, attempt: run.attempt, ...custom,
   });
-  run.episode += 1;
   run.attempt = 0;
-  if (run.episode < game.gameplay.num_episodes) {
-    run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
-  } else {
-    endRun();
-  }
+  nextEpisode();
+}
+
+/** After an episode: the next one after a pause, or the end of the run. */
+function nextEpisode() {
+  run.episode += 1;
+  if (run.episode < game.gameplay.num_episodes) run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
+  else endRun();
 }
 
 /** The run is over: every episode played, or (networked) the group ended for `reason`. */
@@ -349,9 +351,7 @@ const netHooks = {
     clearTimeout(run.timer);
     sendFrame();
     if (!episodeOver) return schedule(run.periodMs);
-    run.episode += 1;
-    if (run.episode < game.gameplay.num_episodes) run.timer = setTimeout(guarded(beginEpisode), PAUSE_BETWEEN_EPISODES_MS);
-    else endRun();
+    nextEpisode();
   },
   /** A partner's action arrived while the loop waited for it. */
   wake() {

@@ -7,15 +7,14 @@ or a partner leaves for more than 30 s, the AI partner cooks in the empty place.
 from gymcast import Experiment, Human
 
 from chef_players import DEFAULT, KEY_MODE, KEYS, PARTNER
-from kitchen_view import HEIGHT, WIDTH
+from kitchen_view import RENDERING
 
 experiment = (
     Experiment("overcooked_together")
     .environment(env_creator="kitchen:make_kitchen", env_kwargs={"max_steps": 600})
     .requirements("cogrid==0.3.2", "pettingzoo==1.25.0")
     .players({"blue": Human(keys=KEYS, default_action=DEFAULT), "green": Human(keys=KEYS, default_action=DEFAULT)})
-    .rendering(fps=8, width=WIDTH, height=HEIGHT, objects_fn="kitchen_view:draw_kitchen",
-               assets={"kitchen": {"file": "assets/kitchen.png", "frame_width": 64, "frame_height": 64}})
+    .rendering(**RENDERING)
     .gameplay(num_episodes=1, max_steps=600, input_mode=KEY_MODE)
     .multiplayer(wait_timeout_s=120, on_timeout="ai", grace_s=30, on_dropout="ai",
                  fallbacks={"blue": PARTNER, "green": PARTNER})

@@ -13,8 +13,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 AGENTS = ("blue", "green")
-#: cogrid's cardinal action set, in its order
-ACTION_NAMES = ("move_up", "move_down", "move_left", "move_right", "pick_up_or_drop", "toggle", "no-op")
+#: cogrid's cardinal action set, in its order: move up, down, left, right, pick up or drop, toggle, no-op
 UP, DOWN, LEFT, RIGHT, INTERACT, TOGGLE, STAY = range(7)
 #: cogrid's agent_dir -> (row step, column step): 0 right, 1 down, 2 left, 3 up
 DIRECTIONS = {0: (0, 1), 1: (1, 0), 2: (0, -1), 3: (-1, 0)}

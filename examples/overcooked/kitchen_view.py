@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gymcast_runtime import draw
 
-from kitchen import View, read_kitchen
+from kitchen import DIRECTIONS, View, read_kitchen
 
 #: the frames of assets/kitchen.png, left to right (drawn by make_sprites.py)
 FRAMES = ("floor", "counter", "pot", "onion_stack", "plate_stack", "delivery_zone", "onion", "plate", "onion_soup",
@@ -16,7 +16,11 @@ WIDTH, HEIGHT = 5 * TILE, 4 * TILE + HUD
 ITEMS = ("onion", "plate", "onion_soup")
 #: cogrid's agent_dir -> sprite angle (the chef sprites face up)
 ANGLES = {0: 90.0, 1: 180.0, 2: 270.0, 3: 0.0}
-OFFSETS = {0: (1, 0), 1: (0, 1), 2: (-1, 0), 3: (0, -1)}
+
+
+#: the `.rendering(...)` settings both Overcooked experiments use
+RENDERING = {"fps": 8, "width": WIDTH, "height": HEIGHT, "objects_fn": "kitchen_view:draw_kitchen",
+             "assets": {"kitchen": {"file": "assets/kitchen.png", "frame_width": 64, "frame_height": 64}}}
 
 
 def frame(name: str) -> int:
@@ -36,7 +40,7 @@ def draw_kitchen(env) -> list[dict]:
         objects.append(draw.sprite(f"chef_{agent}", x, y, "kitchen", frame(f"chef_{agent}"), TILE, TILE,
                                    angle=ANGLES[chef.direction], depth=3))
         if chef.holding:
-            dx, dy = OFFSETS[chef.direction]
+            dy, dx = DIRECTIONS[chef.direction]  # (row, column) steps: y and x on screen
             objects.append(draw.sprite(f"held_{agent}", x + dx * TILE * 0.3, y + dy * TILE * 0.3, "kitchen",
                                        frame(chef.holding), TILE * 0.5, TILE * 0.5, depth=4))
     left = env.unwrapped.max_steps - view.steps

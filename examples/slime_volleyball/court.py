@@ -15,6 +15,10 @@ COLORS = {"sky": "#cfe8ff", "floor": "#7a9a3a", "net": "#6b4226", "left": "#f2a9
 SLIME_SHAPE = draw.arc_points(SLIME_RADIUS * SCALE, 0, 180)
 
 
+#: the `.rendering(...)` settings both Slime Volleyball experiments use (30 steps/s: the physics' time step)
+RENDERING = {"fps": 30, "width": WIDTH, "height": HEIGHT, "objects_fn": "court:draw_court"}
+
+
 def to_px(x: float, y: float) -> tuple[float, float]:
     """Court units (y up from the floor) to canvas pixels (y down)."""
     return (x + COURT_WIDTH / 2) * SCALE, HEIGHT - y * SCALE

@@ -6,12 +6,13 @@ the yellow slime on the left is the baseline. The first to lose 5 points loses t
 
 from gymcast import Experiment, Human
 
+from court import RENDERING
 from slime_players import BASELINE, RIGHT_KEYS
 
 experiment = (
     Experiment("slime_volleyball")
     .environment(env_creator="slime:make_slime_volleyball", env_kwargs={"max_steps": 3000})
     .players({"left": BASELINE, "right": Human(keys=RIGHT_KEYS, default_action=0)})
-    .rendering(fps=30, width=720, height=300, objects_fn="court:draw_court")
+    .rendering(**RENDERING)
     .gameplay(num_episodes=1, max_steps=3000)
 )

@@ -6,13 +6,14 @@ leaves for more than 30 s, the published baseline (ONNX) plays the empty side.
 
 from gymcast import Experiment, Human
 
+from court import RENDERING
 from slime_players import BASELINE, LEFT_KEYS, RIGHT_KEYS
 
 experiment = (
     Experiment("slime_volleyball_together")
     .environment(env_creator="slime:make_slime_volleyball", env_kwargs={"max_steps": 3000})
     .players({"left": Human(keys=LEFT_KEYS, default_action=0), "right": Human(keys=RIGHT_KEYS, default_action=0)})
-    .rendering(fps=30, width=720, height=300, objects_fn="court:draw_court")
+    .rendering(**RENDERING)
     .gameplay(num_episodes=1, max_steps=3000)
     .multiplayer(wait_timeout_s=120, on_timeout="ai", grace_s=30, on_dropout="ai",
                  fallbacks={"left": BASELINE, "right": BASELINE})

@@ -107,6 +107,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def logged_steps(data: Path, session_id: str) -> list:
+    """The `step` events one session logged in the SQLite file `data`, in order."""
+    from gymcast.storage import SQLiteEventStore
+
+    return [event for event in SQLiteEventStore(data).iter_events(session_id) if event.type == "step"]
+
+
+def frame_intervals(times: list[float], pause_ms: float) -> list[float]:
+    """Milliseconds between consecutive new frames, leaving out gaps of `pause_ms` or more (between episodes)."""
+    return [b - a for a, b in zip(times, times[1:]) if b - a < pause_ms]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The value below which `fraction` of `values` lie (nearest rank)."""
     ordered = sorted(values)

@@ -22,7 +22,6 @@ Point = tuple[float, float]
 
 KINDS = ("sprite", "rect", "circle", "line", "polygon", "text")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_COMMON = ("id", "kind", "x", "y", "depth", "alpha", "tween")
 
 
 class DrawError(ValueError):

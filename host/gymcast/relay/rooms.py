@@ -353,6 +353,8 @@ class Relay:
         for agent in request["targets"]:
             if request["reason"] == "desync":
                 group.seats[agent].repairs_sent += 1
+                for reported in group.hashes.values():
+                    reported.pop(agent, None)  # taken before this repair, like the ones `_hash` ignores from now on
             effects.send(group.seats[agent].peer, state)
         effects.record(group.group_id, "state_sent", {"reason": request["reason"], "from": seat.agent, "to": request["targets"],
                                                       "episode": message.episode, "step": message.step,
