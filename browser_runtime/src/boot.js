@@ -92,7 +92,8 @@ async function precacheForOffline(manifest, serviceWorker) {
   navigator.serviceWorker.addEventListener("message", ({ data }) => {
     if (data?.type === "precached") status.offline_ready = true;
   });
-  const urls = ["./", "index.html", "manifest.json", ...Object.keys(manifest.files)];
+  const fetchedOnNeed = new Set((manifest.pruned ?? []).map((archive) => archive.url)); // full archives: rarely used
+  const urls = ["./", "index.html", "manifest.json", ...Object.keys(manifest.files).filter((path) => !fetchedOnNeed.has(path))];
   registration.active.postMessage({ type: "precache", urls });
 }
 

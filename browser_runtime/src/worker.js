@@ -59,7 +59,7 @@ async function init(manifest, baseUrl) {
   const lockFileURL = url(manifest.pyodide.lock_url);
   progress(0.02, "Loading Python…");
   // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
-  const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl"));
+  const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl") && !path.startsWith("full/"));
   const downloads = stage("download", "downloading the packages", () =>
     prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size }))));
   const policiesReady = manifest.ort
@@ -82,18 +82,35 @@ async function init(manifest, baseUrl) {
     await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
     if (errors.length) throw new Error(errors.join("\n"));
   });
+  installPrunedFinder(manifest, url);
   progress(0.97, "Starting the environment…");
   // Import the heavy modules now, while the participant reads, so Start shows a frame at once:
   // numpy, gymnasium, and every module the games name (env creators, drawing functions).
   const refs = Object.values(manifest.games).flatMap((config) =>
     [config.env.creator, config.rendering.frame_fn, config.rendering.objects_fn].filter(Boolean));
   const modules = [...new Set(refs.map((ref) => ref.split(":")[0]))];
-  await stage("import", "importing the environment", () => pyodide.runPython(
-    "import importlib, gymcast_runtime\nfrom gymcast_runtime.shim import install_multiprocessing_stub\n"
-    + `install_multiprocessing_stub()\nimport numpy, gymnasium\nfor name in ${JSON.stringify(modules)}: importlib.import_module(name)`));
+  await stage("import", "importing the environment", () =>
+    pyodide.pyimport("gymcast_runtime.loading").preload(pyodide.toPy(modules)));
   progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
   post({ type: "ready", boot_ms: bootTimes, python_snapshot: started.snapshot });
+}
+
+/** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
+function installPrunedFinder(manifest, url) {
+  const fetchSync = (path) => { // a worker may block on a request; Python's import is synchronous
+    const request = new XMLHttpRequest();
+    request.open("GET", url(path), false);
+    request.responseType = "arraybuffer";
+    request.send();
+    if (request.status !== 200) throw new Error(`could not fetch ${path} for a module the slim bundle left out (HTTP ${request.status})`);
+    return new Uint8Array(request.response);
+  };
+  const report = (module, archive) => {
+    console.warn(`gymcast: ${module} was not in the slim bundle; loaded it from ${archive}`);
+    emit({ type: "pruned_module", module, archive });
+  };
+  pyodide.pyimport("gymcast_runtime.pruned").install(pyodide.toPy(manifest.pruned ?? []), fetchSync, report);
 }
 
 /** Import onnxruntime-web (its wasm self-hosted in the bundle) and open every ONNX player's model. */

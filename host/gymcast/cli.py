@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from gymcast.build.bundle import BundleError, build_bundle
+from gymcast.build.slim import SlimError
 from gymcast.experiment import ConfigError
 from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
@@ -19,7 +20,7 @@ from gymcast.export.minari import ExportError
 from gymcast.wheels import FetchError
 
 console = Console(stderr=True)
-USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, FileNotFoundError, ExportError)
+USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, SlimError, FileNotFoundError, ExportError)
 
 
 class GymcastCommand(click.Command):
@@ -47,9 +48,11 @@ def main() -> None:
               help="Folder of wheels to use before the network.")
 @click.option("--repack", is_flag=True,
               help="Ship wheels stored, for smaller .br copies: fewer bytes for slow connections, more work on fast ones.")
-def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool) -> None:
+@click.option("--no-slim", is_flag=True,
+              help="Ship the whole standard library and wheels as source, without tracing the game's imports in Node.")
+def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no_slim: bool) -> None:
     """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
-    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=repack)
+    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=repack, slim=not no_slim)
     size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
     console.print(f"bundle written to [bold]{built.path}[/] ({size / 1e6:.1f} MB, build {built.manifest['build_id']})")
 

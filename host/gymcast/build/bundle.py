@@ -27,12 +27,14 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 import gymcast
 import gymcast_runtime
+from gymcast_runtime.pruned import SITE_ROOT, STDLIB_ROOT, STDLIB_UNPACK
 from gymcast.build.compress import precompress
 from gymcast.build.layout import HASH_CHARS, place_hashed
 from gymcast.build.lock import bundle_lock
 from gymcast.build.native_check import check_game_natively
 from gymcast.build.pywheel import collect_python_sources, write_wheel
 from gymcast.build.repack import stored_copy
+from gymcast.build.slim import slim_archive, trace_bundle
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
@@ -42,6 +44,7 @@ from gymcast.wheels.fetch import file_digest
 MANIFEST_SCHEMA = 1
 RUNTIME_DISTRIBUTION = "gymcast-runtime"
 BUNDLE_MARKER = "manifest.json"
+STDLIB_FILE = "python_stdlib.zip"
 SERVICE_WORKER = "sw.js"  # at the bundle root, so its scope is the whole bundle
 
 
@@ -57,17 +60,18 @@ class BuiltBundle:
     manifest: dict[str, Any]
 
 
-def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = False) -> BuiltBundle:
+def build_bundle(experiment_path: Path, out: Path, wheelhouse: Path | None = None, cache_dir: Path | None = None,
+                 console: Console | None = None, repack: bool = False, slim: bool = True) -> BuiltBundle:
     """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
-    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console, repack)
+    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console, repack, slim)
 
 
-def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = None,
-                 cache_dir: Path | None = None, console: Console | None = None, repack: bool = False) -> BuiltBundle:
+def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = None, cache_dir: Path | None = None,
+                 console: Console | None = None, repack: bool = False, slim: bool = True) -> BuiltBundle:
     """Build an already loaded experiment (e.g. one adjusted in code) into `out`.
 
-    With `repack`, wheels and the standard library zip ship stored (uncompressed inside), so the
+    With `slim` (the default), the standard library and third-party wheels ship only the modules a
+    traced run imports, as bytecode (see `gymcast.build.slim`). With `repack`, wheels and the standard library zip ship stored (uncompressed inside), so the
     pre-compressed `.br` copy of each is smaller (see `gymcast.build.repack`); off by default, because
     the browser then has more bytes to decode and unpack (see bench/RESULTS.md).
     """
@@ -79,7 +83,7 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
     pins = load_pins()
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        steps = progress.add_task("build", total=5)
+        steps = progress.add_task("build", total=6 if slim else 5)
         progress.update(steps, description="check the env natively")
         checked: dict[str, dict[str, Any]] = {}
         for config in games.values():
@@ -107,8 +111,23 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
                 _place_policies(staging, config, loaded.folder)
                 _place_assets(staging, config, loaded.folder)
             _place_pages(staging, flow, loaded.folder)
-            shipped = (lambda path: stored_copy(path, fetcher.cache_dir)) if repack else (lambda path: path)  # noqa: E731
+            finish = (lambda path: stored_copy(path, fetcher.cache_dir)) if repack else (lambda path: path)  # noqa: E731
+            replaced: dict[Path, Path] = {}
+            pruned: list[dict[str, Any]] = []
+            if slim:
+                progress.update(steps, advance=1, description="trace the game's imports in Pyodide")
+                traced = _slimmed(game, games, pins, pyodide_package, pinned_wheels, own_wheels, requirement_wheels,
+                                  Path(tmp), fetcher.cache_dir)
+                for source, (slimmed, modules) in traced.items():
+                    replaced[source] = slimmed
+                    if not modules:
+                        continue
+                    full = place_hashed({source.name: source}, staging, "full") + source.name
+                    pruned.append({"url": full, "unpack_to": STDLIB_UNPACK if source.suffix == ".zip" else SITE_ROOT,
+                                   "modules": modules})
+            shipped = lambda path: finish(replaced.get(path, path))  # noqa: E731
             manifest = _write_bundle(staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp), shipped)
+            manifest["pruned"] = pruned
             manifest["games"] = games
             manifest["flow"] = flow
             if ort_package is not None:
@@ -129,6 +148,25 @@ def build_loaded(loaded: LoadedExperiment, out: Path, wheelhouse: Path | None = 
         staging.rename(out)
         progress.update(steps, advance=1, description="done")
     return BuiltBundle(out, manifest)
+
+
+def _slimmed(game: dict[str, Any], games: dict[str, Any], pins: Pins, pyodide_package: Path, pinned_wheels: dict,
+             own_wheels: list[Path], requirement_wheels: list[Path], tmp: Path,
+             cache_dir: Path) -> dict[Path, tuple[Path, list[str]]]:
+    """Trace a complete copy of the bundle, then slim the standard library and third-party wheels:
+    `{source archive: (slimmed copy, modules left out)}`."""
+    traced = tmp / "traced"
+    manifest = _write_bundle(traced, game, pins, pyodide_package, pinned_wheels, own_wheels, tmp, lambda path: path)
+    manifest.update(games=games, files=_file_table(traced))
+    (traced / BUNDLE_MARKER).write_text(json.dumps(manifest))
+    trace = trace_bundle(traced, cache_dir)
+    sources = {pyodide_package / STDLIB_FILE: STDLIB_ROOT}
+    sources.update({path: SITE_ROOT for path in [*pinned_wheels.values(), *requirement_wheels]})
+    slimmed = {}
+    for source, root in sources.items():
+        archive = slim_archive(source, trace, root, cache_dir)
+        slimmed[source] = (archive.path, archive.pruned_modules)
+    return slimmed
 
 
 def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -1,0 +1,83 @@
+"""Slim bundles: only the traced modules ship, as Python 3.12 bytecode; anything else still imports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+from conftest import CARTPOLE, HostProcess, environment_with, events_of, gymcast_command, open_player, wait_for
+
+IMPORT_PRUNED = Path(__file__).parent / "node" / "import_pruned.mjs"
+
+
+def shipped_archive(bundle: Path, manifest: dict, name_start: str) -> zipfile.ZipFile:
+    (path,) = [p for p in manifest["files"] if p.rsplit("/", 1)[-1].startswith(name_start) and not p.startswith("full/")]
+    return zipfile.ZipFile(bundle / path)
+
+
+def test_archives_hold_the_traced_modules_as_bytecode_and_name_the_rest(cartpole_bundle):
+    manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
+    stdlib = shipped_archive(cartpole_bundle, manifest, "python_stdlib").namelist()
+    assert "json/decoder.pyc" in stdlib and "random.pyc" in stdlib  # imported by the run (and the safety list)
+    assert not [name for name in stdlib if name.endswith(".py")]
+    with zipfile.ZipFile(next(cartpole_bundle.glob("pyodide/*/python_stdlib.zip"))) as shipped_zip:
+        assert shipped_zip.read("random.pyc")[:2] == (3531).to_bytes(2, "little")  # CPython 3.12's bytecode magic
+    numpy = shipped_archive(cartpole_bundle, manifest, "numpy-").namelist()
+    assert "numpy/__init__.py" in numpy  # a top-level package keeps its source: the lock reads import names there
+    assert "numpy/_core/numeric.pyc" in numpy and not any(name.endswith((".h", ".pyi")) for name in numpy)
+    pruned = {archive["url"].rsplit("/", 1)[-1].split("-")[0]: archive for archive in manifest["pruned"]}
+    assert "numpy.f2py" in pruned["numpy"]["modules"] and "numpy/f2py/__init__.pyc" not in numpy
+    assert "tkinter" not in stdlib and "email.mime.application" in pruned["python_stdlib.zip"]["modules"]
+    for archive in manifest["pruned"]:
+        assert archive["url"] in manifest["files"]  # the full archive ships, fetched only if needed
+
+
+def test_a_module_left_out_is_fetched_from_the_full_archive_and_reported(cartpole_bundle):
+    code = """
+import json, gymnasium, cloudpickle, email.mime.application
+env = gymnasium.make("FrozenLake-v1"); obs, _ = env.reset(seed=1)
+json.dumps([int(obs), len(cloudpickle.dumps(lambda x: x + 1)) > 0, email.mime.application.MIMEApplication(b"x").get_content_type()])
+"""
+    result = subprocess.run(["node", str(IMPORT_PRUNED), str(cartpole_bundle), code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert json.loads(output["result"]) == [0, True, "application/octet-stream"]
+    archives = [archive for _, archive in output["reports"]]
+    assert len(archives) == len(set(archives)) == 3  # each full archive is fetched once: cloudpickle, stdlib, gymnasium
+    assert {module.split(".")[0] for module, _ in output["reports"]} >= {"cloudpickle", "gymnasium"}
+
+
+def test_without_node_the_build_says_how_to_go_on(tmp_path):
+    folder = tmp_path / "changed"
+    shutil.copytree(CARTPOLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "frames.py").open("a") as module:
+        module.write(f"\n# {tmp_path.name}: new code, so no cached trace applies\n")
+    result = subprocess.run(gymcast_command("build", str(folder), "-o", str(tmp_path / "out")), capture_output=True,
+                            text=True, env=environment_with(PATH="/usr/local/nonexistent", COLUMNS="300"))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Node.js 20+ is needed" in result.stderr and "--no-slim" in result.stderr
+
+
+LATE_IMPORT = Path(__file__).parent / "fixtures" / "experiments" / "late_import"
+
+
+def test_in_chromium_a_module_left_out_loads_during_play_and_is_logged(browser, tmp_path):
+    from gymcast.build.bundle import build_bundle
+    from gymcast.storage import SQLiteEventStore
+
+    bundle = build_bundle(LATE_IMPORT, tmp_path / "bundle").path
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert any("email.mime.text" in archive["modules"] for archive in manifest["pruned"])
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        page = open_player(browser, host.url, "late")
+        page.click("#start")
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 60)
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    (loaded,) = events_of(store, status["session_id"], "pruned_module")
+    assert loaded.data["module"] == "email.mime.text" and loaded.data["archive"].endswith("python_stdlib.zip")
+    (start,) = events_of(store, status["session_id"], "episode_start")
+    assert start.data["custom"] == {"mime": "text/plain"}
