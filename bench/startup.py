@@ -4,9 +4,10 @@ Start-up: for each bundle and network profile (CDP emulation), a fresh browser c
 page (cold), then a second page in the same context loads it again (warm: the HTTP cache holds
 the immutable files). Figures: encoded bytes transferred (the worker's downloads included),
 seconds to the Start button (the first playable moment), and seconds to the first game frame
-when Start is clicked at once. The baseline, measured in the same run, is the same bundle
-served with `--no-compression` and its wheels as published; a middle variant pre-compresses
-without repacking the wheels (the default build; `gymcast build --repack` adds the repacking).
+when Start is clicked at once. The baseline, measured in the same run, is the bundle built with
+`--no-slim` (the whole standard library and wheels, as published) and served with
+`--no-compression`. The other variants add, one at a time: pre-compression; slimming (only the
+traced modules, as bytecode: today's default build); and repacking (`gymcast build --repack`).
 
 Play (unthrottled, warm): keys are tapped for `--seconds`, and the figures are main-thread long
 tasks (over 50 ms), the interval between new frames (p50, p99), input-to-screen latency (a key's
@@ -39,10 +40,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BUNDLES = {"cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"]),
            "overcooked": (EXAMPLES / "overcooked", ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown", " "])}
 PROFILES = {"unthrottled": None, "20 Mbit/s, 40 ms RTT": (20, 40), "5 Mbit/s, 80 ms RTT": (5, 80)}
-#: variant -> (repack the wheels at build time, `gymcast serve` arguments)
-VARIANTS = {"baseline (as published)": (False, ("--no-compression",)), "pre-compressed": (False, ()),
-            "pre-compressed, repacked": (True, ())}
-OPTIMISED = "pre-compressed, repacked"
+#: variant -> (slim, repack at build time, `gymcast serve` arguments)
+VARIANTS = {"baseline (as published)": (False, False, ("--no-compression",)), "pre-compressed": (False, False, ()),
+            "pre-compressed, slim": (True, False, ()), "pre-compressed, slim, repacked": (True, True, ())}
+OPTIMISED = "pre-compressed, slim"  # the default build
 PAUSE_MS = 1000  # a longer gap between new frames is a pause between episodes
 #: collects main-thread long tasks and key presses from the first script of every page
 OBSERVE = """
@@ -125,10 +126,10 @@ def main() -> None:
         browser = launch_chromium(playwright)
         for name in args.bundles.split(","):
             folder, keys = BUNDLES[name]
-            for variant, (repack, host_args) in VARIANTS.items():
+            for variant, (slim, repack, host_args) in VARIANTS.items():
                 loaded = load_experiment(folder)
                 loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "num_episodes": 50})
-                bundle = build_loaded(loaded, Path(tmp) / f"{name}-{repack}", repack=repack).path
+                bundle = build_loaded(loaded, Path(tmp) / f"{name}-{slim}-{repack}", repack=repack, slim=slim).path
                 with HostProcess(bundle, Path(tmp) / f"{name}{len(startup)}.sqlite", extra_args=host_args) as host:
                     for profile, network in PROFILES.items():
                         # CDP throttles the page and its worker, not a service worker's fetches: block it here
@@ -143,10 +144,10 @@ def main() -> None:
                         context.close()
         browser.close()
     print(f"Start-up, Chromium headless, one run on {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"{'bundle':10} {'network':22} {'visit':5} {'variant':25} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")
+    print(f"{'bundle':10} {'network':22} {'visit':5} {'variant':30} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")
     order = lambda row: (row[0], list(PROFILES).index(row[1]), row[2])  # noqa: E731
     for name, profile, visit, variant, ready, frame, transferred in sorted(startup, key=order):
-        print(f"{name:10} {profile:22} {visit:5} {variant:25} {ready:9.2f} {frame:9.2f} {transferred / 1e6:7.2f}")
+        print(f"{name:10} {profile:22} {visit:5} {variant:30} {ready:9.2f} {frame:9.2f} {transferred / 1e6:7.2f}")
     print(f"\nPlay, unthrottled, warm, {args.seconds:g} s of tapped keys per bundle")
     print(f"{'figure':36} " + " ".join(f"{name:>12}" for name in plays))
     for figure in next(iter(plays.values())):

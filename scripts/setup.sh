@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Sets gymcast up on a fresh Debian/Ubuntu machine: a virtualenv in .venv with gymcast and what the examples need.
-# With --tests it also installs what the tests need: Debian's chromium and Node.js (for Pyodide under Node).
+# Sets gymcast up on a fresh Debian/Ubuntu machine: Node.js (the build traces each game in Pyodide under
+# Node) and a virtualenv in .venv with gymcast and what the examples need.
+# With --tests it also installs what the tests need: Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
 if [ "${1:-}" = "--tests" ]; then
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
-  command -v node >/dev/null 2>&1 || packages+=(nodejs)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

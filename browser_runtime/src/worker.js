@@ -288,7 +288,8 @@ function localInput() {
 }
 
 async function tick(generation) {
-  const lateMs = performance.now() - run.nextTick;
+  const lateMs = performance.now() - run.nextTick + (run.behindMs ?? 0);
+  run.behindMs = 0;
   const input = run.net ? await run.net.input(run.step + 1, generation) : localInput();
   if (!input || generation !== run.generation) return; // waiting for a partner's action, or paused/restarted
   const requests = policies ? JSON.parse(session.policy_requests_json()) : [];
@@ -309,7 +310,10 @@ async function tick(generation) {
   if (result.terminated || result.truncated) return endEpisode(result);
   run.nextTick += run.periodMs;
   const now = performance.now();
-  if (now - run.nextTick > 5 * run.periodMs) run.nextTick = now; // fell far behind: do not burst
+  if (now - run.nextTick > 5 * run.periodMs) { // fell far behind: do not burst, but log the next step as late
+    run.behindMs = now - run.nextTick;
+    run.nextTick = now;
+  }
   run.timer = setTimeout(guarded(() => tick(generation)), Math.max(0, run.nextTick - now));
 }
 
