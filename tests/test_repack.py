@@ -1,4 +1,5 @@
-"""`--repack` bundles: wheels and the stdlib zip ship stored, hold the same files, and the lock names their hashes."""
+"""`--repack` bundles: wheels and the stdlib zip ship stored, hold the same files, and the lock names their hashes;
+by default the lock names the slim wheels and the published wheels ship unchanged for the lazy finder."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own
     from conftest import CARTPOLE
     from gymcast.build.bundle import build_bundle
 
-    bundle = build_bundle(CARTPOLE, tmp_path / "bundle", repack=True).path
+    bundle = build_bundle(CARTPOLE, tmp_path / "bundle", repack=True, slim=False).path
     manifest = json.loads((bundle / "manifest.json").read_text())
     lock = json.loads((bundle / manifest["pyodide"]["lock_url"]).read_text())
     index = bundle / manifest["pyodide"]["index_url"]
@@ -34,7 +35,10 @@ def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own
         assert {info.compress_type for info in stdlib.infolist()} == {zipfile.ZIP_STORED}
 
 
-def test_by_default_the_published_wheels_ship(cartpole_bundle):
+def test_by_default_the_lock_names_the_slim_wheel_and_the_published_one_ships_whole(cartpole_bundle):
     manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
     lock = json.loads((cartpole_bundle / manifest["pyodide"]["lock_url"]).read_text())
-    assert lock["packages"]["numpy"]["sha256"] == PINS.wheel("numpy").sha256
+    numpy = PINS.wheel("numpy")
+    assert lock["packages"]["numpy"]["sha256"] != numpy.sha256
+    (full,) = [entry["url"] for entry in manifest["pruned"] if entry["url"].endswith("/" + numpy.file)]
+    assert file_digest(cartpole_bundle / full) == numpy.sha256
