@@ -51,15 +51,30 @@ json.dumps([int(obs), len(cloudpickle.dumps(lambda x: x + 1)) > 0, email.mime.ap
     assert {module.split(".")[0] for module, _ in output["reports"]} >= {"cloudpickle", "gymnasium"}
 
 
-def test_without_node_the_build_says_how_to_go_on(tmp_path):
+def build_on_path(tmp_path: Path, path: str) -> subprocess.CompletedProcess:
+    """`gymcast build` of a changed CartPole (so no cached trace applies) with PATH set to `path`."""
     folder = tmp_path / "changed"
     shutil.copytree(CARTPOLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
     with (folder / "frames.py").open("a") as module:
         module.write(f"\n# {tmp_path.name}: new code, so no cached trace applies\n")
-    result = subprocess.run(gymcast_command("build", str(folder), "-o", str(tmp_path / "out")), capture_output=True,
-                            text=True, env=environment_with(PATH="/usr/local/nonexistent", COLUMNS="300"))
+    return subprocess.run(gymcast_command("build", str(folder), "-o", str(tmp_path / "out")), capture_output=True,
+                          text=True, env=environment_with(PATH=path, COLUMNS="300"))
+
+
+def test_without_node_the_build_says_how_to_go_on(tmp_path):
+    result = build_on_path(tmp_path, "/usr/local/nonexistent")
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "Node.js 20+ is needed" in result.stderr and "--no-slim" in result.stderr
+    assert "Node.js 18+ is needed" in result.stderr and "--no-slim" in result.stderr
+
+
+def test_with_a_node_too_old_for_pyodide_the_build_names_its_version(tmp_path):
+    old = tmp_path / "old_node"
+    old.mkdir()
+    (old / "node").write_text("#!/bin/sh\necho v16.20.2\n")
+    (old / "node").chmod(0o755)
+    result = build_on_path(tmp_path, str(old))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Node.js v16.20.2" in result.stderr and "needs Node.js 18+" in result.stderr and "--no-slim" in result.stderr
 
 
 LATE_IMPORT = Path(__file__).parent / "fixtures" / "experiments" / "late_import"

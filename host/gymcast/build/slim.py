@@ -30,6 +30,7 @@ SAFETY_MODULES = ("traceback", "linecache", "tokenize", "warnings", "json", "bas
                   "numpy.fft", "numpy.linalg", "numpy.random")
 TRACE_STEPS = 300
 SLIM_FORMAT = 2  # bump when slim_archive writes archives differently: cached copies then go stale
+MIN_NODE_MAJOR = 18  # Pyodide 0.27's own requirement (package.json "engines"); tested on Node 20
 NOT_SHIPPED = (".pyi", ".h", ".a", ".pxd", ".pyx", ".c")  # headers, stubs and sources nothing imports at run time
 
 
@@ -63,10 +64,7 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
                                     sort_keys=True).encode()).hexdigest()[:32]
     out = cache_dir / "traces" / key
     if not (out / "trace.json").is_file():
-        node = shutil.which("node")
-        if node is None:
-            raise SlimError("Node.js 20+ is needed to trace the bundle's imports: install it (scripts/setup.sh does) "
-                            "or build with --no-slim")
+        node = node_executable()
         partial = out.with_name(key + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -80,6 +78,21 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
         partial.rename(out)
     used = json.loads((out / "trace.json").read_text())["used"]
     return Trace(used, out / "pyc")
+
+
+def node_executable() -> str:
+    """The `node` on PATH, if it is recent enough to run Pyodide; SlimError says what to do otherwise."""
+    node = shutil.which("node")
+    if node is None:
+        raise SlimError(f"Node.js {MIN_NODE_MAJOR}+ is needed to trace the bundle's imports: install it "
+                        "(scripts/setup.sh does) or build with --no-slim")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    major = version.removeprefix("v").split(".")[0]
+    if not major.isdigit() or int(major) < MIN_NODE_MAJOR:
+        raise SlimError(f"{node} is Node.js {version or '(no version printed)'}, too old to run Pyodide: the trace of "
+                        f"the bundle's imports needs Node.js {MIN_NODE_MAJOR}+. Install a newer Node.js "
+                        "(https://nodejs.org or your distribution's backports) or build with --no-slim")
+    return node
 
 
 def slim_archive(source: Path, trace: Trace, root: str, cache_dir: Path) -> SlimArchive:
