@@ -1,7 +1,9 @@
-"""A late step never stalls the page: the main thread keeps drawing, and the log records how late the step was."""
+"""A late step never stalls the page: the main thread keeps drawing, and the log records how late the step was.
+Before Start, the worker warms the game up on a throwaway env, which changes nothing in the game."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from conftest import HostProcess, events_of, open_player, wait_for
@@ -37,3 +39,29 @@ def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_pa
     assert after - before >= 350
     # the main thread went on with display frames while the worker was busy: at least 10 per second
     assert len(during) >= (after - before) / 100, (len(during), after - before)
+
+
+def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
+    """Every step of a session as (episode, step, actions, obs_hash)."""
+    return [(e.episode, e.step, e.data["actions"], e.data.get("obs_hash"))
+            for e in events_of(store, session_id, "step")]
+
+
+def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, host):
+    store = SQLiteEventStore(host.data)
+    at_once = open_player(browser, host.url, "quick")
+    at_once.click("#start")  # Start at once: the warm-up gives way within a step, if it is still going
+    patient = open_player(browser, host.url, "patient")
+    patient_id = wait_for(patient, "s.session_id")["session_id"]
+    deadline = time.monotonic() + 60
+    while not events_of(store, patient_id, "warm_up") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (warm_up,) = events_of(store, patient_id, "warm_up")
+    assert warm_up.data["steps"] == 30 and not warm_up.data["stopped_by_start"] and "error" not in warm_up.data
+    patient.click("#start")
+    games = []
+    for page in (at_once, patient):
+        status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 60)
+        games.append(logged_game(store, status["session_id"]))
+    assert events_of(store, at_once.evaluate("window.gymcast.status().session_id"), "warm_up")  # cut short or not
+    assert games[0] == games[1] and len(games[0]) > 10

@@ -12,6 +12,7 @@ import { NetPlay } from "./netplay.js";
 import { startPython } from "./snapshot.js";
 
 const PAUSE_BETWEEN_EPISODES_MS = 1500;
+const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (see warmUp)
 const keys = new KeyState();
 let game;
 let session;
@@ -20,6 +21,7 @@ let pyodide;
 const sessions = new Map(); // game key -> GameSession, one per game config the flow runs
 const bootTimes = {}; // loading stage -> ms: download, policies, python, install, import, total
 let policies = null; // {ort, sessions: Map(model path -> InferenceSession)} when the bundle has ONNX players
+let warming = null; // {stop, done: Promise} while the games warm up after loading
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const emit = (event) => post({ type: "event", event });
@@ -94,6 +96,51 @@ async function init(manifest, baseUrl) {
   progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
   post({ type: "ready", boot_ms: bootTimes, python_snapshot: started.snapshot });
+  warming = warmUp(manifest.games);
+}
+
+/** While the participant reads the Start screen, make each game's session, then play each game briefly
+ *  on a throwaway env, models included, so the first real steps are not late: V8 tiers up the wasm
+ *  they use, Python fills its caches. One piece per task, so Start is handled at once (see
+ *  stopWarmUp); logs a `warm_up` event. */
+function warmUp(games) {
+  const state = { stop: false };
+  const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+  state.done = (async () => {
+    const started = performance.now();
+    let warm = null;
+    let error = null;
+    try {
+      for (const [key, config] of Object.entries(games)) {
+        if (state.stop) break;
+        gameSession(key, config);
+        await nextTask();
+      }
+      const configs = pyodide.pyimport("json").loads(JSON.stringify(Object.values(games)));
+      warm = pyodide.pyimport("gymcast_runtime.loading").WarmUp(configs, WARM_UP_STEPS);
+      configs.destroy();
+      const nextStep = () => (state.stop ? null : warm.step_json()); // null once every game has warmed up
+      for (let requests = nextStep(); requests != null; requests = nextStep()) {
+        const batch = JSON.parse(requests);
+        if (policies && batch.length) await runPolicies(batch);
+        await nextTask();
+      }
+    } catch (failure) { // the real run reports an env that fails; the warm-up only says so
+      error = String(failure?.message ?? failure).slice(-2000);
+      console.warn("gymcast: warming up the game failed", failure);
+    }
+    emit({ type: "warm_up", steps: warm?.steps_played ?? 0, ms: round(performance.now() - started),
+           stopped_by_start: state.stop, ...(error && { error }) });
+    warm?.destroy();
+  })();
+  return state;
+}
+
+/** End the warm-up (at most one step away) before a run starts: the models never run twice at once. */
+async function stopWarmUp() {
+  if (!warming) return;
+  warming.stop = true;
+  await warming.done;
 }
 
 /** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
@@ -228,7 +275,8 @@ function schedule(delayMs) {
 }
 
 /** Start a game scene: its own GameSession, from `startEpisode` (an episode cut by a reload restarts). */
-function startRun({ scene, key, game: config, startEpisode = 0, relay = null, visible = true }) {
+async function startRun({ scene, key, game: config, startEpisode = 0, relay = null, visible = true }) {
+  await stopWarmUp();
   if (config.multiplayer && relay) {
     prepareRun(key, config, null, startEpisode);
     run.net = new NetPlay({ scene, key, relay, visible, hooks: netHooks });
@@ -240,17 +288,22 @@ function startRun({ scene, key, game: config, startEpisode = 0, relay = null, vi
 
 /** Choose the game and its GameSession (one per config, kept across scenes), and reset the run. */
 function prepareRun(key, config, seed, startEpisode) {
-  if (!sessions.has(key)) {
-    const { GameSession } = pyodide.pyimport("gymcast_runtime");
-    sessions.set(key, GameSession(pyodide.pyimport("json").loads(JSON.stringify(config))));
-  }
   game = config;
-  session = sessions.get(key);
+  session = gameSession(key, config);
   const humans = Object.entries(game.players).filter(([, player]) => player.type === "human");
   run = {
     baseSeed: seed, episode: startEpisode, attempt: 0, step: 0, humans, periodMs: 1000 / game.rendering.fps, timer: null,
     generation: 0, paused: false, inEpisode: false, net: null,
   };
+}
+
+/** The GameSession of game `key` (one per config, kept across scenes), made on first use. */
+function gameSession(key, config) {
+  if (!sessions.has(key)) {
+    const { GameSession } = pyodide.pyimport("gymcast_runtime");
+    sessions.set(key, GameSession(pyodide.pyimport("json").loads(JSON.stringify(config))));
+  }
+  return sessions.get(key);
 }
 
 function beginRun(scene, key, extra = {}) {

@@ -250,11 +250,11 @@ class GameSession:
 
     def policy_requests_json(self) -> str:
         """`policy_requests` as JSON: each feed as {shape, data} of float32 values."""
-        return _requests_to_json(self.policy_requests())
+        return requests_to_json(self.policy_requests())
 
     def fallback_requests_json(self, agents_json: str) -> str:
         """`fallback_requests` for a JSON list of agents, answered like `policy_requests_json`."""
-        return _requests_to_json(self.fallback_requests(json.loads(agents_json)))
+        return requests_to_json(self.fallback_requests(json.loads(agents_json)))
 
     def fallback_actions_json(self, agents_json: str, outputs_json: str = "{}") -> str:
         """`fallback_actions` with JSON in and out."""
@@ -294,7 +294,8 @@ def _outputs_from_json(outputs_json: str) -> dict[str, dict[str, np.ndarray]]:
             for agent, tensors in json.loads(outputs_json).items()}
 
 
-def _requests_to_json(requests: list[dict[str, Any]]) -> str:
+def requests_to_json(requests: list[dict[str, Any]]) -> str:
+    """ONNX requests as the worker reads them: feeds as `{shape, data}` lists."""
     return json.dumps([{"agent": r["agent"], "model": r["model"],
                         "feeds": {name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()}}
                        for r in requests])

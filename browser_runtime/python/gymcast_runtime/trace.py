@@ -14,29 +14,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from gymcast_runtime.loading import preload
+from gymcast_runtime.loading import exercising, preload
 
 
 def exercise(config: dict[str, Any], steps: int, seed: int = 0) -> None:
     """Play `steps` random steps of a game with every per-step call the worker makes (frames, hashes, snapshots)."""
-    from gymcast_runtime.session import GameSession
-
-    session = GameSession(config)
-    session.reset(seed)
-    for step in range(steps):
-        session.policy_requests()
-        actions = {agent: session.adapter.action_space(agent).sample() for agent in session.agents}
-        record = session.step(actions)
-        if session.objects_fn:
-            session.objects_json()
-        else:
-            session.frame()
-        session.obs_hash()
-        if step % 50 == 0:
-            session.restore(session.snapshot())
-        if record["terminated"] or record["truncated"]:
-            session.end_episode({agent: 0.0 for agent in session.agents})
-            session.reset(seed + step + 1, episode=1)
+    for _ in exercising(config, steps, seed):
+        pass
 
 
 def used_sources() -> dict[str, list[str]]:
