@@ -22,7 +22,8 @@ The service worker is blocked: CDP's network emulation applies to the page and i
 to a service worker's own fetches, which would make throttled figures meaningless. Its job is
 offline starts (tests/test_offline_chromium.py); warm visits already come from the HTTP cache.
 
-Run: .venv/bin/python bench/startup.py [--seconds 40] [--bundles cartpole,overcooked]
+Run: ./scripts/bench.sh [--seconds 40] [--bundles cartpole,overcooked] (sets up, then runs this),
+or .venv/bin/python bench/startup.py with the same arguments once set up.
 """
 
 from __future__ import annotations
