@@ -63,6 +63,7 @@ def test_valid_experiment_serializes_to_the_manifest():
         (lambda: valid().gameplay(input_mode="held"), "gameplay.input_mode", "'pressed_keys', 'single_keystroke'"),
         (lambda: valid().gameplay(seed=-1), "gameplay.seed", "between 0"),
         (lambda: valid().hosting(port=70000), "hosting.port", "between 1 and 65535"),
+        (lambda: valid().keep_modules("email.mime.text", "email mime"), "keep_modules[1]", "not a module name"),
         (lambda: valid().hosting(log_url="ftp://x"), "hosting.log_url", "http(s) URL"),
         (lambda: Experiment("x").to_manifest(), "environment", ".environment("),
         (lambda: Experiment("x").environment(env_id="CartPole-v1").to_manifest(), "players", ".players("),

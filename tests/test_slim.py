@@ -8,6 +8,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import CARTPOLE, HostProcess, environment_with, events_of, gymcast_command, open_player, wait_for
 
 IMPORT_PRUNED = Path(__file__).parent / "node" / "import_pruned.mjs"
@@ -96,3 +97,31 @@ def test_in_chromium_a_module_left_out_loads_during_play_and_is_logged(browser, 
     assert loaded.data["module"] == "email.mime.text" and loaded.data["archive"].endswith("python_stdlib.zip")
     (start,) = events_of(store, status["session_id"], "episode_start")
     assert start.data["custom"] == {"mime": "text/plain"}
+
+
+def slim_late_import(tmp_path: Path, *keep: str):
+    """The late-import experiment built slim, with `.keep_modules(*keep)`."""
+    from gymcast.build.bundle import build_loaded
+    from gymcast.experiment.loader import load_experiment
+
+    loaded = load_experiment(LATE_IMPORT)
+    loaded.experiment.keep_modules(*keep)
+    return build_loaded(loaded, tmp_path / "bundle").path
+
+
+def test_keep_modules_ships_a_module_the_trace_never_imports(tmp_path):
+    bundle = slim_late_import(tmp_path, "email.mime.text")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert not any("email.mime.text" in archive["modules"] for archive in manifest["pruned"])
+    stdlib = shipped_archive(bundle, manifest, "python_stdlib").namelist()
+    assert "email/mime/text.pyc" in stdlib and "email/mime/nonmultipart.pyc" in stdlib  # with what it imports
+
+
+def test_keep_modules_naming_a_module_pyodide_cannot_import_fails_the_build(tmp_path):
+    from gymcast.build.slim import SlimError
+
+    with pytest.raises(SlimError) as caught:
+        slim_late_import(tmp_path, "json", "no_such_module_for_gymcast")
+    message = str(caught.value)
+    assert "keep_modules: no_such_module_for_gymcast could not be imported in Pyodide" in message
+    assert ".requirements(" in message and "json" not in message.split("Pyodide")[0]

@@ -146,15 +146,21 @@ async function stopWarmUp() {
 /** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
 function installPrunedFinder(manifest, url) {
   const fetchSync = (path) => { // a worker may block on a request; Python's import is synchronous
+    const failed = (why) => new Error(`could not fetch ${path} for a module the slim bundle left out (${why}). `
+      + "Fix: list the module in .keep_modules() and rebuild, so it ships and needs no network");
     const request = new XMLHttpRequest();
     request.open("GET", url(path), false);
     request.responseType = "arraybuffer";
-    request.send();
-    if (request.status !== 200) throw new Error(`could not fetch ${path} for a module the slim bundle left out (HTTP ${request.status})`);
+    try {
+      request.send();
+    } catch (error) { // offline, say
+      throw failed(String(error?.message ?? error));
+    }
+    if (request.status !== 200) throw failed(`HTTP ${request.status}`);
     return new Uint8Array(request.response);
   };
   const report = (module, archive) => {
-    console.warn(`gymcast: ${module} was not in the slim bundle; loaded it from ${archive}`);
+    console.warn(`gymcast: ${module} was not in the slim bundle; loaded it from ${archive} (.keep_modules("${module}") ships it)`);
     emit({ type: "pruned_module", module, archive });
   };
   pyodide.pyimport("gymcast_runtime.pruned").install(pyodide.toPy(manifest.pruned ?? []), fetchSync, report);

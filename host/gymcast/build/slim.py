@@ -60,6 +60,7 @@ class SlimArchive:
 def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
     """Run the trace over a complete (unslimmed) bundle; cached by everything the bundle holds."""
     manifest = json.loads((bundle / "manifest.json").read_text())
+    kept_by_experiment = sorted({module for game in manifest["games"].values() for module in game.get("keep_modules", [])})
     key = hashlib.sha256(json.dumps([manifest["files"], manifest["games"], SAFETY_MODULES, TRACE_STEPS],
                                     sort_keys=True).encode()).hexdigest()[:32]
     out = cache_dir / "traces" / key
@@ -69,15 +70,20 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         script = resources.files("gymcast.browser_runtime").joinpath("node/trace.mjs")
-        result = subprocess.run([node, str(script), str(bundle), str(partial), str(TRACE_STEPS), json.dumps(SAFETY_MODULES)],
+        result = subprocess.run([node, str(script), str(bundle), str(partial), str(TRACE_STEPS),
+                                 json.dumps([*SAFETY_MODULES, *kept_by_experiment])],
                                 capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise SlimError(f"tracing the game in Pyodide failed:\n{result.stderr[-4000:]}\n"
                             "fix the error above (it also happens in the browser), or build with --no-slim")
         shutil.rmtree(out, ignore_errors=True)
         partial.rename(out)
-    used = json.loads((out / "trace.json").read_text())["used"]
-    return Trace(used, out / "pyc")
+    traced = json.loads((out / "trace.json").read_text())
+    unimportable = [module for module in kept_by_experiment if module in traced["unimportable"]]
+    if unimportable:
+        raise SlimError(f"keep_modules: {', '.join(unimportable)} could not be imported in Pyodide. Fix: check the "
+                        "spelling, ship the package that holds it with .requirements(...), or drop it from .keep_modules()")
+    return Trace(traced["used"], out / "pyc")
 
 
 def node_executable() -> str:

@@ -16,6 +16,7 @@ from gymcast.experiment.refs import to_ref
 INPUT_MODES = ("pressed_keys", "single_keystroke")
 ASSIGNMENTS = ("balanced", "random")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MAX_SEED = 2**31 - 1
 
 
@@ -47,6 +48,7 @@ class Experiment:
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
         self._requirements: list[str] = []
+        self._keep_modules: list[str] = []
         self._code: tuple[str, ...] = ()
         self._flow: tuple[Scene, ...] = (Game("main"),)
         self._conditions: dict[str, dict[str, Any]] = {}
@@ -203,6 +205,18 @@ class Experiment:
         self._requirements = list(specs)
         return self
 
+    def keep_modules(self, *modules: str) -> Experiment:
+        """Modules a slim bundle keeps though the build's trace may not import them, with everything
+        they import: e.g. one the game imports only late in a study, which a page would otherwise
+        fetch from the full archive then (and log as `pruned_module`). `.keep_modules("email.mime.text")`
+        """
+        for index, module in enumerate(modules):
+            if not isinstance(module, str) or not MODULE_PATTERN.match(module):
+                raise ConfigError(f"keep_modules[{index}]", f"{module!r} is not a module name",
+                                  'write each as an importable dotted name, e.g. "email.mime.text"')
+        self._keep_modules = list(modules)
+        return self
+
     def controls(self, feedback: bool = False, pause: bool = False, restart: bool = False,
                  fps_range: tuple[int, int] | None = None) -> Experiment:
         """Participant controls under the game (HIPPO Gym's research features), each logged when used.
@@ -309,6 +323,7 @@ class Experiment:
             "callbacks": self._callbacks,
             "controls": dict(self._controls),
             "requirements": list(self._requirements),
+            "keep_modules": list(self._keep_modules),
             "log_url": self._hosting["log_url"],
             "multiplayer": self._multiplayer.to_manifest() if self._multiplayer else None,
         }
