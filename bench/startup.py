@@ -89,11 +89,7 @@ def start_after_reading(context, url: str):
     """A page of `url` in `context` whose Start is clicked `READING_S` after it shows, as a
     participant reading the Start screen would (the worker warms the game up meanwhile)."""
     page = context.new_page()
-    page.goto(url)
-    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
-    time.sleep(READING_S)
-    page.click("#start")
-    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
+    time_to_first_frame(page, url, READING_S)
     return page
 
 

@@ -25,6 +25,8 @@ let warming = null; // {stop, done: Promise} while the games warm up after loadi
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const emit = (event) => post({ type: "event", event });
+/** A JSON-able JS value (a game config, say) as the Python value `json.loads` makes of it. */
+const fromJson = (value) => pyodide.pyimport("json").loads(JSON.stringify(value));
 const progress = (fraction, label) => post({ type: "progress", fraction, label });
 const fail = (error) => post({ type: "error", message: String(error?.message ?? error) });
 /** `fn` wrapped so an exception (e.g. from the env or a callback) reaches the page as an error. */
@@ -116,7 +118,7 @@ function warmUp(games) {
         gameSession(key, config);
         await nextTask();
       }
-      const configs = pyodide.pyimport("json").loads(JSON.stringify(Object.values(games)));
+      const configs = fromJson(Object.values(games));
       warm = pyodide.pyimport("gymcast_runtime.loading").WarmUp(configs, WARM_UP_STEPS);
       configs.destroy();
       const nextStep = () => (state.stop ? null : warm.step_json()); // null once every game has warmed up
@@ -307,7 +309,7 @@ function prepareRun(key, config, seed, startEpisode) {
 function gameSession(key, config) {
   if (!sessions.has(key)) {
     const { GameSession } = pyodide.pyimport("gymcast_runtime");
-    sessions.set(key, GameSession(pyodide.pyimport("json").loads(JSON.stringify(config))));
+    sessions.set(key, GameSession(fromJson(config)));
   }
   return sessions.get(key);
 }

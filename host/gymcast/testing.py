@@ -125,13 +125,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def time_to_first_frame(page, url: str) -> tuple[float, float]:
+def time_to_first_frame(page, url: str, reading_s: float = 0.0) -> tuple[float, float]:
     """Seconds from navigating `page` to `url` until the Start button, and until the first game frame
-    when Start is clicked at once."""
+    when Start is clicked `reading_s` after it shows (at once by default)."""
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
     ready = time.perf_counter() - started
+    time.sleep(reading_s)
     page.click("#start")
     page.wait_for_function("window.gymcast.status().frames_drawn > 0")
     return ready, time.perf_counter() - started
