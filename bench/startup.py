@@ -23,8 +23,8 @@ The service worker is blocked: CDP's network emulation applies to the page and i
 to a service worker's own fetches, which would make throttled figures meaningless. Its job is
 offline starts (tests/test_offline_chromium.py); warm visits already come from the HTTP cache.
 
-Run: ./scripts/bench.sh [--seconds 40] [--bundles cartpole,overcooked] (sets up, then runs this),
-or .venv/bin/python bench/startup.py with the same arguments once set up.
+Run: ./scripts/bench.sh [--seconds 40] [--bundles cartpole,overcooked] [--profiles unthrottled,20mbit,5mbit]
+(it sets up, then runs this), or .venv/bin/python bench/startup.py with the same arguments once set up.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from playwright.sync_api import sync_playwright
 
@@ -46,7 +47,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: bundle -> (example, keys tapped while playing, the issue's goal rate in steps per second)
 BUNDLES = {"cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"], 60),
            "overcooked": (EXAMPLES / "overcooked", ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown", " "], 30)}
-PROFILES = {"unthrottled": None, "20 Mbit/s, 40 ms RTT": (20, 40), "5 Mbit/s, 80 ms RTT": (5, 80)}
+#: profile -> (label in the table, (Mbit/s, RTT ms) or None for no throttling)
+PROFILES = {"unthrottled": ("unthrottled", None), "20mbit": ("20 Mbit/s, 40 ms RTT", (20, 40)),
+            "5mbit": ("5 Mbit/s, 80 ms RTT", (5, 80))}
 #: variant -> (slim, repack at build time, `gymcast serve` arguments)
 VARIANTS = {"baseline (as published)": (False, False, ("--no-compression",)), "pre-compressed": (False, False, ()),
             "pre-compressed, slim": (True, False, ()), "pre-compressed, slim, repacked": (True, True, ())}
@@ -149,15 +152,28 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
     }
 
 
+def chosen(options: dict) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of `options`' keys, refused with the valid ones if any is unknown."""
+    def parse(value: str) -> list[str]:
+        names = value.split(",")
+        unknown = [name for name in names if name not in options]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}: choose from {', '.join(options)}")
+        return names
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40, help="how long each play measurement lasts")
-    parser.add_argument("--bundles", default=",".join(BUNDLES), help="which of: " + ", ".join(BUNDLES))
+    parser.add_argument("--bundles", type=chosen(BUNDLES), default=list(BUNDLES), help="which of: " + ", ".join(BUNDLES))
+    parser.add_argument("--profiles", type=chosen(PROFILES), default=list(PROFILES),
+                        help="which networks, of: " + ", ".join(PROFILES) + " (play needs unthrottled)")
     args = parser.parse_args()
     startup, plays = [], {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        for name in args.bundles.split(","):
+        for name in args.bundles:
             folder, keys, fps = BUNDLES[name]
             for variant, (slim, repack, host_args) in VARIANTS.items():
                 loaded = load_experiment(folder)
@@ -166,13 +182,14 @@ def main() -> None:
                 loaded.experiment.gameplay(**{**manifest["gameplay"], "num_episodes": 200})
                 bundle = build_loaded(loaded, Path(tmp) / f"{name}-{slim}-{repack}", repack=repack, slim=slim).path
                 with HostProcess(bundle, Path(tmp) / f"{name}{len(startup)}.sqlite", extra_args=host_args) as host:
-                    for profile, network in PROFILES.items():
+                    for profile in args.profiles:
+                        label, network = PROFILES[profile]
                         # CDP throttles the page and its worker, not a service worker's fetches: block it here
                         context = browser.new_context(service_workers="block")
                         context.add_init_script(OBSERVE)
                         for visit in ("cold", "warm"):
                             page, *figures = load(context, host.url, network)
-                            startup.append((name, profile, visit, variant, *figures))
+                            startup.append((name, label, visit, variant, *figures))
                             page.close()
                             if variant == OPTIMISED and network is None and visit == "warm":
                                 page = start_after_reading(context, host.url)
@@ -182,9 +199,13 @@ def main() -> None:
         browser.close()
     print(f"Start-up, Chromium headless, one run on {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"{'bundle':10} {'network':22} {'visit':5} {'variant':30} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")
-    order = lambda row: (row[0], list(PROFILES).index(row[1]), row[2])  # noqa: E731
+    labels = [label for label, _ in PROFILES.values()]
+    order = lambda row: (row[0], labels.index(row[1]), row[2])  # noqa: E731
     for name, profile, visit, variant, ready, frame, transferred in sorted(startup, key=order):
         print(f"{name:10} {profile:22} {visit:5} {variant:30} {ready:9.2f} {frame:9.2f} {transferred / 1e6:7.2f}")
+    if not plays:
+        print("\nPlay: not measured (it runs on the unthrottled profile)")
+        return
     print(f"\nPlay, unthrottled, warm, {args.seconds:g} s of tapped keys per bundle")
     print(f"{'figure':36} " + " ".join(f"{name:>12}" for name in plays))
     for figure in next(iter(plays.values())):
