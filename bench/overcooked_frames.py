@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from gymcast.build.bundle import build_loaded
+from gymcast.bundler.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
 from gymcast.testing import HostProcess, frame_intervals, launch_chromium, logged_steps, percentile, time_to_first_frame
 

@@ -19,14 +19,13 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from gymcast.build.bundle import build_loaded
+from gymcast.bundler.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, launch_chromium, percentile
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "examples" / "cartpole" / "ai_feedback.py"
-
 
 
 def main() -> None:
@@ -43,11 +42,15 @@ def main() -> None:
             page.goto(host.url)
             page.wait_for_function("window.gymcast.status().phase === 'ready'", timeout=120_000)
             page.click("#start")
-            page.wait_for_function("window.gymcast.status().phase === 'done' && window.gymcast.status().pending_events === 0",
-                                   timeout=600_000)
+            page.wait_for_function(
+                "window.gymcast.status().phase === 'done' && window.gymcast.status().pending_events === 0",
+                timeout=600_000,
+            )
         store = SQLiteEventStore(host.data)
         with sqlite3.connect(host.data) as db:
-            browser_ms = [json.loads(r[0])["policy_ms"] for r in db.execute("SELECT data FROM events WHERE type = 'step'")]
+            browser_ms = [
+                json.loads(r[0])["policy_ms"] for r in db.execute("SELECT data FROM events WHERE type = 'step'")
+            ]
         with open_bundle(bundle) as game:
             session, policies = game.session("main"), game.native_policies("main")
             requests = []
@@ -64,9 +67,15 @@ def main() -> None:
                 native_ms.append((time.perf_counter() - started) * 1000)
     print(f"CartPole MLP policy (4-32-2), {len(browser_ms)} steps, one run")
     print(f"{'':34} {'median ms':>10} {'p99 ms':>10}")
-    print(f"{'onnxruntime-web in Chromium':34} {statistics.median(browser_ms):10.3f} {percentile(browser_ms, 0.99):10.3f}")
-    print(f"{'native onnxruntime (Python)':34} {statistics.median(native_ms):10.3f} {percentile(native_ms, 0.99):10.3f}")
-    print(f"{'ratio browser / native (median)':34} {statistics.median(browser_ms) / statistics.median(native_ms):10.1f}")
+    print(
+        f"{'onnxruntime-web in Chromium':34} {statistics.median(browser_ms):10.3f} {percentile(browser_ms, 0.99):10.3f}"
+    )
+    print(
+        f"{'native onnxruntime (Python)':34} {statistics.median(native_ms):10.3f} {percentile(native_ms, 0.99):10.3f}"
+    )
+    print(
+        f"{'ratio browser / native (median)':34} {statistics.median(browser_ms) / statistics.median(native_ms):10.1f}"
+    )
     print("browser figures include tensor marshalling in the worker; performance.now() there is coarsened to 0.1 ms")
 
 

@@ -23,19 +23,34 @@ from gymcast.testing import HostProcess, cpu_seconds, create_session, percentile
 
 def relay_bundle(folder: Path, fps: int) -> Path:
     """A bundle folder holding only the manifest: the relay needs nothing else."""
-    experiment = (Experiment("relay_load").environment(env_id="CartPole-v1")
-                  .players({"left": Human(keys={"a": 0}), "right": Human(keys={"b": 1})})
-                  .rendering(fps=fps).multiplayer(wait_timeout_s=600, input_delay=2))
+    experiment = (
+        Experiment("relay_load")
+        .environment(env_id="CartPole-v1")
+        .players({"left": Human(keys={"a": 0}), "right": Human(keys={"b": 1})})
+        .rendering(fps=fps)
+        .multiplayer(wait_timeout_s=600, input_delay=2)
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(json.dumps({"games": experiment.games()}))
     return folder
 
 
-async def player(url: str, session: tuple[str, str], fps: int, seconds: float, sent: dict, latencies: list, matched: asyncio.Event,
-                 everyone_matched: asyncio.Event, joining: asyncio.Semaphore) -> None:
+async def player(
+    url: str,
+    session: tuple[str, str],
+    fps: int,
+    seconds: float,
+    sent: dict,
+    latencies: list,
+    matched: asyncio.Event,
+    everyone_matched: asyncio.Event,
+    joining: asyncio.Semaphore,
+) -> None:
     async with joining:  # connect in waves: a burst of 1000 connects overflows the server's listen backlog
         ws = await websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, open_timeout=60)
-        await ws.send(json.dumps({"type": "join", "schema": 1, "session_id": session[0], "token": session[1], "game": "main"}))
+        await ws.send(
+            json.dumps({"type": "join", "schema": 1, "session_id": session[0], "token": session[1], "game": "main"})
+        )
     async with ws:
         seat = None
         try:
@@ -72,8 +87,10 @@ async def run_load(url: str, groups: int, fps: int, seconds: float) -> dict:
     flags = [asyncio.Event() for _ in sessions]
     everyone = asyncio.Event()
     joining = asyncio.Semaphore(50)
-    tasks = [asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining))
-             for session, flag in zip(sessions, flags)]
+    tasks = [
+        asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining))
+        for session, flag in zip(sessions, flags)
+    ]
     await asyncio.gather(*(flag.wait() for flag in flags))
     everyone.set()
     await asyncio.gather(*tasks)
@@ -86,9 +103,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=int, default=30)
     args = parser.parse_args()
-    print(f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
-          f"`gymcast serve` (werkzeug threaded server); {os.cpu_count()} CPU cores")
-    print(f"{'groups':>7} {'players':>8} {'relayed/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'host CPU %':>11} {'CPU s per participant-min':>26}")
+    print(
+        f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
+        f"`gymcast serve` (werkzeug threaded server); {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"{'groups':>7} {'players':>8} {'relayed/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'host CPU %':>11} {'CPU s per participant-min':>26}"
+    )
     for groups in args.groups:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
@@ -99,8 +120,10 @@ def main() -> None:
         latencies = result["latencies"]
         players = 2 * groups
         per_participant_minute = cpu / (players * wall / 60)
-        print(f"{groups:>7} {players:>8} {len(latencies) / args.seconds:>10.0f} {percentile(latencies, 0.5):>8.2f} "
-              f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f}")
+        print(
+            f"{groups:>7} {players:>8} {len(latencies) / args.seconds:>10.0f} {percentile(latencies, 0.5):>8.2f} "
+            f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,26 +33,42 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from playwright.sync_api import sync_playwright
 
-from gymcast.build.bundle import build_loaded
+from gymcast.bundler.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import (HostProcess, cpu_seconds, frame_intervals, launch_chromium, logged_steps, percentile,
-                             time_to_first_frame)
+from gymcast.testing import (
+    HostProcess,
+    cpu_seconds,
+    frame_intervals,
+    launch_chromium,
+    logged_steps,
+    percentile,
+    time_to_first_frame,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: bundle -> (example, keys tapped while playing, the issue's goal rate in steps per second)
-BUNDLES = {"cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"], 60),
-           "overcooked": (EXAMPLES / "overcooked", ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown", " "], 30)}
+BUNDLES = {
+    "cartpole": (EXAMPLES / "cartpole", ["ArrowLeft", "ArrowRight"], 60),
+    "overcooked": (EXAMPLES / "overcooked", ["ArrowLeft", "ArrowUp", "ArrowRight", "ArrowDown", " "], 30),
+}
 #: profile -> (label in the table, (Mbit/s, RTT ms) or None for no throttling)
-PROFILES = {"unthrottled": ("unthrottled", None), "20mbit": ("20 Mbit/s, 40 ms RTT", (20, 40)),
-            "5mbit": ("5 Mbit/s, 80 ms RTT", (5, 80))}
+PROFILES = {
+    "unthrottled": ("unthrottled", None),
+    "20mbit": ("20 Mbit/s, 40 ms RTT", (20, 40)),
+    "5mbit": ("5 Mbit/s, 80 ms RTT", (5, 80)),
+}
 #: variant -> (slim, repack at build time, `gymcast serve` arguments)
-VARIANTS = {"baseline (as published)": (False, False, ("--no-compression",)), "pre-compressed": (False, False, ()),
-            "pre-compressed, slim": (True, False, ()), "pre-compressed, slim, repacked": (True, True, ())}
+VARIANTS = {
+    "baseline (as published)": (False, False, ("--no-compression",)),
+    "pre-compressed": (False, False, ()),
+    "pre-compressed, slim": (True, False, ()),
+    "pre-compressed, slim, repacked": (True, True, ()),
+}
 OPTIMISED = "pre-compressed, slim"  # the default build
 PAUSE_MS = 1000  # a longer gap between new frames is a pause between episodes
 READING_S = 3  # how long the play runs' participant reads the Start screen before clicking Start
@@ -79,8 +95,15 @@ def load(context, url: str, network: tuple[int, int] | None):
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
         mbit, rtt = network
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": rtt, "downloadThroughput": mbit * 125_000,
-                                                      "uploadThroughput": mbit * 125_000})
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": rtt,
+                "downloadThroughput": mbit * 125_000,
+                "uploadThroughput": mbit * 125_000,
+            },
+        )
     finished = []
     page.on("requestfinished", lambda request: finished.append(request))
     ready, frame = time_to_first_frame(page, url)
@@ -126,8 +149,12 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
     session_id = page.evaluate("window.gymcast.status().session_id")
     steps = logged_steps(host.data, session_id)
     shown = {(episode, step): t for episode, step, t in drawn}
-    used_at = sorted((shown[(e.episode, e.step)], e.episode, key) for e in steps for key in e.data["keys"].values()
-                     if key and (e.episode, e.step) in shown)
+    used_at = sorted(
+        (shown[(e.episode, e.step)], e.episode, key)
+        for e in steps
+        for key in e.data["keys"].values()
+        if key and (e.episode, e.step) in shown
+    )
     latencies = []
     for key, pressed, episode in key_downs:  # keys pressed during an episode, matched within it
         later = [t for t, in_episode, used in used_at if used == key and in_episode == episode and t >= pressed]
@@ -154,21 +181,29 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
 
 def chosen(options: dict) -> Callable[[str], list[str]]:
     """An argparse type: a comma-separated list of `options`' keys, refused with the valid ones if any is unknown."""
+
     def parse(value: str) -> list[str]:
         names = value.split(",")
         unknown = [name for name in names if name not in options]
         if unknown:
             raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}: choose from {', '.join(options)}")
         return names
+
     return parse
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40, help="how long each play measurement lasts")
-    parser.add_argument("--bundles", type=chosen(BUNDLES), default=list(BUNDLES), help="which of: " + ", ".join(BUNDLES))
-    parser.add_argument("--profiles", type=chosen(PROFILES), default=list(PROFILES),
-                        help="which networks, of: " + ", ".join(PROFILES) + " (play needs unthrottled)")
+    parser.add_argument(
+        "--bundles", type=chosen(BUNDLES), default=list(BUNDLES), help="which of: " + ", ".join(BUNDLES)
+    )
+    parser.add_argument(
+        "--profiles",
+        type=chosen(PROFILES),
+        default=list(PROFILES),
+        help="which networks, of: " + ", ".join(PROFILES) + " (play needs unthrottled)",
+    )
     args = parser.parse_args()
     startup, plays = [], {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:

@@ -12,8 +12,21 @@ import pytest
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import HostProcess, gymcast_command, launch_chromium
 
-__all__ = ["CARTPOLE", "HostProcess", "PlayedGame", "assert_one_game", "build_capped", "environment_with", "events_of",
-           "gymcast_command", "open_player", "seeded_cache", "start_pair", "steps_by_session", "wait_for"]
+__all__ = [
+    "CARTPOLE",
+    "HostProcess",
+    "PlayedGame",
+    "assert_one_game",
+    "build_capped",
+    "environment_with",
+    "events_of",
+    "gymcast_command",
+    "open_player",
+    "seeded_cache",
+    "start_pair",
+    "steps_by_session",
+    "wait_for",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
@@ -22,7 +35,7 @@ CARTPOLE = REPO / "examples" / "cartpole"
 @pytest.fixture(scope="session")
 def cartpole_bundle(tmp_path_factory) -> Path:
     """The CartPole example built once per test run (downloads are cached in ~/.cache/gymcast)."""
-    from gymcast.build.bundle import build_bundle
+    from gymcast.bundler.bundle import build_bundle
 
     out = tmp_path_factory.mktemp("bundles") / "cartpole"
     build_bundle(CARTPOLE, out)
@@ -79,9 +92,13 @@ def wait_for(page, condition: str, timeout_s: float = 60) -> dict:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000)
+        page.wait_for_function(
+            f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000
+        )
     except PlaywrightTimeout:
-        raise AssertionError(f"waited {timeout_s} s for `{condition}`; the page is at {page.evaluate(STATUS)}") from None
+        raise AssertionError(
+            f"waited {timeout_s} s for `{condition}`; the page is at {page.evaluate(STATUS)}"
+        ) from None
     return page.evaluate(STATUS)
 
 
@@ -161,7 +178,7 @@ def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
 
 def build_capped(experiment: Path, out: Path, steps: int, multiplayer: dict | None = None, **env_kwargs) -> Path:
     """Build an experiment with at most `steps` steps per episode, extra env kwargs, and other multiplayer rules."""
-    from gymcast.build.bundle import build_loaded
+    from gymcast.bundler.bundle import build_loaded
     from gymcast.experiment.loader import load_experiment
 
     loaded = load_experiment(experiment)
@@ -185,7 +202,7 @@ def colour_regions(page, colours: dict[str, str], tolerance: int = 12) -> dict[s
     pixels = np.asarray(Image.open(io.BytesIO(page.locator("#screen").screenshot())).convert("RGB"), dtype=np.int16)
     found = {}
     for name, colour in colours.items():
-        target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
+        target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
         ys, xs = np.nonzero(np.abs(pixels - target).max(axis=2) <= tolerance)
         found[name] = (len(xs), float(xs.mean()) if len(xs) else -1.0, float(ys.mean()) if len(ys) else -1.0)
     return found

@@ -19,7 +19,9 @@ class RelayClient:
     """Joins the relay as a session; answers pings at once (a reader thread), and `expect(type)`
     returns the next message of that type."""
 
-    def __init__(self, base_url: str, session: tuple[str, str], game: str = "main", visible: bool = True, join: bool = True):
+    def __init__(
+        self, base_url: str, session: tuple[str, str], game: str = "main", visible: bool = True, join: bool = True
+    ):
         self.session_id, self.token = session
         self.ws = connect(base_url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, legacy=True)
         self.seen: list[dict[str, Any]] = []
@@ -36,7 +38,9 @@ class RelayClient:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {kind!r} message within {timeout_s} s; saw {[m['type'] for m in self.seen[-20:]]}")
+                raise AssertionError(
+                    f"no {kind!r} message within {timeout_s} s; saw {[m['type'] for m in self.seen[-20:]]}"
+                )
             try:
                 message = self.inbox.get(timeout=left)
             except queue.Empty:

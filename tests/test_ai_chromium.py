@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CARTPOLE, HostProcess, environment_with, gymcast_command, wait_for
 from gymcast import Human, OnnxPolicy
-from gymcast.build.bundle import build_loaded
+from gymcast.bundler.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
 
 VARIANTS = {
@@ -43,7 +43,9 @@ def test_human_and_onnx_policy_episodes_run_to_the_end(played_twin):
     variant, _, db, status = played_twin
     assert status["rejected_events"] == 0 and status["error"] is None
     with sqlite3.connect(db) as connection:
-        steps = [json.loads(r[0]) for r in connection.execute("SELECT data FROM events WHERE type = 'step' ORDER BY seq")]
+        steps = [
+            json.loads(r[0]) for r in connection.execute("SELECT data FROM events WHERE type = 'step' ORDER BY seq")
+        ]
         ends = connection.execute("SELECT COUNT(*) FROM events WHERE type = 'episode_end'").fetchone()[0]
     assert ends == 2
     assert all(set(s["actions"]) == {"human", "ai"} for s in steps)
@@ -54,8 +56,12 @@ def test_human_and_onnx_policy_episodes_run_to_the_end(played_twin):
 
 def test_logged_ai_actions_equal_native_onnxruntime(played_twin):
     _, bundle, db, _ = played_twin
-    result = subprocess.run(gymcast_command("replay", str(db), "--bundle", str(bundle), "--check-policies"),
-                            capture_output=True, text=True, env=environment_with(COLUMNS="200"))
+    result = subprocess.run(
+        gymcast_command("replay", str(db), "--bundle", str(bundle), "--check-policies"),
+        capture_output=True,
+        text=True,
+        env=environment_with(COLUMNS="200"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("match") == 2 and "diverged" not in result.stdout
 
@@ -67,11 +73,16 @@ def test_a_flipped_ai_action_is_caught_by_the_policy_check(played_twin, tmp_path
         source.backup(target)
     with sqlite3.connect(copy) as connection:
         seq, data = connection.execute(
-            "SELECT seq, data FROM events WHERE type = 'step' AND episode = 0 AND step = 3").fetchone()
+            "SELECT seq, data FROM events WHERE type = 'step' AND episode = 0 AND step = 3"
+        ).fetchone()
         record = json.loads(data)
         record["actions"]["ai"] = 1 - record["actions"]["ai"]
         connection.execute("UPDATE events SET data = ? WHERE seq = ?", (json.dumps(record), seq))
-    result = subprocess.run(gymcast_command("replay", str(copy), "--bundle", str(bundle), "--check-policies"),
-                            capture_output=True, text=True, env=environment_with(COLUMNS="300"))
+    result = subprocess.run(
+        gymcast_command("replay", str(copy), "--bundle", str(bundle), "--check-policies"),
+        capture_output=True,
+        text=True,
+        env=environment_with(COLUMNS="300"),
+    )
     assert result.returncode == 1
     assert "diverged at step 3" in result.stdout and "native AI actions" in result.stdout

@@ -11,15 +11,23 @@ CONDITIONS = {"conditions": ["a", "b"], "assignment": "balanced", "allow_repeat"
 
 
 def join(host, participant: str, **extra) -> tuple[int, dict]:
-    response, data = request(host, "POST", "/api/v1/sessions", {"schema": 1, "experiment": "study", "build_id": "b1",
-                                                                "participant_id": participant, **CONDITIONS, **extra})
+    response, data = request(
+        host,
+        "POST",
+        "/api/v1/sessions",
+        {"schema": 1, "experiment": "study", "build_id": "b1", "participant_id": participant, **CONDITIONS, **extra},
+    )
     return response.status, json.loads(data)
 
 
 def complete(host, session: dict) -> None:
-    response, _ = request(host, "POST", f"/api/v1/sessions/{session['session_id']}/events",
-                          {"schema": 1, "events": [{"seq": 1, "type": "completion", "t": 1.7e12, "code": "X"}]},
-                          session["token"])
+    response, _ = request(
+        host,
+        "POST",
+        f"/api/v1/sessions/{session['session_id']}/events",
+        {"schema": 1, "events": [{"seq": 1, "type": "completion", "t": 1.7e12, "code": "X"}]},
+        session["token"],
+    )
     assert response.status == 200
 
 
@@ -55,7 +63,12 @@ def test_a_session_id_of_another_participant_is_refused(host):
 
 def test_after_resuming_numbering_continues_after_stored_events(host):
     _, session = join(host, "numbering", session_id=uuid.uuid4().hex)
-    request(host, "POST", f"/api/v1/sessions/{session['session_id']}/events",
-            {"schema": 1, "events": [{"seq": s, "type": "page", "t": 1.7e12} for s in (1, 2, 3)]}, session["token"])
+    request(
+        host,
+        "POST",
+        f"/api/v1/sessions/{session['session_id']}/events",
+        {"schema": 1, "events": [{"seq": s, "type": "page", "t": 1.7e12} for s in (1, 2, 3)]},
+        session["token"],
+    )
     _, resumed = join(host, "numbering")
     assert resumed["next_seq"] == 4

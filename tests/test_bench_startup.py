@@ -10,23 +10,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("baseline (as published)", "pre-compressed", "pre-compressed, slim", "pre-compressed, slim, repacked")
-ROW = re.compile(r"^(?P<bundle>\w+)\s+(?P<network>unthrottled|\d+ Mbit/s, \d+ ms RTT)\s+(?P<visit>cold|warm)\s+"
-                 r"(?P<variant>.+?)\s+(?P<start>[\d.]+)\s+(?P<frame>[\d.]+)\s+(?P<mb>[\d.]+)$")
+ROW = re.compile(
+    r"^(?P<bundle>\w+)\s+(?P<network>unthrottled|\d+ Mbit/s, \d+ ms RTT)\s+(?P<visit>cold|warm)\s+"
+    r"(?P<variant>.+?)\s+(?P<start>[\d.]+)\s+(?P<frame>[\d.]+)\s+(?P<mb>[\d.]+)$"
+)
 
 
 def test_the_harness_prints_start_up_before_and_after_and_play_figures():
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "startup.py"), "--bundles", "cartpole",
-                             "--profiles", "unthrottled,20mbit", "--seconds", "4"],
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "startup.py"),
+            "--bundles",
+            "cartpole",
+            "--profiles",
+            "unthrottled,20mbit",
+            "--seconds",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {(m["network"], m["visit"], m["variant"]): m for m in map(ROW.match, result.stdout.splitlines()) if m}
     reference = "20 Mbit/s, 40 ms RTT"
-    assert {key for key in rows if key[0] == reference} == {(reference, visit, variant) for visit in ("cold", "warm")
-                                                             for variant in VARIANTS}
+    assert {key for key in rows if key[0] == reference} == {
+        (reference, visit, variant) for visit in ("cold", "warm") for variant in VARIANTS
+    }
     figure = lambda visit, variant, name: float(rows[(reference, visit, variant)][name])  # noqa: E731
     # after (the default build) against before (as published), measured in the same run
-    assert figure("cold", "pre-compressed, slim", "mb") < figure("cold", "pre-compressed", "mb") < figure(
-        "cold", "baseline (as published)", "mb")
+    assert (
+        figure("cold", "pre-compressed, slim", "mb")
+        < figure("cold", "pre-compressed", "mb")
+        < figure("cold", "baseline (as published)", "mb")
+    )
     for visit in ("cold", "warm"):
         assert figure(visit, "pre-compressed, slim", "start") < figure(visit, "baseline (as published)", "start")
         assert 0 < figure(visit, "pre-compressed, slim", "start") <= figure(visit, "pre-compressed, slim", "frame")
@@ -40,8 +58,12 @@ def test_the_harness_prints_start_up_before_and_after_and_play_figures():
 def test_the_readme_states_the_cartpole_figures_results_md_records():
     results = (ROOT / "bench" / "RESULTS.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    recorded = {(visit, variant): float(start) for visit, variant, start in re.findall(
-        r"^\| cartpole \| 20 Mbit/s, 40 ms RTT \| (cold|warm) \| (.+?) \| ([\d.]+) \|", results, re.M)}
+    recorded = {
+        (visit, variant): float(start)
+        for visit, variant, start in re.findall(
+            r"^\| cartpole \| 20 Mbit/s, 40 ms RTT \| (cold|warm) \| (.+?) \| ([\d.]+) \|", results, re.M
+        )
+    }
     assert len(recorded) == 8
     run = re.search(r"`\./scripts/bench\.sh`.*?(\d{4}-\d\d-\d\d \d\d:\d\d)", results, re.S).group(1)
     assert f"Current figures\n({run}, one run" in readme

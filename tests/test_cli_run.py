@@ -14,9 +14,21 @@ from gymcast.testing import free_port
 def test_run_builds_serves_and_prints_the_url(cartpole_bundle, tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        gymcast_command("run", str(CARTPOLE), "-o", str(tmp_path / "bundle"), "--port", str(port),
-                        "--data", str(tmp_path / "logs.sqlite")),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment_with(COLUMNS="200"))
+        gymcast_command(
+            "run",
+            str(CARTPOLE),
+            "-o",
+            str(tmp_path / "bundle"),
+            "--port",
+            str(port),
+            "--data",
+            str(tmp_path / "logs.sqlite"),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment_with(COLUMNS="200"),
+    )
     try:
         deadline = time.monotonic() + 120
         manifest = None

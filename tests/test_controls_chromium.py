@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HostProcess, wait_for
-from gymcast.build.bundle import build_bundle
+from gymcast.bundler.bundle import build_bundle
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 
@@ -65,7 +65,7 @@ def test_feedback_is_logged_with_its_step_and_delivered_to_the_python_policy(con
     logged = events(controlled_run[1])
     (feedback,) = [e for e in logged if e["type"] == "feedback"]
     assert feedback["value"] == "good" and feedback["delivered_to"] == ["ai"] and feedback["episode"] == 0
-    first_attempt = logged[:logged.index(next(e for e in logged if e.get("restarted")))]
+    first_attempt = logged[: logged.index(next(e for e in logged if e.get("restarted")))]
     ai = {e["step"]: e["actions"]["ai"] for e in first_attempt if e["type"] == "step"}
     assert {a for s, a in ai.items() if s <= feedback["step"]} == {0}
     assert {a for s, a in ai.items() if s > feedback["step"]} == {1}

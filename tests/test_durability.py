@@ -38,8 +38,17 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_p
         next_seq = 1
         while not stop.is_set() or pending:
             while len(pending) < BATCH and not stop.is_set():
-                pending.append({"seq": next_seq, "type": "step", "t": time.time() * 1000, "episode": 0, "step": next_seq,
-                                "actions": {"player": next_seq % 2}, "rewards": {"player": 1.0}})
+                pending.append(
+                    {
+                        "seq": next_seq,
+                        "type": "step",
+                        "t": time.time() * 1000,
+                        "episode": 0,
+                        "step": next_seq,
+                        "actions": {"player": next_seq % 2},
+                        "rewards": {"player": 1.0},
+                    }
+                )
                 next_seq += 1
             try:
                 status, reply = post(host.port, path, {"schema": 1, "events": pending}, session["token"])

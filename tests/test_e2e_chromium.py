@@ -14,8 +14,12 @@ DEFAULT_ACTION = 0
 
 def logged_events(db_path) -> list[dict]:
     with sqlite3.connect(db_path) as db:
-        rows = db.execute("SELECT session_id, seq, type, episode, step, data FROM events ORDER BY session_id, seq").fetchall()
-    return [{"session_id": r[0], "seq": r[1], "type": r[2], "episode": r[3], "step": r[4], **json.loads(r[5])} for r in rows]
+        rows = db.execute(
+            "SELECT session_id, seq, type, episode, step, data FROM events ORDER BY session_id, seq"
+        ).fetchall()
+    return [
+        {"session_id": r[0], "seq": r[1], "type": r[2], "episode": r[3], "step": r[4], **json.loads(r[5])} for r in rows
+    ]
 
 
 def test_a_participant_plays_cartpole_and_every_step_is_logged(played_cartpole):
@@ -58,7 +62,9 @@ def test_a_participant_plays_cartpole_and_every_step_is_logged(played_cartpole):
 
 
 def test_a_bundle_that_cannot_load_shows_a_clear_error(browser, host, cartpole_bundle, tmp_path):
-    lock = next(p for p in json.loads((cartpole_bundle / "manifest.json").read_text())["files"] if p.endswith("lock.json"))
+    lock = next(
+        p for p in json.loads((cartpole_bundle / "manifest.json").read_text())["files"] if p.endswith("lock.json")
+    )
     page = browser.new_context(service_workers="block").new_page()  # the route must see the worker's fetches
     page.route(f"**/{lock}", lambda route: route.fulfill(status=404, body="gone"))
     page.goto(host.url + "/")

@@ -29,7 +29,12 @@ def module_level_env_creator(**kwargs):
 def test_valid_experiment_serializes_to_the_manifest():
     game = valid().rendering(fps=60).gameplay(num_episodes=2, max_steps=10, seed=3).to_manifest()
     assert game["env"] == {"id": "CartPole-v1", "creator": None, "kwargs": {}}
-    assert game["players"]["player"] == {"type": "human", "keys": {"ArrowLeft": 0, "ArrowRight": 1}, "default_action": 0, "action_buffer": 1}
+    assert game["players"]["player"] == {
+        "type": "human",
+        "keys": {"ArrowLeft": 0, "ArrowRight": 1},
+        "default_action": 0,
+        "action_buffer": 1,
+    }
     assert game["rendering"]["fps"] == 60
     assert game["gameplay"] == {"num_episodes": 2, "max_steps": 10, "input_mode": "pressed_keys", "seed": 3}
 
@@ -42,17 +47,49 @@ def test_valid_experiment_serializes_to_the_manifest():
         (lambda: valid().environment(env_id="CartPole-v1", env_creator="envs:make"), "environment", "exactly one"),
         (lambda: valid().environment(env_creator="not a ref"), "environment.env_creator", '"module:function"'),
         (lambda: valid().environment(env_creator=lambda: None), "environment.env_creator", "lambda"),
-        (lambda: valid().environment(env_id="CartPole-v1", env_kwargs={"x": object()}), "environment.env_kwargs", "JSON"),
+        (
+            lambda: valid().environment(env_id="CartPole-v1", env_kwargs={"x": object()}),
+            "environment.env_kwargs",
+            "JSON",
+        ),
         (lambda: valid().players({}), "players", "non-empty"),
         (lambda: valid().players({"p": {"ArrowLeft": 0}}), "players['p']", "Human(keys=...)"),
         (lambda: valid().players({"p": Human(keys={})}), "players['p'].keys", "empty"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.pt")}), "players['ai'].model", ".onnx"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", action="max")}), "players['ai'].action", "'argmax', 'sample'"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", act_every=0)}), "players['ai'].act_every", "between 1"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", preprocess="bad")}), "players['ai'].preprocess", "module:function"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", recurrent={"input": "h"})}), "players['ai'].recurrent", "input, output, shape"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}), "ai": PythonPolicy(policy=lambda: 0)}), "players['ai'].policy", "lambda"),
-        (lambda: valid().players({"p": Human(keys={"a": 0}, action_buffer=0)}), "players['p'].action_buffer", "between 1"),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.pt")}),
+            "players['ai'].model",
+            ".onnx",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", action="max")}),
+            "players['ai'].action",
+            "'argmax', 'sample'",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", act_every=0)}),
+            "players['ai'].act_every",
+            "between 1",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", preprocess="bad")}),
+            "players['ai'].preprocess",
+            "module:function",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": OnnxPolicy("x.onnx", recurrent={"input": "h"})}),
+            "players['ai'].recurrent",
+            "input, output, shape",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}), "ai": PythonPolicy(policy=lambda: 0)}),
+            "players['ai'].policy",
+            "lambda",
+        ),
+        (
+            lambda: valid().players({"p": Human(keys={"a": 0}, action_buffer=0)}),
+            "players['p'].action_buffer",
+            "between 1",
+        ),
         (lambda: valid().players({"p": Human(keys={"left": 0})}), "players['p'].keys", "ArrowLeft"),
         (lambda: valid().players({"p": Human(keys={"space": 0})}), "players['p'].keys", "' '"),
         (lambda: valid().rendering(fps=0), "rendering.fps", "between 1 and 120"),
@@ -97,7 +134,7 @@ def test_a_folder_without_an_experiment_is_reported():
 
 
 def test_the_native_check_rejects_actions_outside_the_action_space():
-    from gymcast.build.native_check import check_game_natively
+    from gymcast.bundler.native_check import check_game_natively
 
     game = valid().players({"player": Human(keys={"ArrowUp": 5}, default_action=0)}).to_manifest()
     with pytest.raises(ConfigError) as caught:
@@ -107,7 +144,7 @@ def test_the_native_check_rejects_actions_outside_the_action_space():
 
 
 def test_the_native_check_rejects_frames_of_the_wrong_shape():
-    from gymcast.build.native_check import check_game_natively
+    from gymcast.bundler.native_check import check_game_natively
 
     game = valid().rendering(frame_fn=f"{__name__}:flat_frame").to_manifest()
     with pytest.raises(ConfigError) as caught:

@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from conftest import HostProcess
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(st.characters(exclude_categories=[]), max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(st.characters(exclude_categories=[]), max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
@@ -22,8 +25,17 @@ FIELDS = ["seq", "type", "t", "episode", "step", "actions", "rewards", "terminat
 
 
 def valid_event(seq: int) -> dict:
-    return {"seq": seq, "type": "step", "t": 1.7e12, "episode": 0, "step": seq, "actions": {"player": 1},
-            "rewards": {"player": 1.0}, "terminated": False, "truncated": False}
+    return {
+        "seq": seq,
+        "type": "step",
+        "t": 1.7e12,
+        "episode": 0,
+        "step": seq,
+        "actions": {"player": 1},
+        "rewards": {"player": 1.0},
+        "terminated": False,
+        "truncated": False,
+    }
 
 
 @st.composite
@@ -59,8 +71,12 @@ def count(db, table: str) -> int:
 @pytest.fixture(scope="module")
 def fuzz_host(cartpole_bundle, tmp_path_factory):
     with HostProcess(cartpole_bundle, tmp_path_factory.mktemp("fuzz") / "fuzz.sqlite") as host:
-        status, data = send(host.port, "POST", "/api/v1/sessions",
-                            json.dumps({"schema": 1, "experiment": "x", "build_id": "b"}).encode())
+        status, data = send(
+            host.port,
+            "POST",
+            "/api/v1/sessions",
+            json.dumps({"schema": 1, "experiment": "x", "build_id": "b"}).encode(),
+        )
         assert status == 201
         yield host, json.loads(data)
 
@@ -80,7 +96,9 @@ def dumps(body: object) -> bytes:
 def test_event_ingestion_never_fails_and_never_writes_rejected_batches(fuzz_host, body):
     host, session = fuzz_host
     before = count(host.data, "events")
-    status, reply = send(host.port, "POST", f"/api/v1/sessions/{session['session_id']}/events", dumps(body), session["token"])
+    status, reply = send(
+        host.port, "POST", f"/api/v1/sessions/{session['session_id']}/events", dumps(body), session["token"]
+    )
     assert status < 500, reply
     if status == 200:
         acked = json.loads(reply)["acked"]
@@ -91,8 +109,13 @@ def test_event_ingestion_never_fails_and_never_writes_rejected_batches(fuzz_host
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.fixed_dictionaries({"schema": st.just(1)}, optional={
-    "experiment": JSON, "build_id": JSON, "url_params": JSON, "user_agent": JSON, "other": JSON}) | JSON)
+@given(
+    body=st.fixed_dictionaries(
+        {"schema": st.just(1)},
+        optional={"experiment": JSON, "build_id": JSON, "url_params": JSON, "user_agent": JSON, "other": JSON},
+    )
+    | JSON
+)
 def test_session_creation_never_fails(fuzz_host, body):
     host, _ = fuzz_host
     before = count(host.data, "sessions")

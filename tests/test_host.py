@@ -26,15 +26,29 @@ def request(host, method: str, path: str, body=None, token: str | None = None, r
 
 
 def new_session(host) -> dict:
-    response, data = request(host, "POST", "/api/v1/sessions",
-                             {"schema": 1, "experiment": "cartpole", "build_id": "b1", "url_params": {"PROLIFIC_PID": "abc"}})
+    response, data = request(
+        host,
+        "POST",
+        "/api/v1/sessions",
+        {"schema": 1, "experiment": "cartpole", "build_id": "b1", "url_params": {"PROLIFIC_PID": "abc"}},
+    )
     assert response.status == 201, data
     return json.loads(data)
 
 
 def step_event(seq: int, **extra) -> dict:
-    return {"seq": seq, "type": "step", "t": 1.7e12 + seq, "episode": 0, "step": seq,
-            "actions": {"player": seq % 2}, "rewards": {"player": 1.0}, "terminated": False, "truncated": False, **extra}
+    return {
+        "seq": seq,
+        "type": "step",
+        "t": 1.7e12 + seq,
+        "episode": 0,
+        "step": seq,
+        "actions": {"player": seq % 2},
+        "rewards": {"player": 1.0},
+        "terminated": False,
+        "truncated": False,
+        **extra,
+    }
 
 
 def stored_seqs(host, session_id: str) -> list[int]:
@@ -42,8 +56,15 @@ def stored_seqs(host, session_id: str) -> list[int]:
         return [row[0] for row in db.execute("SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))]
 
 
-@pytest.mark.parametrize(("suffix", "mime"), [(".wasm", "application/wasm"), (".mjs", "text/javascript"),
-                                              (".whl", "application/zip"), ("pyodide-lock.json", "application/json")])
+@pytest.mark.parametrize(
+    ("suffix", "mime"),
+    [
+        (".wasm", "application/wasm"),
+        (".mjs", "text/javascript"),
+        (".whl", "application/zip"),
+        ("pyodide-lock.json", "application/json"),
+    ],
+)
 def test_bundle_files_have_the_right_mime_type_and_immutable_caching(host, cartpole_bundle, suffix, mime):
     manifest = json.loads((cartpole_bundle / "manifest.json").read_text())
     path = next(p for p in manifest["files"] if p.endswith(suffix))
@@ -62,8 +83,17 @@ def test_entry_files_are_revalidated(host, path):
     assert response.getheader("Content-Type") in ("text/html; charset=utf-8", "application/json")
 
 
-@pytest.mark.parametrize("path", ["/../conftest.py", "/%2e%2e/%2e%2e/etc/passwd", "/runtime/..%2f..%2fetc/passwd",
-                                  "/packages/../../logs.sqlite", "/etc/passwd", "//etc/passwd"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../conftest.py",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/runtime/..%2f..%2fetc/passwd",
+        "/packages/../../logs.sqlite",
+        "/etc/passwd",
+        "//etc/passwd",
+    ],
+)
 def test_no_directory_traversal(host, path):
     response, data = request(host, "GET", path)
     assert response.status == 404
@@ -78,7 +108,9 @@ def test_batches_are_acknowledged_stored_and_deduplicated(host):
     assert response.status == 200
     assert json.loads(data)["acked"] == list(range(1, 11))
     # The outbox retries a batch whose acknowledgement was lost: nothing is stored twice.
-    response, data = request(host, "POST", path, {"schema": 1, "events": events[5:] + [step_event(11)]}, session["token"])
+    response, data = request(
+        host, "POST", path, {"schema": 1, "events": events[5:] + [step_event(11)]}, session["token"]
+    )
     assert json.loads(data)["acked"] == list(range(6, 12))
     assert stored_seqs(host, session["session_id"]) == list(range(1, 12))
 
@@ -101,7 +133,10 @@ def test_a_session_accepts_only_its_own_token(host):
         ({"schema": 1, "events": []}, "events"),
         ({"schema": 1, "events": [step_event(1), step_event(0)]}, "events.1.seq"),
         ({"schema": 1, "events": [step_event(1), {**step_event(2), "type": "DROP TABLE"}]}, "events.1.type"),
-        ({"schema": 1, "events": [step_event(1), {**step_event(2), "rewards": {"player": "lots"}}]}, "events.1.rewards"),
+        (
+            {"schema": 1, "events": [step_event(1), {**step_event(2), "rewards": {"player": "lots"}}]},
+            "events.1.rewards",
+        ),
         ({"schema": 1, "events": [step_event(1), step_event(1)]}, "repeats a seq"),
         ({"schema": 1, "events": [step_event(1)], "extra": 1}, "extra"),
     ],
@@ -127,9 +162,16 @@ def test_malformed_json_and_oversized_bodies_are_4xx(host):
 
 def test_export_jsonl_writes_one_object_per_event(host):
     session = new_session(host)
-    request(host, "POST", f"/api/v1/sessions/{session['session_id']}/events",
-            {"schema": 1, "events": [step_event(1), step_event(2, terminated=True)]}, session["token"])
-    result = subprocess.run(gymcast_command("export", str(host.data), "--format", "jsonl"), capture_output=True, text=True)
+    request(
+        host,
+        "POST",
+        f"/api/v1/sessions/{session['session_id']}/events",
+        {"schema": 1, "events": [step_event(1), step_event(2, terminated=True)]},
+        session["token"],
+    )
+    result = subprocess.run(
+        gymcast_command("export", str(host.data), "--format", "jsonl"), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["seq"] for r in records] == [1, 2]
@@ -146,7 +188,9 @@ def test_the_host_secret_is_generated_per_database_not_a_default(host, tmp_path)
     assert SQLiteEventStore(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
 
 
-@pytest.mark.parametrize(("accept", "encoding"), [("gzip, deflate, br", "br"), ("gzip", "gzip"), ("", None), ("identity", None)])
+@pytest.mark.parametrize(
+    ("accept", "encoding"), [("gzip, deflate, br", "br"), ("gzip", "gzip"), ("", None), ("identity", None)]
+)
 def test_precompressed_copies_are_served_when_accepted(host, cartpole_bundle, accept, encoding):
     import gzip
 

@@ -8,7 +8,7 @@ import gymnasium
 import pytest
 
 from gymcast import ConfigError, Experiment, Human, OnnxPolicy, RandomPolicy
-from gymcast.build.native_check import check_game_natively
+from gymcast.bundler.native_check import check_game_natively
 from gymcast_runtime import GameSession
 from gymcast_runtime.snapshot import SnapshotError, save_state
 
@@ -23,11 +23,13 @@ def example_on_path(monkeypatch):
 
 
 def duo(**rules) -> Experiment:
-    return (Experiment("duo")
-            .environment(env_creator="twin:make_twin_cartpole", env_kwargs={"agents": ["top", "bottom"]})
-            .players({"top": Human(keys=KEYS), "bottom": Human(keys=KEYS)})
-            .rendering(frame_fn="twin:draw_twins")
-            .multiplayer(**rules))
+    return (
+        Experiment("duo")
+        .environment(env_creator="twin:make_twin_cartpole", env_kwargs={"agents": ["top", "bottom"]})
+        .players({"top": Human(keys=KEYS), "bottom": Human(keys=KEYS)})
+        .rendering(frame_fn="twin:draw_twins")
+        .multiplayer(**rules)
+    )
 
 
 def test_ai_rules_need_a_fallback_for_every_seat():

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HostProcess, assert_one_game, build_capped, events_of, open_player, start_pair, steps_by_session,
-                      wait_for)
+from conftest import (
+    HostProcess,
+    assert_one_game,
+    build_capped,
+    events_of,
+    open_player,
+    start_pair,
+    steps_by_session,
+    wait_for,
+)
 from gymcast.storage import SQLiteEventStore
 
 DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
@@ -75,7 +83,10 @@ def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tm
     assert kinds.index("dropout") < kinds.index("rejoin") < kinds.index("state_sent")
     (rejoined,) = events_of(store, back_status["session_id"], "rejoined")
     steps = steps_by_session(store)
-    returned, stayed = steps[back_status["session_id"]], next(s for sid, s in steps.items() if sid != back_status["session_id"])
+    returned, stayed = (
+        steps[back_status["session_id"]],
+        next(s for sid, s in steps.items() if sid != back_status["session_id"]),
+    )
     after = [step for step in returned if step > rejoined.step]
     assert after and all(returned[s]["obs_hash"] == stayed[s]["obs_hash"] for s in after)
     stand_in_steps = [s for s in stayed if s > away_from and s <= rejoined.step]

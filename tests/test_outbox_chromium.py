@@ -61,8 +61,10 @@ def test_a_reload_sends_what_the_previous_page_could_not(page, host):
     assert list(seqs) == [before["session_id"]]
     assert seqs[before["session_id"]] == list(range(1, len(seqs[before["session_id"]]) + 1))
     with sqlite3.connect(host.data) as connection:
-        loads = [json.loads(row[0])["resumed"] for row in connection.execute(
-            "SELECT data FROM events WHERE type = 'page_load' ORDER BY seq")]
+        loads = [
+            json.loads(row[0])["resumed"]
+            for row in connection.execute("SELECT data FROM events WHERE type = 'page_load' ORDER BY seq")
+        ]
     assert loads == [False, True]
     episodes = logged_episodes(SQLiteEventStore(host.data).iter_events())
     first_run = [e for e in episodes if e.run == 1]

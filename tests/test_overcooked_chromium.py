@@ -7,7 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HostProcess, assert_one_game, build_capped, colour_regions, events_of, open_player, start_pair, wait_for
+from conftest import (
+    HostProcess,
+    assert_one_game,
+    build_capped,
+    colour_regions,
+    events_of,
+    open_player,
+    start_pair,
+    wait_for,
+)
 from gymcast.storage import SQLiteEventStore
 
 OVERCOOKED = Path(__file__).resolve().parents[1] / "examples" / "overcooked"
@@ -52,7 +61,13 @@ def test_a_person_cooks_with_the_onnx_partner(browser, tmp_path):
     (end,) = events_of(store, status["session_id"], "episode_end")
     assert end.data["truncated"] is True
     used = [(s["keys"]["blue"], s["actions"]["blue"]) for s in steps if s["keys"]["blue"]]
-    assert [key for key, _ in used] == ["ArrowLeft", "ArrowUp", " ", "ArrowRight", "ArrowDown"]  # one step per keystroke
+    assert [key for key, _ in used] == [
+        "ArrowLeft",
+        "ArrowUp",
+        " ",
+        "ArrowRight",
+        "ArrowDown",
+    ]  # one step per keystroke
     assert all(action == KEYS[key] for key, action in used)
     partner = [s["actions"]["green"] for s in steps]
     assert INTERACT in partner and len(set(partner)) >= 3, "the partner should walk and pick things up"

@@ -22,8 +22,13 @@ def example_on_path(monkeypatch):
 
 
 def ai_game(tmp_path: Path, policy: OnnxPolicy | RandomPolicy) -> dict:
-    return (Experiment("ai").environment(env_creator="twin:make_twin_cartpole")
-            .players({"human": Human(keys={"a": 0}), "ai": policy}).gameplay(max_steps=20).to_manifest())
+    return (
+        Experiment("ai")
+        .environment(env_creator="twin:make_twin_cartpole")
+        .players({"human": Human(keys={"a": 0}), "ai": policy})
+        .gameplay(max_steps=20)
+        .to_manifest()
+    )
 
 
 def native(game: dict, root: Path) -> NativePolicies:
@@ -90,13 +95,22 @@ def misshaped_experiment(tmp_path: Path, inputs: int, outputs: int) -> Path:
     return folder / "human_and_ai.py"
 
 
-@pytest.mark.parametrize(("inputs", "outputs", "words"), [
-    (5, 2, "input tensor 'obs' expects shape ['any', 5], but preprocess gives [1, 4]"),
-    (4, 3, "output tensor 'logits' has shape [1, 3], but the env's action space Discrete(2) needs 2 logits"),
-])
-def test_a_misshaped_model_fails_the_build_naming_policy_tensor_and_shapes(cartpole_bundle, tmp_path, inputs, outputs, words):
-    result = subprocess.run(gymcast_command("build", str(misshaped_experiment(tmp_path, inputs, outputs)), "-o", str(tmp_path / "out")),
-                            capture_output=True, text=True, env=environment_with(COLUMNS="400"))
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "words"),
+    [
+        (5, 2, "input tensor 'obs' expects shape ['any', 5], but preprocess gives [1, 4]"),
+        (4, 3, "output tensor 'logits' has shape [1, 3], but the env's action space Discrete(2) needs 2 logits"),
+    ],
+)
+def test_a_misshaped_model_fails_the_build_naming_policy_tensor_and_shapes(
+    cartpole_bundle, tmp_path, inputs, outputs, words
+):
+    result = subprocess.run(
+        gymcast_command("build", str(misshaped_experiment(tmp_path, inputs, outputs)), "-o", str(tmp_path / "out")),
+        capture_output=True,
+        text=True,
+        env=environment_with(COLUMNS="400"),
+    )
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     assert "players['ai']" in message and words in message

@@ -19,8 +19,12 @@ def test_pyodide_and_native_agree_on_every_step(cartpole_bundle, monkeypatch):
     if shutil.which("node") is None:
         pytest.fail("node is missing; gymcast's tests need Node.js 20+ to run Pyodide")
     actions = [{"player": i % 2} for i in range(30)]
-    result = subprocess.run(["node", str(RUNNER), str(cartpole_bundle), "77", json.dumps(actions)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["node", str(RUNNER), str(cartpole_bundle), "77", json.dumps(actions)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     browser = json.loads(result.stdout.strip().splitlines()[-1])
     assert browser["platform"] == "emscripten"
@@ -40,14 +44,15 @@ DUEL = Path(__file__).parent / "fixtures" / "experiments" / "pettingzoo_duel"
 
 
 def test_a_pettingzoo_parallel_env_runs_in_pyodide_as_natively(tmp_path, monkeypatch):
-    from gymcast.build.bundle import build_bundle
+    from gymcast.bundler.bundle import build_bundle
 
     bundle = build_bundle(DUEL, tmp_path / "duel").path
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert any(name == "pettingzoo" for name in manifest["packages"])
     actions = [{"p0": 1} for _ in range(12)]
-    result = subprocess.run(["node", str(RUNNER), str(bundle), "5", json.dumps(actions)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["node", str(RUNNER), str(bundle), "5", json.dumps(actions)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     browser = json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -82,7 +87,11 @@ def test_a_requirement_whose_dependency_is_missing_names_it(tmp_path):
     shutil.copytree(CARTPOLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
     text = (folder / "experiment.py").read_text().replace(".logging(", '.requirements("rich==13.7.1")\n    .logging(')
     (folder / "experiment.py").write_text(text)
-    result = subprocess.run(gymcast_command("build", str(folder), "-o", str(tmp_path / "out")),
-                            capture_output=True, text=True, env=environment_with(COLUMNS="400"))
+    result = subprocess.run(
+        gymcast_command("build", str(folder), "-o", str(tmp_path / "out")),
+        capture_output=True,
+        text=True,
+        env=environment_with(COLUMNS="400"),
+    )
     assert result.returncode == 2
     assert "needs markdown-it-py>=2.2.0" in " ".join(result.stderr.split())

@@ -111,10 +111,14 @@ def test_mismatched_hashes_trigger_one_repair_from_the_first_seat(serve):
     request = first.expect("snapshot_request")
     assert (request["episode"], request["step"], request["reason"]) == (0, 30, "desync")
     second.send(type="hash", episode=0, step=33, hash="99" * 8)  # still unrepaired, sent while the repair is pending
-    first.send(type="snapshot", request_id=request["request_id"], episode=0, step=30, state="c3RhdGU=", returns={"left": 3.0})
+    first.send(
+        type="snapshot", request_id=request["request_id"], episode=0, step=30, state="c3RhdGU=", returns={"left": 3.0}
+    )
     state = second.expect("state")
     assert (state["state"], state["reason"], state["from"]) == ("c3RhdGU=", "desync", "left")
-    first.send(type="hash", episode=0, step=33, hash="88" * 8)  # the partner's hash for that step comes after the repair
+    first.send(
+        type="hash", episode=0, step=33, hash="88" * 8
+    )  # the partner's hash for that step comes after the repair
     (desync,) = relay_events(store, "desync")
     assert desync.data["hashes"] == {"left": "aa" * 8, "right": "bb" * 8} and desync.data["repairing"] == ["right"]
     # a hash the repaired browser took before the state reached it is not a second desync; a later one can be
@@ -152,7 +156,12 @@ def test_a_dropped_seat_is_played_by_a_stand_in_until_its_player_rejoins(serve):
     first.expect("action")
     second.close()
     seat = first.expect("seat")
-    assert (seat["agent"], seat["controller"], seat["proxy"], seat["last_action"]) == ("right", "fallback", "left", [0, 5])
+    assert (seat["agent"], seat["controller"], seat["proxy"], seat["last_action"]) == (
+        "right",
+        "fallback",
+        "left",
+        [0, 5],
+    )
     first.send(type="action", episode=0, step=6, agent="right", action=0)  # standing in: echoed back to the stand-in
     assert first.expect("action")["step"] == 6
     back = RelayClient(url, (second.session_id, second.token))

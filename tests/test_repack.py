@@ -14,7 +14,7 @@ PINS = load_pins()
 
 def test_every_shipped_archive_is_stored_with_the_published_contents_and_its_own_hash_in_the_lock(tmp_path):
     from conftest import CARTPOLE
-    from gymcast.build.bundle import build_bundle
+    from gymcast.bundler.bundle import build_bundle
 
     bundle = build_bundle(CARTPOLE, tmp_path / "bundle", repack=True, slim=False).path
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -13,7 +13,9 @@ from conftest import environment_with, gymcast_command
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(gymcast_command(*args), capture_output=True, text=True, env=environment_with(COLUMNS="200", **env))
+    return subprocess.run(
+        gymcast_command(*args), capture_output=True, text=True, env=environment_with(COLUMNS="200", **env)
+    )
 
 
 def copy_db(source, target):
@@ -41,7 +43,9 @@ def test_a_corrupted_action_is_reported_at_its_step(played_cartpole, tmp_path):
     corrupted = json.loads(data)
     corrupted["actions"]["player"] = 1 - corrupted["actions"]["player"]
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE events SET data = ? WHERE type = 'step' AND episode = 1 AND step = 4", (json.dumps(corrupted),))
+        connection.execute(
+            "UPDATE events SET data = ? WHERE type = 'step' AND episode = 1 AND step = 4", (json.dumps(corrupted),)
+        )
     result = run_cli("replay", str(db), "--bundle", str(played_cartpole.bundle))
     assert result.returncode == 1
     lines = [line for line in result.stdout.splitlines() if "diverged" in line]
@@ -58,8 +62,16 @@ def test_a_missing_step_is_reported_as_incomplete(played_cartpole, tmp_path):
 
 
 def test_minari_dataset_loads_with_the_logged_episode_lengths(played_cartpole, tmp_path):
-    result = run_cli("export", str(played_cartpole.db), "--format", "minari", "--bundle", str(played_cartpole.bundle),
-                     "-o", str(tmp_path / "datasets"))
+    result = run_cli(
+        "export",
+        str(played_cartpole.db),
+        "--format",
+        "minari",
+        "--bundle",
+        str(played_cartpole.bundle),
+        "-o",
+        str(tmp_path / "datasets"),
+    )
     assert result.returncode == 0, result.stderr
     import os
 

@@ -130,7 +130,7 @@ def test_a_callback_returning_unloggable_fields_names_the_hook():
 
 def test_the_build_check_names_the_callbacks_field():
     from gymcast import ConfigError
-    from gymcast.build.native_check import check_game_natively
+    from gymcast.bundler.native_check import check_game_natively
 
     game = cartpole_game()
     game["callbacks"] = f"{__name__}:BadCallback"

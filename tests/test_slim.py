@@ -9,13 +9,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import CARTPOLE, HostProcess, environment_with, events_of, gymcast_command, open_player, wait_for
 
 IMPORT_PRUNED = Path(__file__).parent / "node" / "import_pruned.mjs"
 
 
 def shipped_archive(bundle: Path, manifest: dict, name_start: str) -> zipfile.ZipFile:
-    (path,) = [p for p in manifest["files"] if p.rsplit("/", 1)[-1].startswith(name_start) and not p.startswith("full/")]
+    (path,) = [
+        p for p in manifest["files"] if p.rsplit("/", 1)[-1].startswith(name_start) and not p.startswith("full/")
+    ]
     return zipfile.ZipFile(bundle / path)
 
 
@@ -42,8 +45,9 @@ import json, gymnasium, cloudpickle, email.mime.application
 env = gymnasium.make("FrozenLake-v1"); obs, _ = env.reset(seed=1)
 json.dumps([int(obs), len(cloudpickle.dumps(lambda x: x + 1)) > 0, email.mime.application.MIMEApplication(b"x").get_content_type()])
 """
-    result = subprocess.run(["node", str(IMPORT_PRUNED), str(cartpole_bundle), code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        ["node", str(IMPORT_PRUNED), str(cartpole_bundle), code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert json.loads(output["result"]) == [0, True, "application/octet-stream"]
@@ -58,8 +62,12 @@ def build_on_path(tmp_path: Path, path: str) -> subprocess.CompletedProcess:
     shutil.copytree(CARTPOLE, folder, ignore=shutil.ignore_patterns("__pycache__"))
     with (folder / "frames.py").open("a") as module:
         module.write(f"\n# {tmp_path.name}: new code, so no cached trace applies\n")
-    return subprocess.run(gymcast_command("build", str(folder), "-o", str(tmp_path / "out")), capture_output=True,
-                          text=True, env=environment_with(PATH=path, COLUMNS="300"))
+    return subprocess.run(
+        gymcast_command("build", str(folder), "-o", str(tmp_path / "out")),
+        capture_output=True,
+        text=True,
+        env=environment_with(PATH=path, COLUMNS="300"),
+    )
 
 
 def test_without_node_the_build_says_how_to_go_on(tmp_path):
@@ -82,7 +90,7 @@ LATE_IMPORT = Path(__file__).parent / "fixtures" / "experiments" / "late_import"
 
 
 def test_in_chromium_a_module_left_out_loads_during_play_and_is_logged(browser, tmp_path):
-    from gymcast.build.bundle import build_bundle
+    from gymcast.bundler.bundle import build_bundle
     from gymcast.storage import SQLiteEventStore
 
     bundle = build_bundle(LATE_IMPORT, tmp_path / "bundle").path
@@ -101,7 +109,7 @@ def test_in_chromium_a_module_left_out_loads_during_play_and_is_logged(browser, 
 
 def slim_late_import(tmp_path: Path, *keep: str):
     """The late-import experiment built slim, with `.keep_modules(*keep)`."""
-    from gymcast.build.bundle import build_loaded
+    from gymcast.bundler.bundle import build_loaded
     from gymcast.experiment.loader import load_experiment
 
     loaded = load_experiment(LATE_IMPORT)
@@ -118,7 +126,7 @@ def test_keep_modules_ships_a_module_the_trace_never_imports(tmp_path):
 
 
 def test_keep_modules_naming_a_module_pyodide_cannot_import_fails_the_build(tmp_path):
-    from gymcast.build.slim import SlimError
+    from gymcast.bundler.slim import SlimError
 
     with pytest.raises(SlimError) as caught:
         slim_late_import(tmp_path, "json", "no_such_module_for_gymcast")

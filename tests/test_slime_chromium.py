@@ -7,7 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HostProcess, assert_one_game, build_capped, colour_regions, events_of, open_player, start_pair, wait_for
+from conftest import (
+    HostProcess,
+    assert_one_game,
+    build_capped,
+    colour_regions,
+    events_of,
+    open_player,
+    start_pair,
+    wait_for,
+)
 from gymcast.storage import SQLiteEventStore
 
 SLIME = Path(__file__).resolve().parents[1] / "examples" / "slime_volleyball"
@@ -81,8 +90,13 @@ def test_two_people_play_one_match(browser, tmp_path):
 
 
 def test_alone_the_onnx_baseline_takes_the_empty_side(browser, tmp_path):
-    rules = {"wait_timeout_s": 2, "on_timeout": "ai", "grace_s": 30, "on_dropout": "ai",
-             "fallbacks": {"left": BASELINE, "right": BASELINE}}
+    rules = {
+        "wait_timeout_s": 2,
+        "on_timeout": "ai",
+        "grace_s": 30,
+        "on_dropout": "ai",
+        "fallbacks": {"left": BASELINE, "right": BASELINE},
+    }
     bundle = build_capped(SLIME / "human_human.py", tmp_path / "bundle", STEPS, multiplayer=rules)
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
         page = open_player(browser, host.url, "alone")

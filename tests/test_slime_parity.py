@@ -30,12 +30,20 @@ def test_ball_and_players_match_the_reference_for_a_fixed_action_sequence(seed):
         _, rewards, _, _, _ = env.step({"left": left, "right": right})
         points += result != 0
         assert rewards["right"] == result, f"step {step}: reference scored {result}, ours {rewards}"
-        for name, ours, theirs in (("ball", env.ball, game.ball), ("left", env.left, game.agent_left),
-                                   ("right", env.right, game.agent_right)):
-            assert (ours.x, ours.y, ours.vx, ours.vy) == (theirs.x, theirs.y, theirs.vx, theirs.vy), f"{name} at step {step}"
+        for name, ours, theirs in (
+            ("ball", env.ball, game.ball),
+            ("left", env.left, game.agent_left),
+            ("right", env.right, game.agent_right),
+        ):
+            assert (ours.x, ours.y, ours.vx, ours.vy) == (theirs.x, theirs.y, theirs.vx, theirs.vy), (
+                f"{name} at step {step}"
+            )
         assert env.lives() == {"left": game.agent_left.life, "right": game.agent_right.life}
     assert points > 20  # the sequence covers many serves, bounces and points
 
 
 def test_the_onnx_baseline_chooses_what_the_published_policy_chooses():
-    assert check_against_reference(SLIME / "policies" / "slime_baseline.onnx", reference.BaselinePolicy, steps=2000) == 2000
+    assert (
+        check_against_reference(SLIME / "policies" / "slime_baseline.onnx", reference.BaselinePolicy, steps=2000)
+        == 2000
+    )

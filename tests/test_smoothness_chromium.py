@@ -19,7 +19,7 @@ requestAnimationFrame(tick);
 
 
 def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_path):
-    from gymcast.build.bundle import build_bundle
+    from gymcast.bundler.bundle import build_bundle
 
     bundle = build_bundle(SLOW_STEP, tmp_path / "bundle").path
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
@@ -30,7 +30,9 @@ def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_pa
         status = wait_for(page, "s.phase === 'done' && s.pending_events === 0", 60)
         drawn_steps = page.evaluate("window.gymcast.drawnSteps()")
         display_frames = page.evaluate("window.__displayFrames")
-    steps = {e.step: e.data for e in events_of(SQLiteEventStore(tmp_path / "logs.sqlite"), status["session_id"], "step")}
+    steps = {
+        e.step: e.data for e in events_of(SQLiteEventStore(tmp_path / "logs.sqlite"), status["session_id"], "step")
+    }
     assert steps[6]["late_ms"] >= 300, "the step after the slow one starts late, and the log says by how much"
     assert max(steps[s]["late_ms"] for s in steps if s < 5) < 300
     before = next(at for episode, step, at in drawn_steps if step == 4)  # the last frame before the slow step
@@ -43,8 +45,9 @@ def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_pa
 
 def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
     """Every step of a session as (episode, step, actions, obs_hash)."""
-    return [(e.episode, e.step, e.data["actions"], e.data.get("obs_hash"))
-            for e in events_of(store, session_id, "step")]
+    return [
+        (e.episode, e.step, e.data["actions"], e.data.get("obs_hash")) for e in events_of(store, session_id, "step")
+    ]
 
 
 def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, host):

@@ -21,8 +21,10 @@ def test_a_second_visit_starts_python_from_the_snapshot_and_plays_the_same_game(
     context.close()
     assert [status["python_snapshot"] for status in statuses] == ["made", "used"]
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
-    first, second = ([(e.episode, e.step, e.data["obs_hash"], e.data["actions"]) for e in events_of(store, s["session_id"], "step")]
-                     for s in statuses)
+    first, second = (
+        [(e.episode, e.step, e.data["obs_hash"], e.data["actions"]) for e in events_of(store, s["session_id"], "step")]
+        for s in statuses
+    )
     assert first and first == second  # same seed, same default actions: the same states, step by step
     (boot,) = events_of(store, statuses[1]["session_id"], "boot")
     assert boot.data["python_snapshot"] == "used"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from conftest import CARTPOLE, HostProcess, wait_for
-from gymcast.build.bundle import build_loaded
+from gymcast.bundler.bundle import build_loaded
 from gymcast.experiment.loader import load_experiment
 from gymcast.testing import StaticServer, free_port
 
@@ -26,8 +26,10 @@ def test_a_static_bundle_logs_to_a_gymcast_host_on_another_origin(page, tmp_path
     host_port = free_port()
     bundle = build_with_log_url(tmp_path, f"http://127.0.0.1:{host_port}")
     static = StaticServer(bundle)
-    with static, HostProcess(bundle, tmp_path / "logs.sqlite", port=host_port,
-                             extra_args=("--cors-origin", static.url)) as host:
+    with (
+        static,
+        HostProcess(bundle, tmp_path / "logs.sqlite", port=host_port, extra_args=("--cors-origin", static.url)) as host,
+    ):
         page.goto(static.url + "/?PROLIFIC_PID=static1")
         play_through(page)
         status = wait_for(page, "s.pending_events === 0")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HostProcess, wait_for
-from gymcast.build.bundle import build_bundle
+from gymcast.bundler.bundle import build_bundle
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 
@@ -30,8 +30,10 @@ def study_host(tmp_path_factory):
 def study_page(browser):
     context = browser.new_context()
     page = context.new_page()
-    page.route("https://app.prolific.com/**", lambda route: route.fulfill(status=200, body="<p>Prolific</p>",
-                                                                          content_type="text/html"))
+    page.route(
+        "https://app.prolific.com/**",
+        lambda route: route.fulfill(status=200, body="<p>Prolific</p>", content_type="text/html"),
+    )
     yield page
     context.close()
 
@@ -60,8 +62,9 @@ def answer_survey(page, age: str = "30") -> None:
 
 def events_of(db, session_id: str) -> list[dict]:
     with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT seq, type, episode, step, data FROM events WHERE session_id = ? ORDER BY seq",
-                                  (session_id,)).fetchall()
+        rows = connection.execute(
+            "SELECT seq, type, episode, step, data FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+        ).fetchall()
     return [{"seq": r[0], "type": r[1], "episode": r[2], "step": r[3], **json.loads(r[4])} for r in rows]
 
 
@@ -108,7 +111,10 @@ def test_the_whole_study_with_prolific_parameters(study_host, study_page):
     assert {e["scene"] for e in events if e["type"] == "step"} == {"practice", "main"}
     assert [e["type"] for e in events if e["type"] in ("consent", "completion")] == ["consent", "completion"]
     with open_bundle(study_host.bundle) as game:
-        results = [game.replay(e, check_policies=True) for e in logged_episodes(SQLiteEventStore(study_host.data).iter_events(session_id))]
+        results = [
+            game.replay(e, check_policies=True)
+            for e in logged_episodes(SQLiteEventStore(study_host.data).iter_events(session_id))
+        ]
     assert [r.status for r in results] == ["match"] * 3
 
 

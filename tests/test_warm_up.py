@@ -15,7 +15,7 @@ from gymcast import Experiment, Human
 from gymcast_runtime.loading import WarmUp
 
 #: an env that draws from the global `random` and `numpy.random` generators, as some envs do (cogrid's recipes)
-GLOBAL_RNG_ENV = '''
+GLOBAL_RNG_ENV = """
 import random
 
 import gymnasium
@@ -40,18 +40,20 @@ def make():
 
 def draw(env):
     return np.zeros((4, 4, 3), dtype=np.uint8)
-'''
+"""
 
 
 @pytest.fixture
 def global_rng_game(tmp_path, monkeypatch) -> dict:
     (tmp_path / "global_rng_env.py").write_text(textwrap.dedent(GLOBAL_RNG_ENV))
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield (Experiment("global_rng")
-           .environment(env_creator="global_rng_env:make")
-           .players({"player": Human(keys={"ArrowLeft": 0, "ArrowRight": 1})})
-           .rendering(frame_fn="global_rng_env:draw")
-           .to_manifest())
+    yield (
+        Experiment("global_rng")
+        .environment(env_creator="global_rng_env:make")
+        .players({"player": Human(keys={"ArrowLeft": 0, "ArrowRight": 1})})
+        .rendering(frame_fn="global_rng_env:draw")
+        .to_manifest()
+    )
     sys.modules.pop("global_rng_env", None)
 
 

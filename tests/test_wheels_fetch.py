@@ -25,8 +25,12 @@ def test_build_fails_on_a_tampered_cached_wheel_naming_file_and_both_hashes(cart
     cache = seeded_cache(tmp_path / "cache")
     cached = cache / "files" / NUMPY.sha256 / NUMPY.file
     tamper(cached)
-    result = subprocess.run(gymcast_command("build", str(CARTPOLE), "-o", str(tmp_path / "out")),
-                            capture_output=True, text=True, env=environment_with(GYMCAST_CACHE=str(cache), COLUMNS="400"))
+    result = subprocess.run(
+        gymcast_command("build", str(CARTPOLE), "-o", str(tmp_path / "out")),
+        capture_output=True,
+        text=True,
+        env=environment_with(GYMCAST_CACHE=str(cache), COLUMNS="400"),
+    )
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     actual = __import__("hashlib").sha256(cached.read_bytes()).hexdigest()
@@ -75,7 +79,10 @@ def test_the_official_lock_agrees_with_every_pinned_pyodide_build(cartpole_bundl
 def test_a_second_build_works_with_no_network(cartpole_bundle, tmp_path):
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -n (a network namespace) is not permitted on this machine")
-    result = subprocess.run(["unshare", "-n", *gymcast_command("build", str(CARTPOLE), "-o", str(tmp_path / "offline"))],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["unshare", "-n", *gymcast_command("build", str(CARTPOLE), "-o", str(tmp_path / "offline"))],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "offline" / "manifest.json").is_file()

@@ -70,8 +70,11 @@ def to_onnx(params: list[np.ndarray]) -> onnx.ModelProto:
     """Gemm -> Relu -> Gemm, with a dynamic batch axis."""
     names = ["W1", "b1", "W2", "b2"]
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["obs", "W1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["a"]),
-         helper.make_node("Gemm", ["a", "W2", "b2"], ["logits"])],
+        [
+            helper.make_node("Gemm", ["obs", "W1", "b1"], ["h"]),
+            helper.make_node("Relu", ["h"], ["a"]),
+            helper.make_node("Gemm", ["a", "W2", "b2"], ["logits"]),
+        ],
         "cartpole_mlp",
         [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
@@ -108,8 +111,10 @@ def main() -> None:
     params = train(states, labels, rng)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(to_onnx(params), args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) from {len(states)} states; "
-          f"mean episode length {evaluate(args.out):.0f} of 500")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size} bytes) from {len(states)} states; "
+        f"mean episode length {evaluate(args.out):.0f} of 500"
+    )
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gymnasium
 import numpy as np
-from gymnasium.envs.classic_control import CartPoleEnv
-
 from frames import draw_cartpole
+from gymnasium.envs.classic_control import CartPoleEnv
 
 AGENTS = ("human", "ai")
 
@@ -21,7 +20,9 @@ class TwinCartPole(gymnasium.Env):
     def __init__(self, max_episode_steps: int = 500, agents: tuple[str, str] | list[str] = AGENTS) -> None:
         self.carts = {agent: CartPoleEnv() for agent in agents}
         self.action_space = gymnasium.spaces.Dict({agent: cart.action_space for agent, cart in self.carts.items()})
-        self.observation_space = gymnasium.spaces.Dict({agent: cart.observation_space for agent, cart in self.carts.items()})
+        self.observation_space = gymnasium.spaces.Dict(
+            {agent: cart.observation_space for agent, cart in self.carts.items()}
+        )
         self.max_episode_steps = max_episode_steps
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

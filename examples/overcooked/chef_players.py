@@ -3,9 +3,9 @@ down, and the AI partner cloned from the scripted chef (made by train_partner.py
 
 from __future__ import annotations
 
-from gymcast import OnnxPolicy
-
 from kitchen import DOWN, INTERACT, LEFT, RIGHT, STAY, UP
+
+from gymcast import OnnxPolicy
 
 KEYS = {"ArrowUp": UP, "ArrowDown": DOWN, "ArrowLeft": LEFT, "ArrowRight": RIGHT, " ": INTERACT}
 #: a keystroke is one move: a held key does not run the chef across the kitchen

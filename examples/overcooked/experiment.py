@@ -3,10 +3,10 @@
 Three onions in the pot cook a soup; bring a plate, fill it, and serve it at the striped window.
 """
 
-from gymcast import Experiment, Human
-
 from chef_players import DEFAULT, KEY_MODE, KEYS, PARTNER
 from kitchen_view import RENDERING
+
+from gymcast import Experiment, Human
 
 experiment = (
     Experiment("overcooked")

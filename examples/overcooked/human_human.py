@@ -4,10 +4,10 @@ The first to arrive is the blue chef, the second the green one. If nobody comes 
 or a partner leaves for more than 30 s, the AI partner cooks in the empty place.
 """
 
-from gymcast import Experiment, Human
-
 from chef_players import DEFAULT, KEY_MODE, KEYS, PARTNER
 from kitchen_view import RENDERING
+
+from gymcast import Experiment, Human
 
 experiment = (
     Experiment("overcooked_together")
@@ -16,6 +16,7 @@ experiment = (
     .players({"blue": Human(keys=KEYS, default_action=DEFAULT), "green": Human(keys=KEYS, default_action=DEFAULT)})
     .rendering(**RENDERING)
     .gameplay(num_episodes=1, max_steps=600, input_mode=KEY_MODE)
-    .multiplayer(wait_timeout_s=120, on_timeout="ai", grace_s=30, on_dropout="ai",
-                 fallbacks={"blue": PARTNER, "green": PARTNER})
+    .multiplayer(
+        wait_timeout_s=120, on_timeout="ai", grace_s=30, on_dropout="ai", fallbacks={"blue": PARTNER, "green": PARTNER}
+    )
 )

@@ -51,7 +51,8 @@ class Kitchen(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         observations, rewards, terminations, truncations, infos = self.env.step(
-            {self.ids[agent]: int(action) for agent, action in actions.items()})
+            {self.ids[agent]: int(action) for agent, action in actions.items()}
+        )
         self.steps += 1
         team = float(sum(rewards.values())) / len(rewards)  # common reward: every chef gets the team's
         self.score += team
@@ -130,5 +131,8 @@ def read_kitchen(env) -> View:
     contents = np.asarray(extra["overcooked.pot_contents"]["data"]).reshape(-1, 3)
     timers = np.asarray(extra["overcooked.pot_timer"]["data"]).reshape(-1)
     positions = np.asarray(extra["overcooked.pot_positions"]["data"]).reshape(-1, 2)
-    pots = [Pot(int(r), int(c), int((items >= 0).sum()), int(timer)) for (r, c), items, timer in zip(positions, contents, timers)]
+    pots = [
+        Pot(int(r), int(c), int((items >= 0).sum()), int(timer))
+        for (r, c), items, timer in zip(positions, contents, timers)
+    ]
     return View(tiles, chefs, pots, kitchen.steps, kitchen.score, kitchen.soups_delivered)

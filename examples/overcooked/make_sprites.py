@@ -84,11 +84,19 @@ def chef(d: ImageDraw.ImageDraw, coat: tuple[int, int, int]) -> None:
 
 
 DRAW = {
-    "floor": floor, "counter": counter, "pot": pot, "onion_stack": lambda d: crate(d, lambda d2: [onion(d2, 24, 26, 10), onion(d2, 40, 40, 10)]),
+    "floor": floor,
+    "counter": counter,
+    "pot": pot,
+    "onion_stack": lambda d: crate(d, lambda d2: [onion(d2, 24, 26, 10), onion(d2, 40, 40, 10)]),
     "plate_stack": lambda d: crate(d, lambda d2: [plate(d2, 32, 36, 18), plate(d2, 32, 28, 18)]),
-    "delivery_zone": delivery, "onion": onion, "plate": plate, "onion_soup": soup,
-    "chef_blue": lambda d: chef(d, (47, 125, 225)), "chef_green": lambda d: chef(d, (60, 170, 90)),
-    "pot_cooking": lambda d: pot(d, SOUP), "pot_ready": lambda d: pot(d, SOUP, steam=True),
+    "delivery_zone": delivery,
+    "onion": onion,
+    "plate": plate,
+    "onion_soup": soup,
+    "chef_blue": lambda d: chef(d, (47, 125, 225)),
+    "chef_green": lambda d: chef(d, (60, 170, 90)),
+    "pot_cooking": lambda d: pot(d, SOUP),
+    "pot_ready": lambda d: pot(d, SOUP, steam=True),
 }
 
 

@@ -78,7 +78,7 @@ class Mlp:
         for _ in range(epochs):
             order = rng.permutation(len(x))
             for start in range(0, len(x), 256):
-                batch = order[start:start + 256]
+                batch = order[start : start + 256]
                 self._step(x[batch], y[batch], lr)
         return float((np.argmax(self(x), axis=1) == y).mean())
 
@@ -102,19 +102,22 @@ class Mlp:
             m += 0.1 * g
             v *= 0.999
             v += 0.001 * g * g
-            p -= lr * (m / (1 - 0.9 ** self.t)) / (np.sqrt(v / (1 - 0.999 ** self.t)) + 1e-8)
+            p -= lr * (m / (1 - 0.9**self.t)) / (np.sqrt(v / (1 - 0.999**self.t)) + 1e-8)
 
 
 def export(model: Mlp, path: Path) -> None:
     names = ["w1", "b1", "w2", "b2", "w3", "b3"]
     nodes = [
-        helper.make_node("Gemm", ["obs", "w1", "b1"], ["h1_pre"]), helper.make_node("Relu", ["h1_pre"], ["h1"]),
-        helper.make_node("Gemm", ["h1", "w2", "b2"], ["h2_pre"]), helper.make_node("Relu", ["h2_pre"], ["h2"]),
+        helper.make_node("Gemm", ["obs", "w1", "b1"], ["h1_pre"]),
+        helper.make_node("Relu", ["h1_pre"], ["h1"]),
+        helper.make_node("Gemm", ["h1", "w2", "b2"], ["h2_pre"]),
+        helper.make_node("Relu", ["h2_pre"], ["h2"]),
         helper.make_node("Gemm", ["h2", "w3", "b3"], ["logits"]),
     ]
     inputs = model.params[0].shape[0]
     graph = helper.make_graph(
-        nodes, "overcooked_partner",
+        nodes,
+        "overcooked_partner",
         [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["N", inputs])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 7])],
         [numpy_helper.from_array(p, name) for p, name in zip(model.params, names)],
@@ -133,15 +136,19 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     x, y, teacher_soups = play(args.episodes)
-    print(f"scripted pair: {np.mean(teacher_soups):.1f} soups per {EPISODE_STEPS}-step episode; {len(x)} labelled states")
+    print(
+        f"scripted pair: {np.mean(teacher_soups):.1f} soups per {EPISODE_STEPS}-step episode; {len(x)} labelled states"
+    )
     model = Mlp(x.shape[1], rng)
     accuracy = model.train(x, y, epochs=8, rng=rng)
     for round_number in range(1, 3):
         more_x, more_y, soups = play(args.episodes // 2, student=model, epsilon=0.0, seed=round_number)
         x, y = np.concatenate([x, more_x]), np.concatenate([y, more_y])
         accuracy = model.train(x, y, epochs=6, rng=rng)
-        print(f"DAgger round {round_number}: the partner with a scripted chef made {np.mean(soups):.1f} soups; "
-              f"training accuracy {accuracy:.3f}")
+        print(
+            f"DAgger round {round_number}: the partner with a scripted chef made {np.mean(soups):.1f} soups; "
+            f"training accuracy {accuracy:.3f}"
+        )
     _, _, soups = play(4, student=model, epsilon=0.0, seed=99)
     print(f"evaluation: {np.mean(soups):.1f} soups per episode with a scripted chef")
     export(model, args.output)

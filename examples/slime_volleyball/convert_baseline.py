@@ -58,7 +58,7 @@ def build_model(weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
         numpy_helper.from_array(np.array([0.75], dtype=np.float32), "threshold"),
         numpy_helper.from_array(np.array([1.0, 1.0, 0.0], dtype=np.float32), "move_mask"),
         numpy_helper.from_array((2 * table.T).astype(np.float32), "score_t"),  # [3, 6]
-        numpy_helper.from_array(-(table ** 2).sum(axis=1).astype(np.float32), "score_bias"),
+        numpy_helper.from_array(-(table**2).sum(axis=1).astype(np.float32), "score_bias"),
     ]
     nodes = [
         helper.make_node("Slice", ["obs", "zero", "eight", "one"], ["game_in"]),
@@ -80,11 +80,16 @@ def build_model(weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
         helper.make_node("Add", ["score", "score_bias"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "slime_baseline",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, 12]),
-         helper.make_tensor_value_info("state", TensorProto.FLOAT, [1, 7])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 6]),
-         helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 7])],
+        nodes,
+        "slime_baseline",
+        [
+            helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, 12]),
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [1, 7]),
+        ],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 6]),
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 7]),
+        ],
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="gymcast")
@@ -109,7 +114,9 @@ def check_against_reference(path: Path, policy_class, steps: int = 3000) -> int:
         chosen = ACTIONS[int(np.argmax(logits))]
         if tuple(int(b) for b in effective) != chosen:
             raise SystemExit(f"step {step}: the reference pressed {buttons}, the ONNX model chose {chosen}")
-        observations, _, terminated, truncated, _ = env.step({"left": int(np.argmax(logits)), "right": int(rng.integers(6))})
+        observations, _, terminated, truncated, _ = env.step(
+            {"left": int(np.argmax(logits)), "right": int(rng.integers(6))}
+        )
         if terminated or truncated:
             observations, _ = env.reset(seed=step)
             reference.reset()

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import math
 
-from gymcast_runtime import draw
-
 from slime import BALL_RADIUS, COURT_WIDTH, GROUND, LIVES, NET_HEIGHT, NET_WIDTH, SLIME_RADIUS, Slime, SlimeVolleyball
+
+from gymcast_runtime import draw
 
 WIDTH, HEIGHT = 720, 300
 SCALE = WIDTH / COURT_WIDTH  # pixels per court unit
-COLORS = {"sky": "#cfe8ff", "floor": "#7a9a3a", "net": "#6b4226", "left": "#f2a900", "right": "#2f7de1",
-          "ball": "#e5383b", "eye": "#ffffff", "pupil": "#111111", "text": "#1d3557"}
+COLORS = {
+    "sky": "#cfe8ff",
+    "floor": "#7a9a3a",
+    "net": "#6b4226",
+    "left": "#f2a900",
+    "right": "#2f7de1",
+    "ball": "#e5383b",
+    "eye": "#ffffff",
+    "pupil": "#111111",
+    "text": "#1d3557",
+}
 SLIME_SHAPE = draw.arc_points(SLIME_RADIUS * SCALE, 0, 180)
 
 
@@ -32,12 +41,31 @@ def draw_court(env) -> list[dict]:
     ball_x, ball_y = to_px(game.ball.x, game.ball.y)
     objects = [
         draw.rect("sky", WIDTH / 2, HEIGHT / 2, WIDTH, HEIGHT, COLORS["sky"], depth=0, tween=False),
-        draw.rect("floor", WIDTH / 2, (floor_y + HEIGHT) / 2, WIDTH, HEIGHT - floor_y, COLORS["floor"], depth=1, tween=False),
-        draw.rect("net", net_x, (net_top + floor_y) / 2, NET_WIDTH * SCALE, floor_y - net_top, COLORS["net"], depth=1, tween=False),
+        draw.rect(
+            "floor", WIDTH / 2, (floor_y + HEIGHT) / 2, WIDTH, HEIGHT - floor_y, COLORS["floor"], depth=1, tween=False
+        ),
+        draw.rect(
+            "net",
+            net_x,
+            (net_top + floor_y) / 2,
+            NET_WIDTH * SCALE,
+            floor_y - net_top,
+            COLORS["net"],
+            depth=1,
+            tween=False,
+        ),
         draw.circle("net_top", net_x, net_top, NET_WIDTH / 2 * SCALE, COLORS["net"], depth=1, tween=False),
         draw.circle("ball", ball_x, ball_y, BALL_RADIUS * SCALE, COLORS["ball"], depth=4),
-        draw.text("score", WIDTH / 2, 18, f"{lives_label(game.left)}   —   {lives_label(game.right)}", size=18,
-                  color=COLORS["text"], bold=True, depth=5),
+        draw.text(
+            "score",
+            WIDTH / 2,
+            18,
+            f"{lives_label(game.left)}   —   {lives_label(game.right)}",
+            size=18,
+            color=COLORS["text"],
+            bold=True,
+            depth=5,
+        ),
     ]
     for name, slime in (("left", game.left), ("right", game.right)):
         objects += _slime(name, slime, game.ball.x, game.ball.y)

@@ -4,10 +4,10 @@ The participant is the blue slime on the right (← → to run, ↑ to jump, and
 the yellow slime on the left is the baseline. The first to lose 5 points loses the game.
 """
 
-from gymcast import Experiment, Human
-
 from court import RENDERING
 from slime_players import BASELINE, RIGHT_KEYS
+
+from gymcast import Experiment, Human
 
 experiment = (
     Experiment("slime_volleyball")

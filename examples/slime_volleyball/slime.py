@@ -136,8 +136,25 @@ class Slime:
     def observe(self, ball: Body, opponent: Slime) -> np.ndarray:
         """What this player sees, from its side of the net, scaled by 1/10."""
         s = self.side
-        return np.array([self.x * s, self.y, self.vx * s, self.vy, ball.x * s, ball.y, ball.vx * s, ball.vy,
-                         opponent.x * -s, opponent.y, opponent.vx * -s, opponent.vy]) / 10.0
+        return (
+            np.array(
+                [
+                    self.x * s,
+                    self.y,
+                    self.vx * s,
+                    self.vy,
+                    ball.x * s,
+                    ball.y,
+                    ball.vx * s,
+                    ball.vy,
+                    opponent.x * -s,
+                    opponent.y,
+                    opponent.vx * -s,
+                    opponent.vy,
+                ]
+            )
+            / 10.0
+        )
 
 
 class SlimeVolleyball(gymnasium.Env):
@@ -201,8 +218,10 @@ class SlimeVolleyball(gymnasium.Env):
         return {"left": self.left.lives, "right": self.right.lives}
 
     def _observations(self) -> dict[str, np.ndarray]:
-        return {"left": self.left.observe(self.ball, self.right).astype(np.float32),
-                "right": self.right.observe(self.ball, self.left).astype(np.float32)}
+        return {
+            "left": self.left.observe(self.ball, self.right).astype(np.float32),
+            "right": self.right.observe(self.ball, self.left).astype(np.float32),
+        }
 
 
 def make_slime_volleyball(**kwargs) -> SlimeVolleyball:

@@ -12,5 +12,8 @@ RIGHT_KEYS = {"ArrowLeft": 1, "ArrowRight": 5, "ArrowUp": 3, "ArrowLeft+ArrowUp"
 LEFT_KEYS = {"ArrowRight": 1, "ArrowLeft": 5, "ArrowUp": 3, "ArrowRight+ArrowUp": 2, "ArrowLeft+ArrowUp": 4}
 
 #: slimevolleygym's baseline opponent (made by convert_baseline.py); it carries 7 numbers between steps.
-BASELINE = OnnxPolicy(model="policies/slime_baseline.onnx", logits="logits",
-                      recurrent={"input": "state", "output": "state_out", "shape": [1, 7]})
+BASELINE = OnnxPolicy(
+    model="policies/slime_baseline.onnx",
+    logits="logits",
+    recurrent={"input": "state", "output": "state_out", "shape": [1, 7]},
+)

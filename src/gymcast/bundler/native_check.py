@@ -1,0 +1,138 @@
+"""Runs the experiment's env natively once, so config mistakes fail the build, not the participant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gymcast.experiment.errors import ConfigError
+from gymcast.native_policies import NativePolicies
+from gymcast_runtime.draw import objects_json
+from gymcast_runtime.refs import import_ref
+from gymcast_runtime.session import GameSession, coerce_action
+
+SMOKE_STEPS = 50
+
+
+def check_game_natively(
+    game: dict[str, Any], model_path: Callable[[dict[str, Any]], Path] | None = None
+) -> dict[str, Any]:
+    """Run the game natively: check actions, ONNX tensors and frames, then a short smoke episode.
+
+    Adds each ONNX player's tensor names (`inputs`, `outputs`) to `game`; returns
+    `{"frame": [h, w]}`. Raises ConfigError naming the field for any mismatch.
+    """
+    policies = NativePolicies(game, model_path or (lambda spec: Path(spec["model"])))
+    for agent in policies.sessions:
+        game["players"][agent].update(policies.tensor_names(agent))
+    if game.get("callbacks"):
+        try:
+            import_ref(game["callbacks"])()
+        except Exception as error:
+            raise ConfigError(
+                "callbacks",
+                f"{game['callbacks']} could not be imported and created: {type(error).__name__}: {error}",
+                "reference a Callback subclass that takes no constructor arguments",
+            ) from error
+    try:
+        session = GameSession(game)
+    except Exception as error:  # the researcher's env code can raise anything
+        field = "environment.env_creator" if game["env"].get("creator") else "environment.env_id"
+        raise ConfigError(
+            field,
+            f"creating the env failed: {type(error).__name__}: {error}",
+            "make sure the env can be created natively with the same arguments",
+        ) from error
+    humans = {agent: player for agent, player in game["players"].items() if player["type"] == "human"}
+    for agent, player in humans.items():
+        space = session.adapter.action_space(agent)
+        actions = {**player["keys"], "<default_action>": player["default_action"]}
+        for key, action in actions.items():
+            where = (
+                f"players[{agent!r}].default_action"
+                if key == "<default_action>"
+                else f"players[{agent!r}].keys[{key!r}]"
+            )
+            try:
+                valid = space.contains(coerce_action(space, action))
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ConfigError(
+                    where,
+                    f"action {action!r} is not in the env's action space {space}",
+                    f"use an action that {space} contains",
+                )
+    defaults = {agent: player["default_action"] for agent, player in humans.items()}
+    logits = {
+        agent: game["players"][agent].get("logits") or game["players"][agent]["outputs"][0]
+        for agent in policies.sessions
+    }
+    try:
+        session.reset(seed=0)
+        requests = session.policy_requests()
+        policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
+        session.step(defaults, policies.run(requests))
+        if game.get("multiplayer"):
+            _check_snapshot(session, defaults, policies)
+        for _ in range(SMOKE_STEPS):
+            record = session.step(defaults, policies.run(session.policy_requests()))
+            if record["terminated"] or record["truncated"]:
+                break
+        session.end_episode({agent: 0.0 for agent in game["players"]})
+        session.page("visible")
+    except TypeError as error:
+        if "callback" not in str(error):
+            raise
+        raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
+    if session.objects_fn is not None:
+        try:
+            objects_json(session.objects())
+        except Exception as error:
+            raise ConfigError(
+                "rendering.objects_fn",
+                f"drawing the env failed: {type(error).__name__}: {error}",
+                "return a list of gymcast_runtime.draw objects from objects_fn",
+            ) from error
+        return {"frame": None}
+    try:
+        frame = session.frame()
+    except Exception as error:
+        raise ConfigError(
+            "rendering.frame_fn",
+            f"rendering a frame failed: {type(error).__name__}: {error}",
+            "return a (height, width, 3) uint8 array from frame_fn, or make env.render() do so",
+        ) from error
+    return {"frame": [int(frame.shape[0]), int(frame.shape[1])]}
+
+
+SNAPSHOT_STEPS = 5
+
+
+def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: NativePolicies) -> None:
+    """Networked games repair desyncs and let players rejoin by moving env state: check that it round-trips."""
+    from gymcast_runtime.snapshot import SnapshotError
+
+    try:
+        blob = session.snapshot()
+    except SnapshotError as error:
+        raise ConfigError(
+            "environment", str(error), "networked play (.multiplayer) needs an env whose state can be saved"
+        ) from None
+
+    def run() -> list[str]:
+        hashes = []
+        for _ in range(SNAPSHOT_STEPS):
+            session.step(actions, policies.run(session.policy_requests()))
+            hashes.append(session.obs_hash())
+        return hashes
+
+    before = run()
+    session.restore(blob)
+    if run() != before:
+        raise ConfigError(
+            "environment",
+            "the env does not continue the same way after its saved state is restored",
+            "define get_state() and set_state(state) on the env so they capture all of its state",
+        )

@@ -1,0 +1,52 @@
+"""The gymcast host: a Flask app that serves a bundle and stores its logs. It never steps an env."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from gymcast.server.logs import api_error, logs
+from gymcast.server.schema import MAX_BODY_BYTES
+from gymcast.server.static import bundle_files
+from gymcast.storage import EventStore
+
+
+def create_app(
+    bundle: Path, store: EventStore, cors_origins: list[str] | None = None, precompressed: bool = True
+) -> Flask:
+    """A host for the bundle folder `bundle`, logging into `store`.
+
+    `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
+    `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
+    """
+    if not (bundle / "manifest.json").is_file():
+        raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
+    app = Flask("gymcast", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["GYMCAST_PRECOMPRESSED"] = precompressed
+    app.extensions["gymcast.bundle"] = bundle.resolve()
+    app.extensions["gymcast.store"] = store
+    store.host_secret()  # create the signing secret now, not under the first request's load
+    if cors_origins:
+        from flask_cors import CORS
+
+        CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
+    from gymcast.relay import RelayService, relay_socket
+    from gymcast.relay.endpoint import SOCKET_OPTIONS
+
+    app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
+    app.extensions["gymcast.relay"] = RelayService(json.loads((bundle / "manifest.json").read_text()), store)
+    app.register_blueprint(logs)
+    app.register_blueprint(relay_socket)
+    app.register_blueprint(bundle_files)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            return api_error(error.code or 500, error.description or error.name)
+        return error
+
+    return app

@@ -1,0 +1,196 @@
+"""SQLite event store: WAL mode, one connection per thread, a commit is fsynced before any acknowledgement."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gymcast.storage.base import NewSession, RelayEvent, StoredEvent
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  session_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, build_id TEXT NOT NULL,
+  url_params TEXT NOT NULL, user_agent TEXT NOT NULL, created_at REAL NOT NULL,
+  participant_id TEXT NOT NULL DEFAULT '', condition TEXT, completed_at REAL);
+CREATE TABLE IF NOT EXISTS events (
+  session_id TEXT NOT NULL REFERENCES sessions(session_id), seq INTEGER NOT NULL,
+  type TEXT NOT NULL, episode INTEGER, step INTEGER, client_time_ms REAL NOT NULL,
+  received_at REAL NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relay_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL, type TEXT NOT NULL,
+  received_at REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+  group_id TEXT NOT NULL, agent TEXT NOT NULL, session_id TEXT NOT NULL,
+  PRIMARY KEY (group_id, agent));
+CREATE INDEX IF NOT EXISTS group_members_by_session ON group_members (session_id);
+"""
+INDEXED = ("seq", "type", "episode", "step", "t")
+#: Columns added after the first release, with their definitions, for databases created before them.
+ADDED_SESSION_COLUMNS = {"participant_id": "TEXT NOT NULL DEFAULT ''", "condition": "TEXT", "completed_at": "REAL"}
+SESSION_COLUMNS = (
+    "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at"
+)
+
+
+class SQLiteEventStore:
+    """The default `EventStore`, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as connection:
+            connection.executescript(SCHEMA)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}
+            for column, definition in ADDED_SESSION_COLUMNS.items():
+                if column not in present:
+                    connection.execute(f"ALTER TABLE sessions ADD COLUMN {column} {definition}")
+            connection.execute(
+                "CREATE INDEX IF NOT EXISTS sessions_by_participant ON sessions (experiment, participant_id)"
+            )
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    def host_secret(self) -> bytes:
+        with self._connection() as connection:
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('host_secret', ?)", (secrets.token_hex(32),))
+            row = connection.execute("SELECT value FROM meta WHERE key = 'host_secret'").fetchone()
+        return bytes.fromhex(row[0])
+
+    def create_session(self, session: NewSession) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    session.experiment,
+                    session.build_id,
+                    json.dumps(session.url_params),
+                    session.user_agent,
+                    session.created_at,
+                    session.participant_id,
+                    session.condition,
+                    session.completed_at,
+                ),
+            )
+
+    def session_exists(self, session_id: str) -> bool:
+        row = self._connection().execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return row is not None
+
+    def get_session(self, session_id: str) -> NewSession | None:
+        row = (
+            self._connection()
+            .execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,))
+            .fetchone()
+        )
+        return _session(row) if row else None
+
+    def latest_session_of(self, experiment: str, participant_id: str) -> NewSession | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE experiment = ? AND participant_id = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                (experiment, participant_id),
+            )
+            .fetchone()
+        )
+        return _session(row) if row else None
+
+    def condition_counts(self, experiment: str, conditions: list[str], active_since: float) -> dict[str, int]:
+        counts = dict.fromkeys(conditions, 0)
+        for condition, count in self._connection().execute(
+            "SELECT condition, COUNT(*) FROM sessions WHERE experiment = ? AND condition IS NOT NULL "
+            "AND (completed_at IS NOT NULL OR created_at >= ?) GROUP BY condition",
+            (experiment, active_since),
+        ):
+            if condition in counts:
+                counts[condition] = count
+        return counts
+
+    def next_seq(self, session_id: str) -> int:
+        row = self._connection().execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()
+        return (row[0] or 0) + 1
+
+    def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
+        received_at = time.time()
+        rows = [
+            (
+                session_id,
+                e["seq"],
+                e["type"],
+                e.get("episode"),
+                e.get("step"),
+                e["t"],
+                received_at,
+                json.dumps({k: v for k, v in e.items() if k not in INDEXED}, separators=(",", ":")),
+            )
+            for e in events
+        ]
+        with self._connection() as connection:
+            connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if any(e["type"] == "completion" for e in events):
+                connection.execute(
+                    "UPDATE sessions SET completed_at = ? WHERE session_id = ? AND completed_at IS NULL",
+                    (received_at, session_id),
+                )
+        return [e["seq"] for e in events]
+
+    def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
+        query = "SELECT * FROM events" + (" WHERE session_id = ?" if session_id else "") + " ORDER BY session_id, seq"
+        for row in self._connection().execute(query, (session_id,) if session_id else ()):
+            yield StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+
+    def append_relay_event(self, group_id: str, kind: str, data: dict[str, Any]) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO relay_events (group_id, type, received_at, data) VALUES (?, ?, ?, ?)",
+                (group_id, kind, time.time(), json.dumps(data, separators=(",", ":"))),
+            )
+            if kind == "group_formed":
+                connection.executemany(
+                    "INSERT OR IGNORE INTO group_members VALUES (?, ?, ?)",
+                    [(group_id, agent, session) for agent, session in data["members"].items()],
+                )
+
+    def iter_relay_events(self, group_id: str | None = None) -> Iterator[RelayEvent]:
+        query = (
+            "SELECT group_id, type, received_at, data FROM relay_events"
+            + (" WHERE group_id = ?" if group_id else "")
+            + " ORDER BY id"
+        )
+        for row in self._connection().execute(query, (group_id,) if group_id else ()):
+            yield RelayEvent(row[0], row[1], row[2], json.loads(row[3]))
+
+    def group_of(self, session_id: str) -> tuple[str, str] | None:
+        row = (
+            self._connection()
+            .execute("SELECT group_id, agent FROM group_members WHERE session_id = ?", (session_id,))
+            .fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+    def iter_sessions(self) -> Iterator[NewSession]:
+        for row in self._connection().execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"):
+            yield _session(row)
+
+
+def _session(row: tuple) -> NewSession:
+    return NewSession(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8])

@@ -1,0 +1,169 @@
+"""Helpers for gymcast's own tests and benchmarks: a real `gymcast serve` process and Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def gymcast_command(*args: str) -> list[str]:
+    """The gymcast CLI of this interpreter's environment, as an argv list."""
+    return [sys.executable, "-m", "gymcast.cli", *args]
+
+
+class HostProcess:
+    """`gymcast serve BUNDLE` in a child process on a free loopback port, logging to `data`."""
+
+    def __init__(self, bundle: Path, data: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.bundle, self.data, self.port = bundle, data, port or free_port()
+        self.extra_args = extra_args
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 20) -> HostProcess:
+        """Start the host and wait until it answers."""
+        self.process = subprocess.Popen(
+            gymcast_command(
+                "serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data), *self.extra_args
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/manifest.json", timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"gymcast serve exited: {self.process.stderr.read()}") from None
+                time.sleep(0.1)
+        raise RuntimeError(f"gymcast serve did not answer within {timeout_s} s")
+
+    def stop(self) -> None:
+        """Stop the host (SIGTERM) and wait for it."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def __enter__(self) -> HostProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class StaticServer:
+    """A plain static file server (Python's http.server) for a folder: a host with no gymcast API."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> StaticServer:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/manifest.json", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the static server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, str]:
+    """A new session on a running host: `(session_id, token)`, as a browser would register it."""
+    body = json.dumps(
+        {"schema": 1, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}
+    ).encode()
+    request = urllib.request.Request(base_url + "/api/v1/sessions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        reply = json.loads(response.read())
+    return reply["session_id"], reply["token"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def logged_steps(data: Path, session_id: str) -> list:
+    """The `step` events one session logged in the SQLite file `data`, in order."""
+    from gymcast.storage import SQLiteEventStore
+
+    return [event for event in SQLiteEventStore(data).iter_events(session_id) if event.type == "step"]
+
+
+def frame_intervals(times: list[float], pause_ms: float) -> list[float]:
+    """Milliseconds between consecutive new frames, leaving out gaps of `pause_ms` or more (between episodes)."""
+    return [b - a for a, b in zip(times, times[1:]) if b - a < pause_ms]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of `values` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def time_to_first_frame(page, url: str, reading_s: float = 0.0) -> tuple[float, float]:
+    """Seconds from navigating `page` to `url` until the Start button, and until the first game frame
+    when Start is clicked `reading_s` after it shows (at once by default)."""
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
+    ready = time.perf_counter() - started
+    time.sleep(reading_s)
+    page.click("#start")
+    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
+    return ready, time.perf_counter() - started
+
+
+def launch_chromium(playwright):
+    """Debian's headless Chromium through Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing; run scripts/setup.sh --tests (it installs Debian's chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)

@@ -1,0 +1,129 @@
+"""One interface over the env APIs gymcast accepts: single-agent gymnasium, gymnasium with
+per-agent dicts, and PettingZoo's Parallel API (used as is)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EnvAdapter:
+    """Per-agent view of an env.
+
+    `step` takes `{agent: action}` and returns `(rewards {agent: float}, terminated, truncated)`;
+    the episode ends when `terminated` or `truncated` is True. `observation(agent)` is what that
+    agent's policy sees.
+    """
+
+    def __init__(self, env: Any, agents: list[str]) -> None:
+        self.env = env
+        self.agents = agents
+        self.observation_all: Any = None
+
+    def reset(self, seed: int) -> Any:
+        """Reset with `seed`; returns the full observation (hashed and logged)."""
+        raise NotImplementedError
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
+        """Apply one action per agent."""
+        raise NotImplementedError
+
+    def action_space(self, agent: str) -> Any:
+        """The action space of `agent`."""
+        raise NotImplementedError
+
+    def observation(self, agent: str) -> Any:
+        """`agent`'s part of the current observation."""
+        raise NotImplementedError
+
+
+class SingleAgentEnv(EnvAdapter):
+    """A plain gymnasium env played by one agent."""
+
+    def reset(self, seed: int) -> Any:
+        self.observation_all, _ = self.env.reset(seed=seed)
+        return self.observation_all
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
+        (agent,) = self.agents
+        self.observation_all, reward, terminated, truncated, _ = self.env.step(actions[agent])
+        return {agent: float(reward)}, bool(terminated), bool(truncated)
+
+    def action_space(self, agent: str) -> Any:
+        return self.env.action_space
+
+    def observation(self, agent: str) -> Any:
+        return self.observation_all
+
+
+class DictAgentsEnv(SingleAgentEnv):
+    """A gymnasium env whose action space is a Dict keyed by agent id.
+
+    Observations are per agent when the observation is a dict holding the agent's key, and shared
+    otherwise. A scalar reward is shared by every agent; a dict reward is taken per agent.
+    """
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
+        self.observation_all, reward, terminated, truncated, _ = self.env.step(dict(actions))
+        if isinstance(reward, dict):
+            rewards = {agent: float(reward.get(agent, 0.0)) for agent in self.agents}
+        else:
+            rewards = {agent: float(reward) for agent in self.agents}
+        return rewards, bool(terminated), bool(truncated)
+
+    def action_space(self, agent: str) -> Any:
+        return self.env.action_space[agent]
+
+    def observation(self, agent: str) -> Any:
+        if isinstance(self.observation_all, dict) and agent in self.observation_all:
+            return self.observation_all[agent]
+        return self.observation_all
+
+
+class ParallelAgentsEnv(EnvAdapter):
+    """A PettingZoo `ParallelEnv`. The episode ends when every agent is done (or none is left)."""
+
+    def reset(self, seed: int) -> Any:
+        self.observation_all, _ = self.env.reset(seed=seed)
+        return self.observation_all
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
+        live = {agent: action for agent, action in actions.items() if agent in self.env.agents}
+        self.observation_all, rewards, terminations, truncations, _ = self.env.step(live)
+        finished = [agent for agent in live if terminations.get(agent) or truncations.get(agent)]
+        over = not self.env.agents or len(finished) == len(live)
+        terminated = over and any(terminations.get(agent) for agent in live)
+        truncated = over and not terminated
+        return {agent: float(rewards.get(agent, 0.0)) for agent in self.agents}, terminated, truncated
+
+    def action_space(self, agent: str) -> Any:
+        return self.env.action_space(agent)
+
+    def observation(self, agent: str) -> Any:
+        return self.observation_all.get(agent)
+
+
+def adapt(env: Any, agents: list[str]) -> EnvAdapter:
+    """Pick the adapter for `env` played by `agents`; ValueError explains a mismatch."""
+    import gymnasium
+
+    if hasattr(env, "possible_agents") and callable(getattr(env, "action_space", None)):
+        unknown = sorted(set(agents) - set(env.possible_agents))
+        if unknown:
+            raise ValueError(
+                f"players {unknown} are not agents of this PettingZoo env; its agents are {env.possible_agents}"
+            )
+        return ParallelAgentsEnv(env, agents)
+    if isinstance(env.action_space, gymnasium.spaces.Dict):
+        keys = list(env.action_space.spaces)
+        if sorted(keys) != sorted(agents):
+            raise ValueError(
+                f"the env's Dict action space has keys {keys}, but the players are {agents}; "
+                "key players by the same agent ids"
+            )
+        return DictAgentsEnv(env, agents)
+    if len(agents) != 1:
+        raise ValueError(
+            f"a single-agent gymnasium env takes exactly one player, got {len(agents)}: {agents}; "
+            "for several agents give the env a Dict action space keyed by agent id, or use PettingZoo"
+        )
+    return SingleAgentEnv(env, agents)

@@ -1,0 +1,70 @@
+"""What the worker does while the page loads and the participant reads the Start screen."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from gymcast_runtime.shim import install_multiprocessing_stub
+
+
+def preload(modules: list[str]) -> None:
+    """Import numpy, gymnasium and the games' own modules (env creators, drawing functions)."""
+    install_multiprocessing_stub()
+    for name in ["numpy", "gymnasium", *modules]:
+        importlib.import_module(name)
+
+
+def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
+    """Play `steps` random steps of a game on a new env with every per-step call the worker makes
+    (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""
+    from gymcast_runtime.session import GameSession
+
+    session = GameSession(config)
+    session.reset(seed)
+    for step in range(steps):
+        requests = session.policy_requests()
+        actions = {agent: session.adapter.action_space(agent).sample() for agent in session.agents}
+        record = session.step(actions)
+        if session.objects_fn:
+            session.objects_json()
+        else:
+            session.frame()
+        session.obs_hash()
+        if step % 50 == 0:
+            session.restore(session.snapshot())
+        if record["terminated"] or record["truncated"]:
+            session.end_episode({agent: 0.0 for agent in session.agents})
+            session.reset(seed + step + 1, episode=1)
+        yield requests
+
+
+class WarmUp:
+    """Plays each game on a throwaway env, one step per call, while the participant reads the Start
+    screen, so the first real steps run at speed: V8 has tiered up the wasm they call and Python's
+    caches are filled. A call leaves the global `random` and `numpy.random` states as it found them,
+    so the real run (and its replay) cannot tell a warm-up happened."""
+
+    def __init__(self, configs: list[dict[str, Any]], steps_per_game: int) -> None:
+        self._steps = itertools.chain.from_iterable(exercising(config, steps_per_game) for config in configs)
+        self.steps_played = 0
+
+    def step_json(self) -> str | None:
+        """Play one step: its ONNX requests as JSON (see `requests_to_json`), or None once every game is done."""
+        import numpy as np
+
+        from gymcast_runtime.session import requests_to_json
+
+        saved = random.getstate(), np.random.get_state()
+        try:
+            requests = next(self._steps, None)
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+        if requests is None:
+            return None
+        self.steps_played += 1
+        return requests_to_json(requests)

@@ -1,0 +1,349 @@
+"""One participant's env: reset, step with per-agent actions, AI players, frames, state hashes.
+
+The JavaScript worker calls the `*_json` methods once per tick; native code (build checks,
+replay) calls the typed methods. Both paths share every line of env logic.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+from gymcast_runtime.callbacks import Callback, checked_custom
+from gymcast_runtime.draw import check_objects, objects_json
+from gymcast_runtime.envs import adapt
+from gymcast_runtime.hashing import state_hash
+from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
+from gymcast_runtime.refs import import_ref
+from gymcast_runtime.shim import install_multiprocessing_stub
+from gymcast_runtime.snapshot import load_state, save_state
+
+
+class SessionConfigError(ValueError):
+    """The game config does not fit the env it describes."""
+
+
+class GameSession:
+    """Runs a bundle's env for its players: humans (actions come from the browser) and AI players.
+
+    Args:
+        config: the `game` section of a bundle manifest (see `gymcast.experiment`).
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        install_multiprocessing_stub()
+        import gymnasium
+
+        self.config = config
+        self.agents: list[str] = list(config["players"])
+        env_config = config["env"]
+        frame_fn = config["rendering"].get("frame_fn")
+        self.frame_fn = import_ref(frame_fn) if frame_fn else None
+        objects_fn = config["rendering"].get("objects_fn")
+        self.objects_fn = import_ref(objects_fn) if objects_fn else None
+        self.textures: dict[str, Any] = config["rendering"].get("assets") or {}
+        kwargs = dict(env_config.get("kwargs") or {})
+        if env_config.get("creator"):
+            self.env = import_ref(env_config["creator"])(**kwargs)
+        else:
+            if self.frame_fn is None and self.objects_fn is None:
+                kwargs.setdefault("render_mode", "rgb_array")
+            self.env = gymnasium.make(env_config["id"], **kwargs)
+        try:
+            self.adapter = adapt(self.env, self.agents)
+        except ValueError as error:
+            raise SessionConfigError(str(error)) from None
+        self.ai = {
+            agent: make_ai_player(agent, spec, self.adapter.action_space(agent))
+            for agent, spec in config["players"].items()
+            if spec["type"] != "human"
+        }
+        fallbacks = (config.get("multiplayer") or {}).get("fallbacks") or {}
+        #: Players that take a human's seat in networked play when that human is gone (see `fallback_actions`).
+        self.fallbacks = {
+            agent: make_ai_player(agent, spec, self.adapter.action_space(agent)) for agent, spec in fallbacks.items()
+        }
+        self.max_steps: int | None = config["gameplay"].get("max_steps")
+        logging = config.get("logging") or {}
+        self.hash_every: int = logging.get("hash_every", 1)
+        self.log_observations: bool = logging.get("observations", False)
+        callback_ref = config.get("callbacks")
+        self.callback: Callback = import_ref(callback_ref)() if callback_ref else Callback()
+        self.step_count = 0
+        self.episode = 0
+        self.observation: Any = None
+
+    def reset(self, seed: int, episode: int = 0) -> dict[str, Any]:
+        """Start episode `episode` from `seed`; returns `{"step": 0, "obs_hash": ...}` plus any custom fields."""
+        self.observation = self.adapter.reset(seed)
+        self.step_count = 0
+        self.episode = episode
+        for player in [*self.ai.values(), *self.fallbacks.values()]:
+            player.reset(episode)
+        record: dict[str, Any] = {"step": 0, "obs_hash": state_hash(self.observation)}
+        self._add_observation(record)
+        self._add_custom(record, "on_episode_start", self.callback.on_episode_start(self.env, episode, seed))
+        return record
+
+    def policy_requests(self) -> list[dict[str, Any]]:
+        """Inputs for each ONNX player that decides this step: `[{agent, model, feeds: {name: array}}]`.
+
+        Call once per step, before `step`, and pass the models' outputs to `step`.
+        """
+        return self._requests(self.ai)
+
+    def _requests(self, players: dict[str, Any]) -> list[dict[str, Any]]:
+        requests = []
+        for agent, player in players.items():
+            if isinstance(player, OnnxPlayer):
+                feeds = player.request(self.adapter.observation(agent))
+                if feeds is not None:
+                    requests.append({"agent": agent, "model": player.spec["model"], "feeds": feeds})
+        return requests
+
+    def fallback_requests(self, agents: list[str]) -> list[dict[str, Any]]:
+        """Like `policy_requests`, for the fallback players of `agents` (seats whose human is gone)."""
+        return self._requests({agent: self.fallbacks[agent] for agent in agents if agent in self.fallbacks})
+
+    def fallback_actions(
+        self, agents: list[str], policy_outputs: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The actions the fallback players of `agents` choose now (JSON values).
+
+        A seat without a fallback player takes its human's default action. In networked play one
+        browser decides for a vacant seat and relays the action, so every browser applies the same one.
+        """
+        outputs = policy_outputs or {}
+        actions = {}
+        for agent in agents:
+            player = self.fallbacks.get(agent)
+            if player is None:
+                action = self.config["players"][agent].get("default_action", 0)
+            else:
+                action = _decide(agent, player, self.adapter.observation(agent), outputs)
+            actions[agent] = to_json_value(coerce_action(self.adapter.action_space(agent), action))
+        return actions
+
+    def step(self, actions: dict[str, Any], policy_outputs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Apply one action per agent; returns the record logged for the step.
+
+        Humans' actions come in `actions`. AI players act themselves: ONNX players from
+        `policy_outputs` ({agent: {output name: array}}, for the requests of this step) or by
+        repeating their last action, Python and random players directly. An AI agent already in
+        `actions` takes that action instead (replay). `truncated` is also set at `max_steps`.
+        The obs hash is logged every `hash_every` steps and on the last step of an episode.
+        """
+        applied = self._resolve_actions(actions, policy_outputs or {})
+        rewards, terminated, truncated = self.adapter.step(applied)
+        self.observation = self.adapter.observation_all
+        self.step_count += 1
+        if self.max_steps is not None and self.step_count >= self.max_steps:
+            truncated = True
+        record: dict[str, Any] = {
+            "step": self.step_count,
+            "actions": to_json_value(applied),
+            "rewards": rewards,
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+        }
+        if terminated or truncated or self.step_count % self.hash_every == 0:
+            record["obs_hash"] = state_hash(self.observation)
+        self._add_observation(record)
+        self._add_custom(record, "on_step", self.callback.on_step(self.env, actions, dict(record)))
+        return record
+
+    def _resolve_actions(self, actions: dict[str, Any], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        applied: dict[str, Any] = {}
+        for agent in self.agents:
+            if agent in actions:
+                action = actions[agent]
+            elif agent not in self.ai:
+                raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
+            else:
+                action = _decide(agent, self.ai[agent], self.adapter.observation(agent), outputs)
+            applied[agent] = coerce_action(self.adapter.action_space(agent), action)
+        return applied
+
+    def obs_hash(self) -> str:
+        """The hash of the current observation (what networked browsers compare)."""
+        return state_hash(self.observation)
+
+    def snapshot(self) -> bytes:
+        """The whole game state (env, step, AI players, callback) as bytes, for `restore` in another browser."""
+        players = {name: vars(player) for name, player in self._stateful_players().items()}
+        return save_state(
+            self.env,
+            {
+                "observation": self.observation,
+                "step": self.step_count,
+                "episode": self.episode,
+                "players": players,
+                "callback": vars(self.callback),
+            },
+        )
+
+    def _stateful_players(self) -> dict[str, Any]:
+        return {**self.ai, **{f"fallback:{agent}": player for agent, player in self.fallbacks.items()}}
+
+    def restore(self, blob: bytes) -> dict[str, Any]:
+        """Continue from a `snapshot`; returns `{"step", "episode", "obs_hash"}` of the restored state."""
+        extra = load_state(self.env, blob)
+        self.observation, self.step_count, self.episode = extra["observation"], extra["step"], extra["episode"]
+        self.adapter.observation_all = self.observation
+        players = self._stateful_players()
+        for name, state in extra["players"].items():
+            vars(players[name]).update(state)
+        vars(self.callback).update(extra["callback"])
+        return {"step": self.step_count, "episode": self.episode, "obs_hash": self.obs_hash()}
+
+    def feedback(self, value: str) -> dict[str, Any]:
+        """Deliver participant feedback ("good"/"bad") to Python players; returns `{"delivered_to": [...]}`."""
+        delivered = [
+            agent
+            for agent, player in self.ai.items()
+            if isinstance(player, PythonPlayer) and player.feedback(self.episode, self.step_count, value)
+        ]
+        return {"delivered_to": delivered}
+
+    def end_episode(self, returns: dict[str, float]) -> dict[str, Any]:
+        """Run the `on_episode_end` hook; returns `{"custom": ...}` or `{}`."""
+        record: dict[str, Any] = {}
+        self._add_custom(record, "on_episode_end", self.callback.on_episode_end(self.env, self.episode, returns))
+        return record
+
+    def page(self, what: str) -> dict[str, Any]:
+        """Run the `on_page` hook; returns `{"custom": ...}` or `{}`."""
+        record: dict[str, Any] = {}
+        self._add_custom(record, "on_page", self.callback.on_page(what))
+        return record
+
+    def _add_observation(self, record: dict[str, Any]) -> None:
+        if self.log_observations:
+            record["obs"] = to_json_value(self.observation)
+
+    @staticmethod
+    def _add_custom(record: dict[str, Any], hook: str, fields: dict[str, Any] | None) -> None:
+        custom = checked_custom(hook, fields)
+        if custom:
+            record["custom"] = custom
+
+    def frame(self) -> np.ndarray:
+        """The current frame as a contiguous (height, width, 3 or 4) uint8 RGB(A) array."""
+        frame = np.asarray(self.frame_fn(self.env) if self.frame_fn is not None else self.env.render())
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4):
+            raise SessionConfigError(
+                f"a frame must be a (height, width, 3) uint8 array, got dtype {frame.dtype} and shape {frame.shape}"
+            )
+        return np.ascontiguousarray(frame)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The drawables `objects_fn` makes of the env now (see `gymcast_runtime.draw`), checked."""
+        return check_objects(self.objects_fn(self.env), self.textures)
+
+    # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
+
+    def objects_json(self) -> str:
+        """`objects`, answered as JSON."""
+        return objects_json(self.objects())
+
+    def reset_json(self, seed: int, episode: int = 0) -> str:
+        """`reset`, answered as JSON."""
+        return json.dumps(self.reset(int(seed), int(episode)))
+
+    def end_episode_json(self, returns_json: str) -> str:
+        """`end_episode` with returns given as JSON, answered as JSON."""
+        return json.dumps(self.end_episode(json.loads(returns_json)))
+
+    def page_json(self, what: str) -> str:
+        """`page`, answered as JSON."""
+        return json.dumps(self.page(str(what)))
+
+    def step_json(self, actions_json: str, outputs_json: str = "{}") -> str:
+        """`step` with actions and model outputs ({agent: {name: {shape, data}}}) as JSON, answered as JSON."""
+        return json.dumps(self.step(json.loads(actions_json), _outputs_from_json(outputs_json)))
+
+    def policy_requests_json(self) -> str:
+        """`policy_requests` as JSON: each feed as {shape, data} of float32 values."""
+        return requests_to_json(self.policy_requests())
+
+    def fallback_requests_json(self, agents_json: str) -> str:
+        """`fallback_requests` for a JSON list of agents, answered like `policy_requests_json`."""
+        return requests_to_json(self.fallback_requests(json.loads(agents_json)))
+
+    def fallback_actions_json(self, agents_json: str, outputs_json: str = "{}") -> str:
+        """`fallback_actions` with JSON in and out."""
+        return json.dumps(self.fallback_actions(json.loads(agents_json), _outputs_from_json(outputs_json)))
+
+    def snapshot_b64(self) -> str:
+        """`snapshot` as base64 text (it travels in a JSON message)."""
+        return base64.b64encode(self.snapshot()).decode("ascii")
+
+    def restore_b64(self, text: str) -> str:
+        """`restore` from base64 text, answered as JSON."""
+        return json.dumps(self.restore(base64.b64decode(text)))
+
+    def feedback_json(self, value: str) -> str:
+        """`feedback`, answered as JSON."""
+        return json.dumps(self.feedback(str(value)))
+
+    def frame_bytes(self) -> tuple[int, int, int, bytes]:
+        """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
+        frame = self.frame()
+        return frame.shape[0], frame.shape[1], frame.shape[2], frame.tobytes()
+
+
+def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]]) -> Any:
+    """An AI player's action now: ONNX players from this step's model outputs (or their last action)."""
+    if isinstance(player, OnnxPlayer):
+        action = player.choose(outputs[agent]) if agent in outputs else player.repeat()
+        if action is None:
+            raise SessionConfigError(f"no model output for ONNX player {agent!r}; run its requests first")
+        return action
+    return player.act(observation)
+
+
+def _outputs_from_json(outputs_json: str) -> dict[str, dict[str, np.ndarray]]:
+    """Model outputs {agent: {name: {shape, data}}} as float32 arrays."""
+    return {
+        agent: {name: np.asarray(t["data"], dtype=np.float32).reshape(t["shape"]) for name, t in tensors.items()}
+        for agent, tensors in json.loads(outputs_json).items()
+    }
+
+
+def requests_to_json(requests: list[dict[str, Any]]) -> str:
+    """ONNX requests as the worker reads them: feeds as `{shape, data}` lists."""
+    return json.dumps(
+        [
+            {
+                "agent": r["agent"],
+                "model": r["model"],
+                "feeds": {
+                    name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()
+                },
+            }
+            for r in requests
+        ]
+    )
+
+
+def coerce_action(space: Any, value: Any) -> Any:
+    """Turn a JSON action into what `space` expects (an int for Discrete, an array otherwise)."""
+    import gymnasium
+
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return int(value)
+    if isinstance(space, gymnasium.spaces.Dict):
+        return {key: coerce_action(sub, value[key]) for key, sub in space.spaces.items()}
+    return np.asarray(value, dtype=space.dtype)
+
+
+def to_json_value(value: Any) -> Any:
+    """An observation as plain JSON values (arrays become nested lists, dicts keep their keys)."""
+    if isinstance(value, dict):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [to_json_value(item) for item in value]
+    return np.asarray(value).tolist()

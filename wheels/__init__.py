@@ -1,6 +1,0 @@
-"""The pinned Pyodide-side inputs of every bundle, and the fetcher that gets and verifies them."""
-
-from gymcast.wheels.fetch import Fetcher, IntegrityError, FetchError
-from gymcast.wheels.manifest import Pins, PinnedFile, NpmPackagePin, load_pins
-
-__all__ = ["Fetcher", "IntegrityError", "FetchError", "Pins", "PinnedFile", "NpmPackagePin", "load_pins"]
