@@ -35,6 +35,7 @@ from gymcast.bundler.native_check import check_game_natively
 from gymcast.bundler.pywheel import collect_python_sources, write_wheel
 from gymcast.bundler.repack import stored_copy
 from gymcast.bundler.slim import slim_archive, trace_bundle
+from gymcast.contracts import bundle_contracts
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
@@ -161,6 +162,7 @@ def build_loaded(
             manifest["pruned"] = pruned
             manifest["games"] = games
             manifest["flow"] = flow
+            manifest["contracts"] = bundle_contracts()
             if ort_package is not None:
                 files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
                 manifest["ort"] = {

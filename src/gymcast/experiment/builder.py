@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from gymcast.contracts import MAX_BASE_SEED, MAX_EPISODES, scene_game_key
 from gymcast.experiment.assets import check_assets
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
@@ -18,7 +19,6 @@ INPUT_MODES = ("pressed_keys", "single_keystroke")
 ASSIGNMENTS = ("balanced", "random")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-MAX_SEED = 2**31 - 1
 
 
 class Experiment:
@@ -151,10 +151,10 @@ class Experiment:
         and logs it, so every episode can still be replayed.
         """
         self._gameplay = {
-            "num_episodes": check_int("gameplay.num_episodes", num_episodes, 1, 10_000),
+            "num_episodes": check_int("gameplay.num_episodes", num_episodes, 1, MAX_EPISODES),
             "max_steps": check_int("gameplay.max_steps", max_steps, 1) if max_steps is not None else None,
             "input_mode": check_choice("gameplay.input_mode", input_mode, INPUT_MODES),
-            "seed": check_int("gameplay.seed", seed, 0, MAX_SEED - 10_000) if seed is not None else None,
+            "seed": check_int("gameplay.seed", seed, 0, MAX_BASE_SEED) if seed is not None else None,
         }
         return self
 
@@ -393,7 +393,7 @@ class Experiment:
                 continue
             variants = self._conditions if scene.use_condition else {"": {}}
             for condition, settings in variants.items():
-                key = f"{scene.name}:{condition}" if condition else scene.name
+                key = scene_game_key(scene.name, condition)
                 game = _with_settings(_with_settings(base, scene.overrides), settings)
                 if not networked(game):
                     game["multiplayer"] = None
@@ -404,11 +404,20 @@ class Experiment:
         """The flow, conditions and participant rules, as the browser reads them."""
         validate_flow(self._flow, self._conditions)
         return {
-            "scenes": [scene.to_manifest() for scene in self._flow],
+            "scenes": [self._scene_manifest(scene) for scene in self._flow],
             "conditions": sorted(self._conditions),
             "assignment": self._assignment,
             "allow_repeat": self._allow_repeat,
         }
+
+    def _scene_manifest(self, scene: Any) -> dict[str, Any]:
+        """A scene as the browser reads it; a game scene names its game config per condition in `game_keys`
+        ({"": key} when it does not apply the condition)."""
+        entry = scene.to_manifest()
+        if isinstance(scene, Game):
+            conditions = sorted(self._conditions) if scene.use_condition else [""]
+            entry["game_keys"] = {condition: scene_game_key(scene.name, condition) for condition in conditions}
+        return entry
 
     def to_manifest(self) -> dict[str, Any]:
         """The base game config: plain JSON the browser runtime reads (scenes may override parts)."""

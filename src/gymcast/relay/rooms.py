@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gymcast.contracts import MAX_BASE_SEED
 from gymcast.relay.protocol import SCHEMA_VERSION, Action, Finished, Hash, Join, Pong, Snapshot, Visibility
 
 PING_EVERY_S = 1.0
-MAX_SEED = 2**31 - 10_001
 MAX_INPUT_DELAY = 30
 KEPT_HASH_STEPS = 64
 NOT_YET = (-1, -1)
@@ -285,7 +285,7 @@ class Relay:
 
     def _form_group(self, rules: GameRules, waiters: list[Waiter], effects: Effects) -> None:
         rtts = [waiter.rtt_ms or 0.0 for waiter in waiters]
-        seed = rules.seed if rules.seed is not None else secrets.randbelow(MAX_SEED)
+        seed = rules.seed if rules.seed is not None else secrets.randbelow(MAX_BASE_SEED + 1)
         group = Group(uuid.uuid4().hex, rules, {}, seed, rules.input_delay_for(rtts))
         for agent, waiter in zip(rules.seats, waiters):
             group.seats[agent] = Seat(agent, waiter.session_id, waiter.peer)

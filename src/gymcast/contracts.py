@@ -1,0 +1,43 @@
+"""Values that Python and the browser must agree on, defined once.
+
+The bundler writes `bundle_contracts()` into every manifest (`manifest["contracts"]`), and the
+browser runtime reads them from there instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LOG_SCHEMA: Final = 1
+"""Version of the log API's requests and replies (`/api/v1/...`, field `schema`)."""
+
+RELAY_SCHEMA: Final = 1
+"""Version of the relay's WebSocket messages (field `schema`)."""
+
+MANIFEST_SCHEMA: Final = 1
+"""Version of `manifest.json`'s layout."""
+
+MAX_EPISODES: Final = 10_000
+"""Episodes a run may play: episode k resets with seed base + k, so base seeds leave room for them."""
+
+SEED_LIMIT: Final = 2**31 - 1
+"""Seeds are integers in [0, SEED_LIMIT]: what every env and numpy accept on 32-bit Pyodide."""
+
+MAX_BASE_SEED: Final = SEED_LIMIT - MAX_EPISODES
+"""A run's base seed is at most this, so base + episode stays within SEED_LIMIT."""
+
+
+def scene_game_key(scene: str, condition: str | None) -> str:
+    """The key of a game config in `manifest["games"]`: the scene's name, plus `:condition` when the
+    scene applies the participant's condition."""
+    return f"{scene}:{condition}" if condition else scene
+
+
+def bundle_contracts() -> dict[str, int]:
+    """The values the browser runtime reads from `manifest["contracts"]`."""
+    return {
+        "log_schema": LOG_SCHEMA,
+        "relay_schema": RELAY_SCHEMA,
+        "manifest_schema": MANIFEST_SCHEMA,
+        "max_base_seed": MAX_BASE_SEED,
+    }
