@@ -18,7 +18,8 @@ from pathlib import Path
 import websockets
 
 from gymcast import Experiment, Human
-from gymcast.testing import HostProcess, cpu_seconds, create_session, percentile
+from gymcast.contracts import RELAY_SCHEMA
+from gymcast.testing import HostProcess, cpu_seconds, create_session, manifest_only_bundle, percentile
 
 
 def relay_bundle(folder: Path, fps: int) -> Path:
@@ -30,9 +31,7 @@ def relay_bundle(folder: Path, fps: int) -> Path:
         .rendering(fps=fps)
         .multiplayer(wait_timeout_s=600, input_delay=2)
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"games": experiment.games()}))
-    return folder
+    return manifest_only_bundle(folder, experiment)
 
 
 async def player(
@@ -49,7 +48,9 @@ async def player(
     async with joining:  # connect in waves: a burst of 1000 connects overflows the server's listen backlog
         ws = await websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, open_timeout=60)
         await ws.send(
-            json.dumps({"type": "join", "schema": 1, "session_id": session[0], "token": session[1], "game": "main"})
+            json.dumps(
+                {"type": "join", "schema": RELAY_SCHEMA, "session_id": session[0], "token": session[1], "game": "main"}
+            )
         )
     async with ws:
         seat = None

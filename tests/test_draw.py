@@ -101,8 +101,8 @@ def test_the_build_copies_assets_and_names_a_missing_one(tmp_path):
     (folder / "assets").mkdir()
     Image.new("RGB", (4, 4), "red").save(folder / "assets" / "ball.png")
     built = build_bundle(folder, tmp_path / "out")
-    url = built.manifest["games"]["main"]["rendering"]["assets"]["ball"]["file_url"]
+    url = built.manifest.games["main"]["rendering"]["assets"]["ball"]["file_url"]
     assert (
         url.startswith("assets/") and (built.path / url).read_bytes() == (folder / "assets" / "ball.png").read_bytes()
     )
-    assert built.manifest["phaser"]["version"] == "3.90.0"
+    assert built.manifest.phaser.version == "3.90.0"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -12,18 +11,18 @@ from werkzeug.serving import make_server
 from gymcast import Experiment, Human, RandomPolicy
 from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
+from gymcast.testing import manifest_only_bundle
 from relay_client import RelayClient, create_session
 
 
-def manifest(**rules) -> dict:
-    experiment = (
+def experiment(**rules) -> Experiment:
+    return (
         Experiment("relay_test")
         .environment(env_id="CartPole-v1")
         .players({"left": Human(keys={"a": 0}), "right": Human(keys={"b": 1})})
         .gameplay(seed=5)
         .multiplayer(**{"wait_timeout_s": 30, "grace_s": 30, **rules})
     )
-    return {"games": experiment.games()}
 
 
 @pytest.fixture
@@ -32,9 +31,7 @@ def serve(tmp_path):
     servers = []
 
     def start(**rules):
-        bundle = tmp_path / f"bundle{len(servers)}"
-        bundle.mkdir()
-        (bundle / "manifest.json").write_text(json.dumps(manifest(**rules)))
+        bundle = manifest_only_bundle(tmp_path / f"bundle{len(servers)}", experiment(**rules))
         store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
         server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

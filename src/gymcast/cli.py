@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from gymcast.bundler.bundle import BundleError, build_bundle
 from gymcast.bundler.slim import SlimError
+from gymcast.cli_progress import rich_progress
 from gymcast.experiment import ConfigError
 from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
 from gymcast.export.minari import ExportError
+from gymcast.manifest import ManifestError, read_manifest
 from gymcast.wheels import FetchError
 
 console = Console(stderr=True)
-USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, SlimError, FileNotFoundError, ExportError)
+USER_ERRORS = (
+    ConfigError,
+    ExperimentNotFound,
+    FetchError,
+    BundleError,
+    SlimError,
+    FileNotFoundError,
+    ExportError,
+    ManifestError,
+)
 
 
 class GymcastCommand(click.Command):
@@ -30,7 +41,7 @@ class GymcastCommand(click.Command):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
             sys.exit(2)
 
 
@@ -67,9 +78,12 @@ def main() -> None:
 )
 def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no_slim: bool) -> None:
     """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
-    built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=repack, slim=not no_slim)
+    with rich_progress(console) as progress:
+        built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress, repack=repack, slim=not no_slim)
     size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
-    console.print(f"bundle written to [bold]{built.path}[/] ({size / 1e6:.1f} MB, build {built.manifest['build_id']})")
+    console.print(
+        f"bundle written to [bold]{escape(str(built.path))}[/] ({size / 1e6:.1f} MB, build {built.manifest.build_id})"
+    )
 
 
 @main.command(cls=GymcastCommand)
@@ -108,7 +122,8 @@ def serve(
 )
 def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
     """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
-    build_bundle(experiment, out, wheelhouse=wheelhouse, console=console)
+    with rich_progress(console) as progress:
+        build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
     _serve(out, host, port, data)
 
 
@@ -153,8 +168,7 @@ def export(
             raise click.UsageError("--format minari needs --bundle BUNDLE (observations are rebuilt by replay)")
         if out is not None:
             os.environ["MINARI_DATASETS_PATH"] = str(out.resolve())
-        name = json.loads((bundle / "manifest.json").read_text())["game"]["name"]
-        dataset_id = dataset_id or f"gymcast/{name}/human-v0"
+        dataset_id = dataset_id or f"gymcast/{read_manifest(bundle).name}/human-v0"
         count = export_minari(store, bundle, dataset_id, session)
         console.print(f"wrote Minari dataset {dataset_id} with {count} episodes")
 
@@ -229,8 +243,7 @@ def _serve(
     from gymcast.server import create_app
     from gymcast.storage import SQLiteEventStore
 
-    manifest = json.loads((bundle / "manifest.json").read_text()) if (bundle / "manifest.json").is_file() else {}
-    hosting = manifest.get("hosting", {})
+    hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
     app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed)

@@ -8,7 +8,6 @@ divergence at the first differing hash: a mismatch is never silently accepted.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import zipfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gymcast.manifest import read_manifest
 from gymcast.storage import StoredEvent
 
 
@@ -204,19 +204,13 @@ class BundleGame:
 @contextmanager
 def open_bundle(bundle: Path) -> Iterator[BundleGame]:
     """Make the bundle's experiment code importable (from its own wheel) for the duration of the block."""
-    manifest_path = bundle / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(
-            f"{bundle} is not a gymcast bundle (no manifest.json); pass the folder `gymcast build` wrote"
-        )
-    manifest = json.loads(manifest_path.read_text())
-    wheel_prefix = manifest["experiment_package"].replace("-", "_") + "-"
-    wheel = next(p for p in manifest["files"] if p.rsplit("/", 1)[-1].startswith(wheel_prefix))
+    manifest = read_manifest(bundle)
+    wheel = manifest.experiment_wheel()
     with tempfile.TemporaryDirectory() as code_dir:
         with zipfile.ZipFile(bundle / wheel) as archive:
             archive.extractall(code_dir)
         sys.path.insert(0, code_dir)
         try:
-            yield BundleGame(manifest["games"], manifest["build_id"], bundle)
+            yield BundleGame(manifest.games, manifest.build_id, bundle)
         finally:
             sys.path.remove(code_dir)

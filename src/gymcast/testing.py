@@ -11,6 +11,10 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gymcast.experiment import Experiment
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -167,3 +171,29 @@ def launch_chromium(playwright):
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing; run scripts/setup.sh --tests (it installs Debian's chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+
+
+def manifest_only_bundle(folder: Path, experiment: Experiment) -> Path:
+    """A bundle folder holding only a manifest for `experiment` (no files): enough for the host and the relay,
+    which never step an env. Returns `folder`."""
+    from gymcast.contracts import bundle_contracts
+    from gymcast.manifest import BundleManifest, PyodideDist, write_manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = BundleManifest(
+        gymcast_version="test",
+        build_id="0" * 16,
+        runtime="",
+        service_worker="",
+        pyodide=PyodideDist(version="", index_url="", lock_url=""),
+        packages=[],
+        experiment_package="",
+        game=experiment.to_manifest(),
+        games=experiment.games(),
+        flow=experiment.flow_manifest(),
+        contracts=bundle_contracts(),
+        files={},
+        hosting=experiment.host_settings,
+    )
+    write_manifest(folder, manifest)
+    return folder

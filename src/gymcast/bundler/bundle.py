@@ -18,13 +18,10 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 import gymcast
 import gymcast_runtime
@@ -39,13 +36,24 @@ from gymcast.contracts import bundle_contracts
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
 from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
+from gymcast.manifest import (
+    MANIFEST_FILE,
+    BundleManifest,
+    FileEntry,
+    GameConfig,
+    OrtRuntime,
+    PhaserRuntime,
+    PrunedArchive,
+    PyodideDist,
+    write_manifest,
+)
+from gymcast.progress import SILENT, Progress, Stages
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
+from gymcast.wheels.pins import PinnedFile
 from gymcast_runtime.pruned import SITE_ROOT, STDLIB_ROOT, STDLIB_UNPACK
 
-MANIFEST_SCHEMA = 1
 RUNTIME_DISTRIBUTION = "gymcast-runtime"
-BUNDLE_MARKER = "manifest.json"
 STDLIB_FILE = "python_stdlib.zip"
 SERVICE_WORKER = "sw.js"  # at the bundle root, so its scope is the whole bundle
 
@@ -56,10 +64,28 @@ class BundleError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltBundle:
-    """Where a bundle was written and its manifest."""
-
     path: Path
-    manifest: dict[str, Any]
+    manifest: BundleManifest
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What `_write_bundle` placed: the runtime folder, Pyodide, and the packages its lock names."""
+
+    runtime: str
+    pyodide: PyodideDist
+    packages: list[str]
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """What a build ships besides the experiment: Pyodide, wheels and the optional JS runtimes (npm folders)."""
+
+    pyodide: Path
+    pinned_wheels: dict[PinnedFile, Path]
+    requirement_wheels: list[Path]
+    ort: Path | None
+    phaser: Path | None
 
 
 def build_bundle(
@@ -67,12 +93,12 @@ def build_bundle(
     out: Path,
     wheelhouse: Path | None = None,
     cache_dir: Path | None = None,
-    console: Console | None = None,
+    progress: Progress = SILENT,
     repack: bool = False,
     slim: bool = True,
 ) -> BuiltBundle:
     """Build the experiment at `experiment_path` into the folder `out`, replacing an earlier bundle there."""
-    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, console, repack, slim)
+    return build_loaded(load_experiment(experiment_path), out, wheelhouse, cache_dir, progress, repack, slim)
 
 
 def build_loaded(
@@ -80,136 +106,165 @@ def build_loaded(
     out: Path,
     wheelhouse: Path | None = None,
     cache_dir: Path | None = None,
-    console: Console | None = None,
+    progress: Progress = SILENT,
     repack: bool = False,
     slim: bool = True,
 ) -> BuiltBundle:
-    """Build an already loaded experiment (e.g. one adjusted in code) into `out`.
+    """Build an already loaded experiment (e.g. one adjusted in code) into `out`; `progress` hears each stage.
 
     With `slim` (the default), the standard library and third-party wheels ship only the modules a
-    traced run imports, as bytecode (see `gymcast.bundler.slim`). With `repack`, wheels and the standard library zip ship stored (uncompressed inside), so the
-    pre-compressed `.br` copy of each is smaller (see `gymcast.bundler.repack`); off by default, because
-    the browser then has more bytes to decode and unpack (see bench/RESULTS.md).
+    traced run imports, as bytecode (see `gymcast.bundler.slim`). With `repack`, wheels and the standard
+    library zip ship stored (uncompressed inside), so the pre-compressed `.br` copy of each is smaller
+    (see `gymcast.bundler.repack`); off by default, because the browser then has more bytes to decode and
+    unpack (see bench/RESULTS.md).
     """
-    console = console or Console(stderr=True)
     _check_output_folder(out)
     game = loaded.experiment.to_manifest()
     games = loaded.experiment.games()
     flow = loaded.experiment.flow_manifest()
     pins = load_pins()
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        steps = progress.add_task("build", total=6 if slim else 5)
-        progress.update(steps, description="check the env natively")
-        checked: dict[str, dict[str, Any]] = {}
+    stages = Stages(progress, total=6 if slim else 5)
+    stages.next("check the env natively")
+    _check_games(games, loaded.folder)
+    stages.next("fetch Pyodide and wheels")
+    fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
+    sources = _fetch_sources(fetcher, pins, game, games)
+    stages.next("pack the experiment and runtime")
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        own_wheels = _own_wheels(game["name"], loaded, Path(tmp)) + sources.requirement_wheels
+        stages.next("write the bundle")
         for config in games.values():
-            key = json.dumps(config, sort_keys=True)
-            if key not in checked:
-                checked[key] = _checked_game(config, loaded.folder)
-            config.update(copy.deepcopy(checked[key]))
-        progress.update(steps, advance=1, description="fetch Pyodide and wheels")
-        fetcher = Fetcher(pins, cache_dir=cache_dir, wheelhouse=wheelhouse, progress=progress)
-        pyodide_package = fetcher.npm_package(pins.pyodide)
-        pinned_wheels = {pin: fetcher.wheel(pin) for pin in pins.wheels}
-        requirement_wheels = [fetcher.requirement(*spec.split("==")) for spec in game["requirements"]]
-        needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
-        ort_package = fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None
-        needs_phaser = any(config["rendering"].get("objects_fn") for config in games.values())
-        phaser_package = fetcher.npm_package(pins.phaser) if needs_phaser else None
-        progress.update(steps, advance=1, description="pack the experiment and runtime")
-        staging = out.with_name(out.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            own_wheels = _own_wheels(game["name"], loaded, Path(tmp)) + requirement_wheels
-            progress.update(steps, advance=1, description="write the bundle")
-            for config in games.values():
-                _place_policies(staging, config, loaded.folder)
-                _place_assets(staging, config, loaded.folder)
-            _place_pages(staging, flow, loaded.folder)
-            finish = (lambda path: stored_copy(path, fetcher.cache_dir)) if repack else (lambda path: path)  # noqa: E731
-            replaced: dict[Path, Path] = {}
-            pruned: list[dict[str, Any]] = []
-            if slim:
-                progress.update(steps, advance=1, description="trace the game's imports in Pyodide")
-                traced = _slimmed(
-                    game,
-                    games,
-                    pins,
-                    pyodide_package,
-                    pinned_wheels,
-                    own_wheels,
-                    requirement_wheels,
-                    Path(tmp),
-                    fetcher.cache_dir,
-                )
-                for source, (slimmed, modules) in traced.items():
-                    replaced[source] = slimmed
-                    if not modules:
-                        continue
+            _place_policies(staging, config, loaded.folder)
+            _place_assets(staging, config, loaded.folder)
+        _place_pages(staging, flow, loaded.folder)
+        replaced: dict[Path, Path] = {}
+        pruned: list[PrunedArchive] = []
+        if slim:
+            stages.next("trace the game's imports in Pyodide")
+            traced = _slimmed(game, games, pins, sources, own_wheels, Path(tmp), fetcher.cache_dir)
+            for source, (slimmed, modules) in traced.items():
+                replaced[source] = slimmed
+                if modules:
                     full = place_hashed({source.name: source}, staging, "full") + source.name
-                    pruned.append(
-                        {
-                            "url": full,
-                            "unpack_to": STDLIB_UNPACK if source.suffix == ".zip" else SITE_ROOT,
-                            "modules": modules,
-                        }
-                    )
-            shipped = lambda path: finish(replaced.get(path, path))  # noqa: E731
-            manifest = _write_bundle(
-                staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp), shipped
-            )
-            manifest["pruned"] = pruned
-            manifest["games"] = games
-            manifest["flow"] = flow
-            manifest["contracts"] = bundle_contracts()
-            if ort_package is not None:
-                files = {name.rsplit("/", 1)[-1]: ort_package / name for name in pins.onnxruntime_web_files}
-                manifest["ort"] = {
-                    "base": place_hashed(files, staging, "ort"),
-                    "module": pins.onnxruntime_web_module,
-                    "version": pins.onnxruntime_web.version,
-                }
-            if phaser_package is not None:
-                module = phaser_package / pins.phaser_module
-                manifest["phaser"] = {
-                    "module": place_hashed({module.name: module}, staging, "phaser") + module.name,
-                    "version": pins.phaser.version,
-                }
-        progress.update(steps, advance=1, description="hash and compress files")
-        manifest["files"] = _file_table(staging)
-        manifest["build_id"] = _build_id(manifest)
-        precompress(staging, manifest["files"], fetcher.cache_dir / "compressed")
-        manifest["hosting"] = loaded.experiment.host_settings
-        (staging / BUNDLE_MARKER).write_text(json.dumps(manifest, indent=1))
-        shutil.rmtree(out, ignore_errors=True)
-        staging.rename(out)
-        progress.update(steps, advance=1, description="done")
+                    unpack_to = STDLIB_UNPACK if source.suffix == ".zip" else SITE_ROOT
+                    pruned.append(PrunedArchive(url=full, unpack_to=unpack_to, modules=modules))
+
+        def shipped(path: Path) -> Path:
+            path = replaced.get(path, path)
+            return stored_copy(path, fetcher.cache_dir) if repack else path
+
+        written = _write_bundle(
+            staging, game, pins, sources.pyodide, sources.pinned_wheels, own_wheels, Path(tmp), shipped
+        )
+        ort = _place_ort(staging, pins, sources.ort)
+        phaser = _place_phaser(staging, pins, sources.phaser)
+    stages.next("hash and compress files")
+    manifest = _manifest(written, staging, game, games, flow, loaded.experiment.host_settings, pruned, ort, phaser)
+    precompress(
+        staging, {path: asdict(entry) for path, entry in manifest.files.items()}, fetcher.cache_dir / "compressed"
+    )
+    write_manifest(staging, manifest)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    stages.done()
     return BuiltBundle(out, manifest)
 
 
+def _check_games(games: dict[str, GameConfig], folder: Path) -> None:
+    """Run the native checks once per distinct config, and record what they found in every config."""
+    checked: dict[str, GameConfig] = {}
+    for config in games.values():
+        key = json.dumps(config, sort_keys=True)
+        if key not in checked:
+            checked[key] = _checked_game(config, folder)
+        config.update(copy.deepcopy(checked[key]))
+
+
+def _fetch_sources(fetcher: Fetcher, pins: Pins, game: GameConfig, games: dict[str, GameConfig]) -> _Sources:
+    """Fetch (or take from the cache) everything the bundle ships that the experiment does not provide."""
+    needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
+    needs_phaser = any(config["rendering"].get("objects_fn") for config in games.values())
+    return _Sources(
+        pyodide=fetcher.npm_package(pins.pyodide),
+        pinned_wheels={pin: fetcher.wheel(pin) for pin in pins.wheels},
+        requirement_wheels=[fetcher.requirement(*spec.split("==")) for spec in game["requirements"]],
+        ort=fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None,
+        phaser=fetcher.npm_package(pins.phaser) if needs_phaser else None,
+    )
+
+
+def _place_ort(bundle: Path, pins: Pins, package: Path | None) -> OrtRuntime | None:
+    if package is None:
+        return None
+    files = {name.rsplit("/", 1)[-1]: package / name for name in pins.onnxruntime_web_files}
+    base = place_hashed(files, bundle, "ort")
+    return OrtRuntime(base=base, module=pins.onnxruntime_web_module, version=pins.onnxruntime_web.version)
+
+
+def _place_phaser(bundle: Path, pins: Pins, package: Path | None) -> PhaserRuntime | None:
+    if package is None:
+        return None
+    module = package / pins.phaser_module
+    return PhaserRuntime(
+        module=place_hashed({module.name: module}, bundle, "phaser") + module.name, version=pins.phaser.version
+    )
+
+
+def _manifest(
+    written: _Written,
+    bundle: Path,
+    game: GameConfig,
+    games: dict[str, GameConfig],
+    flow: dict[str, Any],
+    hosting: dict[str, Any],
+    pruned: list[PrunedArchive],
+    ort: OrtRuntime | None,
+    phaser: PhaserRuntime | None,
+) -> BundleManifest:
+    """The manifest of the files written to `bundle` so far: the one place a manifest is made."""
+    files = _file_table(bundle)
+    return BundleManifest(
+        gymcast_version=gymcast.__version__,
+        build_id=_build_id(files, games, flow),
+        runtime=written.runtime,
+        service_worker=SERVICE_WORKER,
+        pyodide=written.pyodide,
+        packages=written.packages,
+        experiment_package=experiment_distribution(game["name"]),
+        game=game,
+        games=games,
+        flow=flow,
+        contracts=bundle_contracts(),
+        files=files,
+        hosting=hosting,
+        pruned=pruned,
+        ort=ort,
+        phaser=phaser,
+    )
+
+
 def _slimmed(
-    game: dict[str, Any],
-    games: dict[str, Any],
+    game: GameConfig,
+    games: dict[str, GameConfig],
     pins: Pins,
-    pyodide_package: Path,
-    pinned_wheels: dict,
+    sources: _Sources,
     own_wheels: list[Path],
-    requirement_wheels: list[Path],
     tmp: Path,
     cache_dir: Path,
 ) -> dict[Path, tuple[Path, list[str]]]:
     """Trace a complete copy of the bundle, then slim the standard library and third-party wheels:
     `{source archive: (slimmed copy, modules left out)}`."""
     traced = tmp / "traced"
-    manifest = _write_bundle(traced, game, pins, pyodide_package, pinned_wheels, own_wheels, tmp, lambda path: path)
-    manifest.update(games=games, files=_file_table(traced))
-    (traced / BUNDLE_MARKER).write_text(json.dumps(manifest))
+    written = _write_bundle(traced, game, pins, sources.pyodide, sources.pinned_wheels, own_wheels, tmp, lambda p: p)
+    write_manifest(traced, _manifest(written, traced, game, games, {}, {}, [], None, None))
     trace = trace_bundle(traced, cache_dir)
-    sources = {pyodide_package / STDLIB_FILE: STDLIB_ROOT}
-    sources.update({path: SITE_ROOT for path in [*pinned_wheels.values(), *requirement_wheels]})
+    archives = {sources.pyodide / STDLIB_FILE: STDLIB_ROOT}
+    archives.update({path: SITE_ROOT for path in [*sources.pinned_wheels.values(), *sources.requirement_wheels]})
     slimmed = {}
-    for source, root in sources.items():
+    for source, root in archives.items():
         archive = slim_archive(source, trace, root, cache_dir)
         slimmed[source] = (archive.path, archive.pruned_modules)
     return slimmed
@@ -226,7 +281,7 @@ def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _check_output_folder(out: Path) -> None:
-    if out.exists() and any(out.iterdir()) and not (out / BUNDLE_MARKER).is_file():
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_FILE).is_file():
         raise BundleError(f"{out} exists and is not a gymcast bundle; choose an empty or new folder with -o")
 
 
@@ -299,7 +354,7 @@ def _write_bundle(
     own_wheels: list[Path],
     tmp: Path,
     shipped: Callable[[Path], Path],
-) -> dict[str, Any]:
+) -> _Written:
     """Place Pyodide, the wheels (each as `shipped(path)` gives it) and the runtime; write the lock and index.html."""
     core = {
         f: shipped(pyodide_package / f) if f.endswith(".zip") else pyodide_package / f for f in pins.pyodide_core_files
@@ -328,20 +383,8 @@ def _write_bundle(
     (bundle / SERVICE_WORKER).write_bytes(
         resources.files("gymcast.browser_runtime").joinpath(SERVICE_WORKER).read_bytes()
     )
-    return {
-        "service_worker": SERVICE_WORKER,
-        "schema": MANIFEST_SCHEMA,
-        "gymcast_version": gymcast.__version__,
-        "runtime": runtime_dir,
-        "pyodide": {
-            "version": pins.pyodide.version,
-            "index_url": pyodide_dir,
-            "lock_url": lock_dir + "pyodide-lock.json",
-        },
-        "packages": sorted(lock.packages),
-        "experiment_package": experiment_distribution(game["name"]),
-        "game": game,
-    }
+    pyodide = PyodideDist(version=pins.pyodide.version, index_url=pyodide_dir, lock_url=lock_dir + "pyodide-lock.json")
+    return _Written(runtime=runtime_dir, pyodide=pyodide, packages=sorted(lock.packages))
 
 
 def _runtime_files(tmp: Path) -> dict[str, Path]:
@@ -361,18 +404,17 @@ def _index_html(title: str, runtime_dir: str) -> str:
     return template.replace("{{TITLE}}", html.escape(title)).replace("{{RUNTIME}}", runtime_dir)
 
 
-def _file_table(bundle: Path) -> dict[str, dict[str, Any]]:
-    """`{relative path: {sha256, size}}` for every file written so far."""
+def _file_table(bundle: Path) -> dict[str, FileEntry]:
+    """`{relative path: entry}` for every file written so far."""
     return {
-        p.relative_to(bundle).as_posix(): {"sha256": file_digest(p), "size": p.stat().st_size}
+        p.relative_to(bundle).as_posix(): FileEntry(sha256=file_digest(p), size=p.stat().st_size)
         for p in sorted(bundle.rglob("*"))
         if p.is_file()
     }
 
 
-def _build_id(manifest: dict[str, Any]) -> str:
+def _build_id(files: dict[str, FileEntry], games: dict[str, GameConfig], flow: dict[str, Any]) -> str:
     """A 16-hex-char id that changes whenever any shipped byte or the game config changes."""
-    text = json.dumps(
-        {"files": manifest["files"], "games": manifest["games"], "flow": manifest["flow"]}, sort_keys=True
-    )
+    table = {path: asdict(entry) for path, entry in files.items()}
+    text = json.dumps({"files": table, "games": games, "flow": flow}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]

@@ -32,7 +32,7 @@ def bundle_lock(
         if entry is None or entry.sha256 != pin.sha256:
             found = entry.sha256 if entry else "no such package"
             raise FetchError(
-                f"wheels/manifest.toml pins {pin.file} at sha256 {pin.sha256}, but the official "
+                f"wheels/pins.toml pins {pin.file} at sha256 {pin.sha256}, but the official "
                 f"pyodide-lock.json says {found}; copy the official hash into the manifest"
             )
         shipped[pin.name] = entry.model_copy(update={"file_name": file_name, "sha256": shipped_sha256})

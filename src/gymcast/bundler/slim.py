@@ -16,10 +16,11 @@ import json
 import shutil
 import subprocess
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from gymcast.manifest import read_manifest
 from gymcast.wheels.fetch import file_digest
 from gymcast_runtime.pruned import SITE_ROOT
 
@@ -75,12 +76,11 @@ class SlimArchive:
 
 def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
     """Run the trace over a complete (unslimmed) bundle; cached by everything the bundle holds."""
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    kept_by_experiment = sorted(
-        {module for game in manifest["games"].values() for module in game.get("keep_modules", [])}
-    )
+    manifest = read_manifest(bundle)
+    kept_by_experiment = sorted({module for game in manifest.games.values() for module in game.get("keep_modules", [])})
+    files = {path: asdict(entry) for path, entry in manifest.files.items()}
     key = hashlib.sha256(
-        json.dumps([manifest["files"], manifest["games"], SAFETY_MODULES, TRACE_STEPS], sort_keys=True).encode()
+        json.dumps([files, manifest.games, SAFETY_MODULES, TRACE_STEPS], sort_keys=True).encode()
     ).hexdigest()[:32]
     out = cache_dir / "traces" / key
     if not (out / "trace.json").is_file():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from gymcast.manifest import read_manifest
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
 from gymcast.server.static import bundle_files
@@ -22,8 +22,7 @@ def create_app(
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
     """
-    if not (bundle / "manifest.json").is_file():
-        raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
+    manifest = read_manifest(bundle)
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["GYMCAST_PRECOMPRESSED"] = precompressed
@@ -38,7 +37,7 @@ def create_app(
     from gymcast.relay.endpoint import SOCKET_OPTIONS
 
     app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
-    app.extensions["gymcast.relay"] = RelayService(json.loads((bundle / "manifest.json").read_text()), store)
+    app.extensions["gymcast.relay"] = RelayService(manifest.to_json(), store)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
     app.register_blueprint(bundle_files)

@@ -22,9 +22,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rich.progress import Progress
-
-from gymcast.wheels.manifest import NpmPackagePin, PinnedFile, Pins
+from gymcast.progress import SILENT, Progress
+from gymcast.wheels.pins import NpmPackagePin, PinnedFile, Pins
 
 NPM_REGISTRY = os.environ.get("GYMCAST_NPM_REGISTRY", "https://registry.npmjs.org")
 NETWORK_TIMEOUT_S = 20
@@ -71,7 +70,7 @@ class Fetcher:
         pins: what may be fetched, with the hash each file must have.
         cache_dir: where verified files are kept, one folder per sha256.
         wheelhouse: an optional folder of wheels to take files from before the network.
-        progress: a rich progress display for downloads, or None for silence.
+        progress: receives a task per download (see `gymcast.progress`); silent by default.
     """
 
     def __init__(
@@ -79,7 +78,7 @@ class Fetcher:
         pins: Pins,
         cache_dir: Path | None = None,
         wheelhouse: Path | None = None,
-        progress: Progress | None = None,
+        progress: Progress = SILENT,
     ) -> None:
         self.pins = pins
         self.cache_dir = cache_dir or default_cache_dir()
@@ -148,7 +147,7 @@ class Fetcher:
 
     def _pip_download(self, name: str, version: str, folder: Path) -> Path | str:
         """The one wheel `pip download` gets for `name==version`, or why it got none."""
-        task = self._task(f"pip download {name}=={version}", total=None)
+        task = self.progress.task(f"pip download {name}=={version}", total=None)
         result = subprocess.run(
             [
                 sys.executable,
@@ -166,7 +165,7 @@ class Fetcher:
             capture_output=True,
             text=True,
         )
-        self._complete(task)
+        task.complete()
         wheels = sorted(folder.glob("*.whl"))
         if result.returncode != 0 or len(wheels) != 1:
             return f"pip download {name}=={version}: {(result.stderr.strip().splitlines() or ['no wheel'])[-1]}"
@@ -269,17 +268,8 @@ class Fetcher:
     def _download(self, url: str, target: Path, label: str) -> None:
         with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as response, target.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            task = self._task(f"download {label}", total)
+            task = self.progress.task(f"download {label}", total)
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
-                if self.progress is not None and task is not None:
-                    self.progress.advance(task, len(block))
-            if total is None:
-                self._complete(task)
-
-    def _task(self, description: str, total: int | None) -> int | None:
-        return self.progress.add_task(description, total=total) if self.progress is not None else None
-
-    def _complete(self, task: int | None) -> None:
-        if self.progress is not None and task is not None:
-            self.progress.update(task, total=1, completed=1)
+                task.advance(len(block))
+            task.complete()

@@ -1,4 +1,4 @@
-"""Reads `manifest.toml`: the pinned file names, versions and hashes of every bundle input."""
+"""Reads `pins.toml`: the pinned file names, versions and hashes of every bundle input."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class NpmPackagePin:
 
 @dataclass(frozen=True)
 class Pins:
-    """Everything `manifest.toml` pins."""
+    """Everything `pins.toml` pins."""
 
     pyodide: NpmPackagePin
     pyodide_core_files: tuple[str, ...]
@@ -57,8 +57,8 @@ class Pins:
 
 
 def load_pins() -> Pins:
-    """Parse the `manifest.toml` shipped with this package."""
-    text = resources.files("gymcast.wheels").joinpath("manifest.toml").read_text()
+    """Parse the `pins.toml` shipped with this package."""
+    text = resources.files("gymcast.wheels").joinpath("pins.toml").read_text()
     data = tomllib.loads(text)
     core = data["pyodide"]
     copy = core["registry_copy"]
