@@ -75,7 +75,7 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
             runs[session] = runs.get(session, 0) + 1
             games[session] = event.data.get("game", "main")
             current.pop(session, None)
-        elif event.type == "episode_start":
+        elif event.type == "episode_start" and event.episode is not None:
             logged = LoggedEpisode(
                 session,
                 runs.get(session, 0),
@@ -87,7 +87,7 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
             )
             episodes.append(logged)
             current[session] = logged
-        elif event.type == "step" and session in current:
+        elif event.type == "step" and session in current and event.step is not None:
             data = event.data
             current[session].steps.append(
                 LoggedStep(

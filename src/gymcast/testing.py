@@ -65,7 +65,8 @@ class HostProcess:
                 return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"gymcast serve exited: {self.process.stderr.read()}") from None
+                    stderr = self.process.stderr.read() if self.process.stderr else ""
+                    raise RuntimeError(f"gymcast serve exited: {stderr}") from None
                 time.sleep(0.1)
         raise RuntimeError(f"gymcast serve did not answer within {timeout_s} s")
 

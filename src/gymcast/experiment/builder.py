@@ -43,7 +43,7 @@ class Experiment:
             )
         self.name = name
         self._env: dict[str, Any] | None = None
-        self._players: dict[str, Human] | None = None
+        self._players: dict[str, Player] | None = None
         self._rendering: dict[str, Any] = {
             "fps": 30,
             "width": 600,
@@ -304,8 +304,12 @@ class Experiment:
                 )
             low = check_int("controls.fps_range[0]", fps_range[0], 1, 120)
             high = check_int("controls.fps_range[1]", fps_range[1], low, 120)
-            fps_range = [low, high]
-        self._controls = {"feedback": feedback, "pause": pause, "restart": restart, "fps_range": fps_range}
+        self._controls = {
+            "feedback": feedback,
+            "pause": pause,
+            "restart": restart,
+            "fps_range": [low, high] if fps_range is not None else None,
+        }
         return self
 
     def multiplayer(

@@ -23,7 +23,7 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
     import minari
     from minari.data_collector import EpisodeBuffer
 
-    buffers = []
+    buffers: list[EpisodeBuffer] = []
     with open_bundle(bundle) as bundle_game:
         if any(len(game["players"]) != 1 for game in bundle_game.games.values()):
             raise ExportError("Minari export supports single-agent experiments only")
