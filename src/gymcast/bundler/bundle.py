@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 import gymcast
 import gymcast_runtime
 from gymcast.bundler.compress import precompress
@@ -50,11 +52,13 @@ from gymcast.manifest import (
 from gymcast.progress import SILENT, Progress, Stages
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
+from gymcast.wheels.official import OfficialDistribution, Requirement, official_dependencies
 from gymcast.wheels.pins import PinnedFile
 from gymcast_runtime.pruned import SITE_ROOT, STDLIB_ROOT, STDLIB_UNPACK
 
 RUNTIME_DISTRIBUTION = "gymcast-runtime"
 STDLIB_FILE = "python_stdlib.zip"
+PYGAME = "pygame-ce"  # Pyodide's build of pygame, shipped when an env needs pygame
 SERVICE_WORKER = "sw.js"  # at the bundle root, so its scope is the whole bundle
 
 
@@ -184,13 +188,31 @@ def _check_games(games: dict[str, GameConfig], folder: Path) -> None:
 
 
 def _fetch_sources(fetcher: Fetcher, pins: Pins, game: GameConfig, games: dict[str, GameConfig]) -> _Sources:
-    """Fetch (or take from the cache) everything the bundle ships that the experiment does not provide."""
+    """Fetch (or take from the cache) everything the bundle ships that the experiment does not provide.
+
+    Requirements that name a package of Pyodide's own distribution ship its official build, with the
+    dependencies its lock lists; so do the official packages that the PyPI requirements depend on, and
+    pygame-ce when a game's env needs pygame.
+    """
     needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
     needs_phaser = any(config["rendering"].get("objects_fn") for config in games.values())
+    pyodide = fetcher.npm_package(pins.pyodide)
+    official = OfficialDistribution(pyodide / "pyodide-lock.json")
+    requirements = [Requirement.parse(spec) for spec in game["requirements"]]
+    if any(config.get("needs_pygame") for config in games.values()):
+        if not any(official.key(requirement.name) == PYGAME for requirement in requirements):
+            requirements.append(Requirement(PYGAME, None))
+    from_pypi = [requirement for requirement in requirements if official.key(requirement.name) is None]
+    requirement_wheels = [fetcher.requirement(requirement.name, requirement.version) for requirement in from_pypi]
+    shipped: set[str] = {canonicalize_name(pin.name) for pin in pins.wheels}
+    shipped |= {canonicalize_name(requirement.name) for requirement in from_pypi}
+    from_pyodide = [requirement for requirement in requirements if official.key(requirement.name) is not None]
+    from_pyodide += official_dependencies(requirement_wheels, official, shipped)
+    official_pins = official.resolve(from_pyodide, shipped)
     return _Sources(
-        pyodide=fetcher.npm_package(pins.pyodide),
-        pinned_wheels={pin: fetcher.wheel(pin) for pin in pins.wheels},
-        requirement_wheels=[fetcher.requirement(*spec.split("==")) for spec in game["requirements"]],
+        pyodide=pyodide,
+        pinned_wheels={pin: fetcher.wheel(pin) for pin in [*pins.wheels, *official_pins]},
+        requirement_wheels=requirement_wheels,
         ort=fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None,
         phaser=fetcher.npm_package(pins.phaser) if needs_phaser else None,
     )
@@ -262,7 +284,8 @@ def _slimmed(
     write_manifest(traced, _manifest(written, traced, game, games, {}, {}, [], None, None))
     trace = trace_bundle(traced, cache_dir)
     archives = {sources.pyodide / STDLIB_FILE: STDLIB_ROOT}
-    archives.update({path: SITE_ROOT for path in [*sources.pinned_wheels.values(), *sources.requirement_wheels]})
+    wheels = [*sources.pinned_wheels.values(), *sources.requirement_wheels]
+    archives.update({path: SITE_ROOT for path in wheels if path.suffix == ".whl"})  # shared libraries ship whole
     slimmed = {}
     for source, root in archives.items():
         archive = slim_archive(source, trace, root, cache_dir)
@@ -273,7 +296,9 @@ def _slimmed(
 def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:
     """`config` after the native checks, with its frame shape and ONNX tensor names (fallbacks' included)."""
     model_path = lambda spec: folder / spec["model"]  # noqa: E731
-    config["frame_shape"] = check_game_natively(config, model_path)["frame"]
+    checked = check_game_natively(config, model_path)
+    config["frame_shape"] = checked["frame"]
+    config["needs_pygame"] = checked["needs_pygame"]
     fallbacks = fallback_specs(config)
     if fallbacks:
         check_game_natively(with_fallbacks(config, list(fallbacks)), model_path)

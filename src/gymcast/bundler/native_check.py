@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,7 @@ def check_game_natively(
         if "callback" not in str(error):
             raise
         raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
+    needs_pygame = _uses_pygame(session)
     if session.objects_fn is not None:
         try:
             objects_json(session.objects())
@@ -95,7 +98,7 @@ def check_game_natively(
                 f"drawing the env failed: {type(error).__name__}: {error}",
                 "return a list of gymcast_runtime.draw objects from objects_fn",
             ) from error
-        return {"frame": None}
+        return {"frame": None, "needs_pygame": needs_pygame}
     try:
         frame = session.frame()
     except Exception as error:
@@ -104,7 +107,47 @@ def check_game_natively(
             f"rendering a frame failed: {type(error).__name__}: {error}",
             "return a (height, width, 3) uint8 array from frame_fn, or make env.render() do so",
         ) from error
-    return {"frame": [int(frame.shape[0]), int(frame.shape[1])]}
+    return {
+        "frame": [int(frame.shape[0]), int(frame.shape[1])],
+        "needs_pygame": needs_pygame or _renders_with_pygame(session),
+    }
+
+
+def _env_classes(session: GameSession) -> list[type]:
+    """The classes of the env and of every env it wraps."""
+    classes, env, seen = [], session.env, set()
+    while env is not None and id(env) not in seen:
+        seen.add(id(env))
+        classes.append(type(env))
+        env = vars(env).get("env") if hasattr(env, "__dict__") else None
+    return classes
+
+
+def _uses_pygame(session: GameSession) -> bool:
+    """Whether a module of the env's own package holds pygame (PettingZoo's classic envs import it at the top)."""
+    pygame = sys.modules.get("pygame")
+    if pygame is None:
+        return False
+    packages = {cls.__module__.split(".")[0] for cls in _env_classes(session)} - {"gymnasium", "gymcast_runtime"}
+    return any(
+        name.split(".")[0] in packages and any(value is pygame for value in vars(module).values())
+        for name, module in list(sys.modules.items())
+        if module is not None
+    )
+
+
+def _renders_with_pygame(session: GameSession) -> bool:
+    """Whether the game's frames come from an env.render() that uses pygame (gymnasium's own renderers)."""
+    if session.config["rendering"].get("frame_fn"):
+        return False
+    for cls in _env_classes(session)[-1].__mro__:  # the innermost env: wrappers only forward render()
+        render = vars(cls).get("render")
+        if render is not None:
+            try:
+                return "pygame" in inspect.getsource(render)
+            except (OSError, TypeError):
+                return False
+    return False
 
 
 SNAPSHOT_STEPS = 5

@@ -251,16 +251,19 @@ class Experiment:
         return self._code
 
     def requirements(self, *specs: str) -> Experiment:
-        """Extra pure-Python packages the env needs in the browser, each pinned exactly: "pettingzoo==1.25.0".
+        """Extra packages the env needs in the browser: "pettingzoo==1.25.0", "scipy", "pygame-ce".
 
-        They are shipped as wheels (their own dependencies must be listed too, unless gymcast ships them).
+        A package of Pyodide's own distribution (scipy, matplotlib, pygame-ce, pillow, ...) ships its official
+        build with its dependencies; its version is the distribution's, so it may be left out. Any other
+        package must be pure Python and pinned exactly; the official packages it depends on ship with it, other
+        dependencies must be listed too, unless gymcast ships them.
         """
         for index, spec in enumerate(specs):
-            if not isinstance(spec, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.!+_-]+$", spec):
+            if not isinstance(spec, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*(==[A-Za-z0-9.!+_-]+)?$", spec):
                 raise ConfigError(
                     f"requirements[{index}]",
-                    f"{spec!r} is not an exact pin",
-                    'write each as "name==version", e.g. "pettingzoo==1.25.0"',
+                    f"{spec!r} is not a package name with an optional exact version",
+                    'write each as "name==version", e.g. "pettingzoo==1.25.0", or a Pyodide package\'s name, e.g. "scipy"',
                 )
         self._requirements = list(specs)
         return self

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,31 @@ def canonical(name: str) -> str:
     import re
 
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+PURE_WHEEL_SUFFIXES = ("-py3-none-any.whl", "-py2.py3-none-any.whl")
+NO_NETWORK_SIGNS = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "ProxyError",
+    "ConnectTimeoutError",
+    "Max retries exceeded",
+)
+
+
+def pip_failure(stderr: str, name: str, version: str) -> str:
+    """Why `pip download name==version` failed, told apart: no network, no such package, or no such version."""
+    if any(sign in stderr for sign in NO_NETWORK_SIGNS):
+        return "PyPI cannot be reached (no network?). Connect once (files are cached), or use --wheelhouse"
+    versions = re.search(r"\(from versions: ([^)]*)\)", stderr)
+    if versions and versions.group(1).strip() == "none":
+        return f"no such package on PyPI (no release of {name!r} has a wheel); check the name"
+    if versions:
+        return f"PyPI has no {name} {version}; it has: {versions.group(1).strip()}"
+    return (stderr.strip().splitlines() or ["no wheel"])[-1]
 
 
 def default_cache_dir() -> Path:
@@ -168,15 +194,20 @@ class Fetcher:
         task.complete()
         wheels = sorted(folder.glob("*.whl"))
         if result.returncode != 0 or len(wheels) != 1:
-            return f"pip download {name}=={version}: {(result.stderr.strip().splitlines() or ['no wheel'])[-1]}"
+            return f"pip download {name}=={version}: {pip_failure(result.stderr, name, version)}"
         return wheels[0]
 
-    def requirement(self, name: str, version: str) -> Path:
+    def requirement(self, name: str, version: str | None) -> Path:
         """A pure-Python wheel an experiment asks for, pinned on first download by its sha256.
 
         The cache remembers which file and hash `name==version` resolved to, so later builds are
         offline and a changed file is an IntegrityError.
         """
+        if version is None:
+            raise FetchError(
+                f"requirements: {name!r} has no version, and Pyodide's distribution has no package of that name. "
+                f'Fix: pin the PyPI release, e.g. "{name}==1.2.3"'
+            )
         record = self.cache_dir / "requirements" / f"{canonical(name)}=={version}.json"
         if record.is_file():
             known = json.loads(record.read_text())
@@ -186,14 +217,14 @@ class Fetcher:
         with tempfile.TemporaryDirectory() as tmp:
             found = self._wheelhouse_match(name, version) or self._pip_download(name, version, Path(tmp))
             if isinstance(found, str):
+                raise FetchError(f"requirements: could not get {name}=={version}: {found}")
+            if not found.name.endswith(PURE_WHEEL_SUFFIXES) and "pyodide" not in found.name:
                 raise FetchError(
-                    f"could not get {name}=={version}: {found}. Connect to the network once "
-                    "(files are cached), or put the wheel in a --wheelhouse folder."
-                )
-            if not found.name.endswith(("-py3-none-any.whl", "-py2.py3-none-any.whl")):
-                raise FetchError(
-                    f"{name}=={version} has no pure-Python wheel (got {found.name}); the browser can "
-                    "only load pure-Python wheels or packages built with `pyodide build`"
+                    f"requirements: {name}=={version} has no pure-Python wheel (got {found.name}) and is not in "
+                    "Pyodide's own distribution, so the browser cannot load it. Fix: build it for Pyodide with "
+                    f"`pip install pyodide-build && pyodide build --outdir wheelhouse {name}` (needs the Emscripten "
+                    "toolchain, see https://pyodide.org/en/stable/development/building-packages.html) and build "
+                    "with --wheelhouse wheelhouse"
                 )
             digest = file_digest(found)
             if record.is_file() and json.loads(record.read_text())["sha256"] != digest:
@@ -204,6 +235,7 @@ class Fetcher:
         return stored
 
     def _wheelhouse_match(self, name: str, version: str) -> Path | None:
+        """A wheel of `name==version` in the wheelhouse: pure Python or built for Pyodide."""
         if self.wheelhouse is None:
             return None
         matches = sorted(self.wheelhouse.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"))
