@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets gymcast up on a fresh Debian/Ubuntu machine: Node.js (the build traces each game in Pyodide under
 # Node) and a virtualenv in .venv with gymcast and what the examples need.
-# With --tests it also installs what the tests need: Debian's chromium.
+# With --tests it also installs what the tests need: Debian's chromium, redis-server and postgresql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,9 @@ packages=()
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 if [ "${1:-}" = "--tests" ]; then
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+  # Real servers for the storage and scale-out tests, started by the tests as unprivileged processes.
+  command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || packages+=(postgresql)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
