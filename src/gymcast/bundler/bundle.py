@@ -38,9 +38,9 @@ from gymcast.bundler.slim import slim_archive, trace_bundle
 from gymcast.contracts import bundle_contracts
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
-from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
 from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
+from gymcast_runtime.configs import fallback_specs, policy_specs, with_fallbacks
 from gymcast_runtime.pruned import SITE_ROOT, STDLIB_ROOT, STDLIB_UNPACK
 
 MANIFEST_SCHEMA = 1
