@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import gymnasium
@@ -10,6 +11,7 @@ import pytest
 from gymcast import ConfigError, Experiment, Human, OnnxPolicy, RandomPolicy
 from gymcast.bundler.native_check import check_game_natively
 from gymcast_runtime import GameSession
+from gymcast_runtime.bridge import played_alone_json
 from gymcast_runtime.snapshot import SnapshotError, save_state
 
 KEYS = {"ArrowLeft": 0, "ArrowRight": 1}
@@ -61,6 +63,17 @@ def test_networked_games_cannot_pause_for_one_player():
 def test_a_game_with_one_human_is_not_networked():
     experiment = duo().players({"top": Human(keys=KEYS), "bottom": OnnxPolicy(model="policies/cartpole_mlp.onnx")})
     assert experiment.games()["main"]["multiplayer"] is None
+
+
+def test_playing_alone_gives_the_other_seats_to_their_fallbacks_and_leaves_the_relay():
+    game = duo(on_timeout="ai", fallbacks={"top": RandomPolicy(), "bottom": RandomPolicy()}).games()["main"]
+    alone = json.loads(played_alone_json(json.dumps(game), json.dumps(["bottom"])))
+    assert alone["players"] == {"top": game["players"]["top"], "bottom": game["multiplayer"]["fallbacks"]["bottom"]}
+    assert (
+        alone["multiplayer"] is None
+        and {**alone, "players": game["players"], "multiplayer": game["multiplayer"]} == game
+    )
+    assert list(alone) == list(game)  # the same keys in the same order as the browser's config
 
 
 def test_snapshots_restore_the_whole_game():

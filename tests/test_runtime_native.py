@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from gymcast import Experiment, Human
 from gymcast_runtime import GameSession, SessionConfigError
+from gymcast_runtime.bridge import WorkerGame
 from gymcast_runtime.hashing import state_hash
 
 
@@ -53,11 +56,9 @@ def test_max_steps_truncates_the_episode():
 
 
 def test_step_reports_rewards_per_agent_and_json_round_trips():
-    import json
-
-    session = GameSession(cartpole_game())
-    session.reset_json(5)
-    result = json.loads(session.step_json('{"player": 1}'))
+    game = WorkerGame(json.dumps(cartpole_game()))
+    game.reset_json(5)
+    result = json.loads(game.step_json('{"player": 1}'))
     assert result["rewards"] == {"player": 1.0}
     assert result["step"] == 1
 
@@ -70,9 +71,9 @@ def test_a_missing_action_names_the_agent():
 
 
 def test_frames_are_rgb_and_show_the_cart():
-    session = GameSession(cartpole_game())
-    session.reset(seed=0)
-    height, width, channels, data = session.frame_bytes()
+    game = WorkerGame(json.dumps(cartpole_game()))
+    game.reset_json(0)
+    height, width, channels, data = game.frame_bytes()
     frame = np.frombuffer(data, dtype=np.uint8).reshape(height, width, channels)
     assert (height, width, channels) == (200, 300, 3)
     dark = (frame < 80).all(axis=2)

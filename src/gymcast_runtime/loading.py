@@ -21,6 +21,7 @@ def preload(modules: list[str]) -> None:
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Play `steps` random steps of a game on a new env with every per-step call the worker makes
     (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""
+    from gymcast_runtime.draw import objects_json
     from gymcast_runtime.session import GameSession
 
     session = GameSession(config)
@@ -30,7 +31,7 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
         actions = {agent: session.adapter.action_space(agent).sample() for agent in session.agents}
         record = session.step(actions)
         if session.objects_fn:
-            session.objects_json()
+            objects_json(session.objects())
         else:
             session.frame()
         session.obs_hash()
@@ -56,7 +57,7 @@ class WarmUp:
         """Play one step: its ONNX requests as JSON (see `requests_to_json`), or None once every game is done."""
         import numpy as np
 
-        from gymcast_runtime.session import requests_to_json
+        from gymcast_runtime.bridge import requests_to_json
 
         saved = random.getstate(), np.random.get_state()
         try:

@@ -1,19 +1,17 @@
 """One participant's env: reset, step with per-agent actions, AI players, frames, state hashes.
 
-The JavaScript worker calls the `*_json` methods once per tick; native code (build checks,
-replay) calls the typed methods. Both paths share every line of env logic.
+Native code (build checks, replay) calls these typed methods; the JavaScript worker calls them
+through `gymcast_runtime.bridge` (JSON in and out). Both paths share every line of env logic.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import numpy as np
 
 from gymcast_runtime.callbacks import Callback, checked_custom
-from gymcast_runtime.draw import check_objects, objects_json
+from gymcast_runtime.draw import check_objects
 from gymcast_runtime.envs import adapt
 from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
@@ -243,57 +241,6 @@ class GameSession:
         """The drawables `objects_fn` makes of the env now (see `gymcast_runtime.draw`), checked."""
         return check_objects(self.objects_fn(self.env), self.textures)
 
-    # -- the JavaScript worker's entry points: JSON in, JSON out ----------------------------------
-
-    def objects_json(self) -> str:
-        """`objects`, answered as JSON."""
-        return objects_json(self.objects())
-
-    def reset_json(self, seed: int, episode: int = 0) -> str:
-        """`reset`, answered as JSON."""
-        return json.dumps(self.reset(int(seed), int(episode)))
-
-    def end_episode_json(self, returns_json: str) -> str:
-        """`end_episode` with returns given as JSON, answered as JSON."""
-        return json.dumps(self.end_episode(json.loads(returns_json)))
-
-    def page_json(self, what: str) -> str:
-        """`page`, answered as JSON."""
-        return json.dumps(self.page(str(what)))
-
-    def step_json(self, actions_json: str, outputs_json: str = "{}") -> str:
-        """`step` with actions and model outputs ({agent: {name: {shape, data}}}) as JSON, answered as JSON."""
-        return json.dumps(self.step(json.loads(actions_json), _outputs_from_json(outputs_json)))
-
-    def policy_requests_json(self) -> str:
-        """`policy_requests` as JSON: each feed as {shape, data} of float32 values."""
-        return requests_to_json(self.policy_requests())
-
-    def fallback_requests_json(self, agents_json: str) -> str:
-        """`fallback_requests` for a JSON list of agents, answered like `policy_requests_json`."""
-        return requests_to_json(self.fallback_requests(json.loads(agents_json)))
-
-    def fallback_actions_json(self, agents_json: str, outputs_json: str = "{}") -> str:
-        """`fallback_actions` with JSON in and out."""
-        return json.dumps(self.fallback_actions(json.loads(agents_json), _outputs_from_json(outputs_json)))
-
-    def snapshot_b64(self) -> str:
-        """`snapshot` as base64 text (it travels in a JSON message)."""
-        return base64.b64encode(self.snapshot()).decode("ascii")
-
-    def restore_b64(self, text: str) -> str:
-        """`restore` from base64 text, answered as JSON."""
-        return json.dumps(self.restore(base64.b64decode(text)))
-
-    def feedback_json(self, value: str) -> str:
-        """`feedback`, answered as JSON."""
-        return json.dumps(self.feedback(str(value)))
-
-    def frame_bytes(self) -> tuple[int, int, int, bytes]:
-        """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
-        frame = self.frame()
-        return frame.shape[0], frame.shape[1], frame.shape[2], frame.tobytes()
-
 
 def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]]) -> Any:
     """An AI player's action now: ONNX players from this step's model outputs (or their last action)."""
@@ -303,30 +250,6 @@ def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[s
             raise SessionConfigError(f"no model output for ONNX player {agent!r}; run its requests first")
         return action
     return player.act(observation)
-
-
-def _outputs_from_json(outputs_json: str) -> dict[str, dict[str, np.ndarray]]:
-    """Model outputs {agent: {name: {shape, data}}} as float32 arrays."""
-    return {
-        agent: {name: np.asarray(t["data"], dtype=np.float32).reshape(t["shape"]) for name, t in tensors.items()}
-        for agent, tensors in json.loads(outputs_json).items()
-    }
-
-
-def requests_to_json(requests: list[dict[str, Any]]) -> str:
-    """ONNX requests as the worker reads them: feeds as `{shape, data}` lists."""
-    return json.dumps(
-        [
-            {
-                "agent": r["agent"],
-                "model": r["model"],
-                "feeds": {
-                    name: {"shape": list(a.shape), "data": a.reshape(-1).tolist()} for name, a in r["feeds"].items()
-                },
-            }
-            for r in requests
-        ]
-    )
 
 
 def coerce_action(space: Any, value: Any) -> Any:

@@ -1,4 +1,4 @@
-// Runs a bundle's GameSession in Pyodide under Node: node run_session.mjs BUNDLE SEED ACTIONS_JSON
+// Runs a bundle's game (gymcast_runtime.bridge.WorkerGame, as the worker does) in Pyodide under Node: node run_session.mjs BUNDLE SEED ACTIONS_JSON
 // Prints {"reset": ..., "steps": [...]} as JSON on the last line of stdout.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -14,10 +14,10 @@ const pyodide = await loadPyodide({
   stdout: () => {}, stderr: (line) => console.error(line),
 });
 await pyodide.loadPackage(manifest.packages, { messageCallback: () => {} });
-const { GameSession } = pyodide.pyimport("gymcast_runtime");
-const session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(manifest.game)));
-const reset = JSON.parse(session.reset_json(Number(seed)));
-const steps = JSON.parse(actionsJson).map((actions) => JSON.parse(session.step_json(JSON.stringify(actions))));
-const [height, width, channels, pixels] = session.frame_bytes().toJs();
+const { WorkerGame } = pyodide.pyimport("gymcast_runtime.bridge");
+const game = WorkerGame(JSON.stringify(manifest.game));
+const reset = JSON.parse(game.reset_json(Number(seed)));
+const steps = JSON.parse(actionsJson).map((actions) => JSON.parse(game.step_json(JSON.stringify(actions))));
+const [height, width, channels, pixels] = game.frame_bytes().toJs();
 const digest = createHash("sha256").update(pixels).digest("hex");
 console.log(JSON.stringify({ reset, steps, frame: [height, width, channels, digest], platform: pyodide.runPython("import sys; sys.platform") }));

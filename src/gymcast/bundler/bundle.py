@@ -37,7 +37,6 @@ from gymcast.bundler.slim import slim_archive, trace_bundle
 from gymcast.contracts import bundle_contracts
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
-from gymcast.experiment.multiplayer import fallback_specs, policy_specs, with_fallbacks
 from gymcast.manifest import (
     MANIFEST_FILE,
     BundleManifest,
@@ -54,6 +53,7 @@ from gymcast.wheels import Fetcher, Pins, load_pins
 from gymcast.wheels.fetch import file_digest
 from gymcast.wheels.official import OfficialDistribution, Requirement, official_dependencies
 from gymcast.wheels.pins import PinnedFile
+from gymcast_runtime.configs import fallback_specs, policy_specs, with_fallbacks
 from gymcast_runtime.pruned import SITE_ROOT, STDLIB_ROOT, STDLIB_UNPACK
 
 RUNTIME_DISTRIBUTION = "gymcast-runtime"

@@ -3,7 +3,7 @@
 
 import { runCompletion, runConsent, runPage, runSurvey, showMessage } from "./flow.js";
 import { KeyboardCapture, chordKeys } from "./input.js";
-import { Outbox, createSession } from "./net.js";
+import { Outbox, createSession } from "./outbox.js";
 import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
 import { ObjectView } from "./objects.js";
 import { FrameView, Overlay } from "./render.js";
@@ -45,7 +45,7 @@ function fail(message) {
 }
 
 /**
- * The worker, with one handler per message kind. `game` is set while a game scene runs; events
+ * The worker (messages: protocol.js), with one handler per message kind. `game` is set while a game scene runs; events
  * outside games (page visibility, focus) go to `log`.
  */
 function startWorker(manifest, baseUrl, log) {
@@ -110,13 +110,14 @@ async function boot() {
   if (!progress.state.session_id) progress.update({ session_id: crypto.randomUUID().replaceAll("-", "") });
   Object.assign(status, { session_id: progress.state.session_id, participant_id: participant.id });
 
-  outbox = await Outbox.open({ apiBase });
+  outbox = await Outbox.open({ apiBase, schema: manifest.contracts.log_schema });
   await outbox.adopt(progress.state.session_id);
   const log = (event) => outbox.push({ scene: status.scene, ...event });
   log({ type: "page_load", resumed: progress.resumed, url: location.href, participant_id: participant.id,
         participant_source: participant.source, durable_log: outbox.durable() });
 
   const registration = createSession(apiBase, {
+    schema: manifest.contracts.log_schema,
     session_id: progress.state.session_id, participant_id: participant.id, experiment: game.name,
     build_id: manifest.build_id, url_params: Object.fromEntries(params), user_agent: navigator.userAgent,
     conditions: flow.conditions, assignment: flow.assignment, allow_repeat: flow.allow_repeat,
@@ -197,7 +198,7 @@ async function endWithoutPartner(outcome, log) {
 
 /** A game scene: wait for the worker, show Start, play the scene's episodes (resuming after a reload). */
 async function runGame(scene, { manifest, bridge, progress, log, registration, apiBase, baseUrl, phaser }) {
-  const key = scene.use_condition ? `${scene.name}:${progress.state.condition}` : scene.name;
+  const key = scene.game_keys[scene.use_condition ? progress.state.condition : ""];
   const config = manifest.games[key];
   const startEpisode = progress.state.episodes_done[scene.name] ?? 0;
   Object.assign(status, { episode: startEpisode, step: 0, in_episode: false, paused: false });
@@ -233,7 +234,7 @@ async function runGame(scene, { manifest, bridge, progress, log, registration, a
   overlay.hide();
   status.phase = "playing";
   const relay = config.multiplayer ? await relayAccess(registration, apiBase) : null;
-  bridge.worker.postMessage({ type: "start", scene: scene.name, key, game: config, startEpisode, relay,
+  bridge.worker.postMessage({ type: "start", scene: scene.name, key, config, startEpisode, relay,
                               visible: document.visibilityState === "visible" });
   const outcome = await finished;
   bridge.game = null;

@@ -1,6 +1,6 @@
-// Talking to the gymcast host: session creation and the log outbox.
+// Talking to the gymcast host: session creation and the log outbox. Requests carry the log API's
+// schema version from the manifest (`manifest.contracts.log_schema`).
 
-export const SCHEMA = 1;
 const MAX_BACKOFF_MS = 10_000;
 
 /** POST JSON; resolves to the parsed reply, rejects with an Error carrying `status` (0 = no answer). */
@@ -23,11 +23,11 @@ async function postJson(url, body, token) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const retriable = (error) => error.status === 0 || error.status === 429 || error.status >= 500;
 
-/** Register this participant's session with the host, retrying until it answers (a 4xx is final). */
+/** Register this participant's session with the host (`body` carries `schema`), retrying until it answers (a 4xx is final). */
 export async function createSession(apiBase, body) {
   for (let delay = 500; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
     try {
-      return await postJson(`${apiBase}/api/v1/sessions`, { schema: SCHEMA, ...body });
+      return await postJson(`${apiBase}/api/v1/sessions`, body);
     } catch (error) {
       if (!retriable(error)) throw error;
       console.warn(`gymcast: session not created yet (${error.message}); retrying in ${delay} ms`);
@@ -68,8 +68,9 @@ async function openDatabase() {
  * reload, events left over from any earlier page of this origin are sent too.
  */
 export class Outbox {
-  constructor({ apiBase, batchSize = 200, intervalMs = 500 }) {
-    Object.assign(this, { apiBase, batchSize, intervalMs });
+  /** `schema`: the log API's version (`manifest.contracts.log_schema`), sent with every batch. */
+  constructor({ apiBase, schema, batchSize = 200, intervalMs = 500 }) {
+    Object.assign(this, { apiBase, schema, batchSize, intervalMs });
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
     this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
@@ -178,7 +179,7 @@ export class Outbox {
     const batch = queue.slice(0, this.batchSize);
     try {
       const reply = await postJson(
-        `${this.apiBase}/api/v1/sessions/${sessionId}/events`, { schema: SCHEMA, events: batch }, session.token,
+        `${this.apiBase}/api/v1/sessions/${sessionId}/events`, { schema: this.schema, events: batch }, session.token,
       );
       this.#forget(sessionId, new Set(reply.acked));
       this.backoffMs = 0;

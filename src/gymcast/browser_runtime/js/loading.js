@@ -1,0 +1,172 @@
+// @ts-check
+// Loading the worker: Pyodide (from its memory snapshot when saved), the wheels, onnxruntime-web and
+// the models, the finder for modules a slim bundle left out, the games' modules; then, while the
+// participant reads the Start screen, a warm-up of every game.
+
+import { Games } from "./games.js";
+import { Policies } from "./policies.js";
+import { startPython } from "./python_snapshot.js";
+import { round } from "./timing.js";
+
+const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (see warmUp)
+
+/** @typedef {import("./protocol.js").PageChannel} PageChannel */
+
+/**
+ * What loading gives the runs: the games' Python side, the ONNX policies (null without ONNX players),
+ * and the manifest's contracts (schema versions, the seed bound).
+ * @typedef {object} Loaded
+ * @property {Games} games
+ * @property {Policies | null} policies
+ * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number}} contracts
+ */
+
+/**
+ * Load everything `manifest` names, reporting progress; answers once `ready` is posted.
+ * @param {any} manifest @param {string} baseUrl @param {PageChannel} page @returns {Promise<Loaded>}
+ */
+export async function load(manifest, baseUrl, page) {
+  const initStarted = performance.now();
+  /** @type {Record<string, number>} loading stage -> ms */
+  const bootTimes = {};
+  const stage = timedStage(bootTimes);
+  const url = (/** @type {string} */ path) => new URL(path, baseUrl).href;
+  const indexURL = url(manifest.pyodide.index_url);
+  const lockFileURL = url(manifest.pyodide.lock_url);
+  page.progress(0.02, "Loading Python…");
+  // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
+  const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl") && !path.startsWith("full/"));
+  const downloads = stage("download", "downloading the packages", () =>
+    prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size })), page));
+  const policiesReady = manifest.ort
+    ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
+    : Promise.resolve(null);
+  const started = await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
+    async () => {
+      const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+      return startPython(loadPyodide, {
+        indexURL, lockFileURL, env: { PYTHONHASHSEED: "0" },
+        stdout: (/** @type {string} */ line) => console.log(line), stderr: (/** @type {string} */ line) => console.warn(line),
+      });
+    });
+  const pyodide = started.pyodide;
+  await downloads;
+  const policies = await policiesReady;
+  page.progress(0.9, "Installing packages…");
+  await stage("install", "installing the Python packages", async () => {
+    /** @type {string[]} */
+    const errors = [];
+    await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (/** @type {string} */ m) => errors.push(m) });
+    if (errors.length) throw new Error(errors.join("\n"));
+  });
+  installPrunedFinder(pyodide, manifest, url, page);
+  page.progress(0.97, "Starting the environment…");
+  // Import the heavy modules now, while the participant reads, so Start shows a frame at once:
+  // numpy, gymnasium, and every module the games name (env creators, drawing functions).
+  const refs = Object.values(manifest.games).flatMap((config) =>
+    [config.env.creator, config.rendering.frame_fn, config.rendering.objects_fn].filter(Boolean));
+  const modules = [...new Set(refs.map((ref) => ref.split(":")[0]))];
+  await stage("import", "importing the environment", () =>
+    pyodide.pyimport("gymcast_runtime.loading").preload(pyodide.toPy(modules)));
+  page.progress(1, "Ready");
+  bootTimes.total = round(performance.now() - initStarted);
+  page.ready(bootTimes, started.snapshot);
+  return { games: new Games(pyodide), policies, contracts: manifest.contracts };
+}
+
+/**
+ * While the participant reads the Start screen, make each game's WorkerGame, then play each game
+ * briefly on a throwaway env, models included, so the first real steps are not late: V8 tiers up the
+ * wasm they use, Python fills its caches. One piece per task, so Start is handled at once (see
+ * `stop`); logs a `warm_up` event.
+ * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded @param {PageChannel} page
+ * @returns {{stop: () => Promise<void>}} `stop` ends the warm-up (at most one step away) before a run starts,
+ *   so the models never run twice at once
+ */
+export function warmUp(configs, { games, policies }, page) {
+  let stopped = false;
+  const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const done = (async () => {
+    const started = performance.now();
+    let warm = null;
+    let error = null;
+    try {
+      for (const [key, config] of Object.entries(configs)) {
+        if (stopped) break;
+        games.get(key, config);
+        await nextTask();
+      }
+      warm = games.warmUp(Object.values(configs), WARM_UP_STEPS);
+      const nextStep = () => (stopped ? null : warm.step_json()); // null once every game has warmed up
+      for (let requests = nextStep(); requests != null; requests = nextStep()) {
+        const batch = JSON.parse(requests);
+        if (policies && batch.length) await policies.run(batch);
+        await nextTask();
+      }
+    } catch (failure) { // the real run reports an env that fails; the warm-up only says so
+      error = String(failure?.message ?? failure).slice(-2000);
+      console.warn("gymcast: warming up the game failed", failure);
+    }
+    page.event({ type: "warm_up", steps: warm?.steps_played ?? 0, ms: round(performance.now() - started),
+                 stopped_by_start: stopped, ...(error && { error }) });
+    warm?.destroy();
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+/** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
+function installPrunedFinder(pyodide, manifest, url, page) {
+  const fetchSync = (/** @type {string} */ path) => { // a worker may block on a request; Python's import is synchronous
+    const failed = (/** @type {string} */ why) => new Error(`could not fetch ${path} for a module the slim bundle left out (${why}). `
+      + "Fix: list the module in .keep_modules() and rebuild, so it ships and needs no network");
+    const request = new XMLHttpRequest();
+    request.open("GET", url(path), false);
+    request.responseType = "arraybuffer";
+    try {
+      request.send();
+    } catch (error) { // offline, say
+      throw failed(String(error?.message ?? error));
+    }
+    if (request.status !== 200) throw failed(`HTTP ${request.status}`);
+    return new Uint8Array(request.response);
+  };
+  const report = (/** @type {string} */ module, /** @type {string} */ archive) => {
+    console.warn(`gymcast: ${module} was not in the slim bundle; loaded it from ${archive} (.keep_modules("${module}") ships it)`);
+    page.event({ type: "pruned_module", module, archive });
+  };
+  pyodide.pyimport("gymcast_runtime.pruned").install(pyodide.toPy(manifest.pruned ?? []), fetchSync, report);
+}
+
+/** A runner of loading stages that times each (`bootTimes[key]` in ms); a failure names the stage and keeps the message. */
+function timedStage(bootTimes) {
+  return async (/** @type {string} */ key, /** @type {string} */ label, /** @type {() => Promise<any>} */ work) => {
+    const started = performance.now();
+    try {
+      return await work();
+    } catch (error) {
+      throw new Error(`${label} failed: ${error?.message ?? error}`);
+    } finally {
+      bootTimes[key] = round(performance.now() - started);
+    }
+  };
+}
+
+/** Download files in parallel, reporting progress between 2% and 90% by bytes received. */
+async function prefetch(files, page) {
+  const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+  let received = 0;
+  await Promise.all(files.map(async (file) => {
+    const response = await fetch(file.url);
+    if (!response.ok) throw new Error(`could not download ${file.url}: HTTP ${response.status}`);
+    const reader = response.body.getReader();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      received += chunk.value.byteLength;
+      page.progress(0.02 + 0.88 * (received / total), "Downloading…");
+    }
+  }));
+}
