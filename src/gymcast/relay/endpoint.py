@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -10,11 +9,12 @@ from flask import Blueprint, current_app
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
-from gymcast.experiment.multiplayer import networked
-from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Join, ProtocolError, parse_message
-from gymcast.relay.rooms import Effects, GameRules, Relay
-from gymcast.server.tokens import token_matches
+from gymcast.relay.coordinator import Relay
+from gymcast.relay.effects import Effects
+from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Error, Join, ProtocolError, ServerMessages, parse_message
+from gymcast.relay.rules import networked_games
 from gymcast.storage import EventStore
+from gymcast.tokens import token_matches
 
 JOIN_TIMEOUT_S = 10
 TICK_S = 0.2
@@ -31,10 +31,10 @@ class SocketPeer:
         self.ws = ws
         self._lock = threading.Lock()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: ServerMessages) -> None:
         with self._lock:
             try:
-                self.ws.send(json.dumps(message, separators=(",", ":")))
+                self.ws.send(message.to_json())
             except (ConnectionClosed, OSError):
                 pass  # its reader notices the close and reports the disconnect
 
@@ -49,11 +49,7 @@ class RelayService:
     """The relay of one host: its rooms, where its events are logged, and its timer thread."""
 
     def __init__(self, manifest: dict[str, Any], store: EventStore) -> None:
-        games = {
-            key: GameRules.from_manifest(key, game)
-            for key, game in manifest.get("games", {}).items()
-            if networked(game)
-        }
+        games = networked_games(manifest)
         self.relay = Relay(games)
         self.store = store
         self._timer: threading.Thread | None = None
@@ -93,10 +89,10 @@ def relay_endpoint(ws: Any) -> None:
             try:
                 message = parse_message(text)
             except ProtocolError as error:
-                peer.send({"type": "error", "message": str(error)})
+                peer.send(Error(message=str(error)))
                 continue
             if isinstance(message, Join):
-                peer.send({"type": "error", "message": "already joined; open a new connection to join again"})
+                peer.send(Error(message="already joined; open a new connection to join again"))
                 continue
             service.perform(service.relay.receive(peer, join.session_id, message))
     finally:
@@ -117,6 +113,6 @@ def _authenticated_join(ws: Any, peer: SocketPeer, service: RelayService) -> Joi
         if not token_matches(service.store.host_secret(), message.session_id, message.token):
             raise ProtocolError("wrong session token; send the token that POST /api/v1/sessions returned")
     except ProtocolError as error:
-        peer.send({"type": "error", "message": str(error), "fatal": True})
+        peer.send(Error(message=str(error), fatal=True))
         return None
     return message
