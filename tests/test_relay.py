@@ -53,6 +53,14 @@ def pair(url):
     return first, second, first.expect("matched"), second.expect("matched")
 
 
+def wait_until(condition, timeout_s=10.0):
+    """Wait until `condition()` is true (polling), or fail."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s"
+        time.sleep(0.02)
+
+
 def relay_events(store, kind):
     return [event for event in store.iter_relay_events() if event.type == kind]
 
@@ -73,8 +81,9 @@ def test_hidden_players_wait_until_visible(serve):
     hidden = RelayClient(url, create_session(url), visible=False)
     hidden.expect("waiting")
     other = RelayClient(url, create_session(url))
-    time.sleep(1.5)
-    assert not any(m["type"] == "matched" for m in hidden.seen)
+    # the room ticks at least once while both wait (each measured), so a match would have happened by now
+    wait_until(lambda: any(m["type"] == "waiting" and m["waited_s"] >= 1 for m in other.seen))
+    assert not any(m["type"] == "matched" for m in hidden.seen + other.seen)
     hidden.send(type="visibility", visible=True)
     assert hidden.expect("matched")["seat"] == "left"
     assert other.expect("matched")["seat"] == "right"
@@ -177,9 +186,11 @@ def test_matching_hashes_need_no_repair(serve):
     first, second, _, _ = pair(url)
     for client in (first, second):
         client.send(type="hash", episode=0, step=30, hash="aa" * 8)
-    time.sleep(0.5)
+        client.send(type="action", episode=0, step=1, agent="nobody", action=0)
+    for client in (first, second):  # each connection's messages are handled in order: its hash came first
+        assert "not a seat of your group" in client.expect("error")["message"]
     assert not relay_events(store, "desync")
-    assert not any(m["type"] == "snapshot_request" for m in first.seen)
+    assert not any(m["type"] == "snapshot_request" for m in first.seen + second.seen)
 
 
 def test_waiting_too_long_ends_in_the_configured_timeout(serve):
