@@ -98,7 +98,8 @@ class ServerWebSocket:
         self._last_heard = time.monotonic()
         self._handshake(environ)
         self._writer = threading.Thread(target=self._write, name="gymcast-ws-writer", daemon=True)
-        threading.Thread(target=self._read, name="gymcast-ws-reader", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="gymcast-ws-reader", daemon=True)
+        self._reader.start()
         self._writer.start()
 
     # -- the handler's side ------------------------------------------------------------------------
@@ -240,7 +241,7 @@ class ServerWebSocket:
                             self.close_reason = f"closed by the client ({event.code})"
                             self._changed.notify_all()
                         return
-        except (OSError, LocalProtocolError, RemoteProtocolError) as error:
+        except (OSError, ValueError, LocalProtocolError, RemoteProtocolError) as error:
             self.abort(f"connection error: {error!r}")
 
     def _deliver(self, message: str | bytes) -> bool:
@@ -295,10 +296,13 @@ class ServerWebSocket:
                 return
 
     def finish(self, timeout_s: float) -> None:
-        """Close, and wait up to `timeout_s` for the queued messages and the close frame to be written."""
+        """Close, and wait up to `timeout_s` for the queued messages and the close frame to be written; then
+        drop the connection and wait for both threads, so none touches the socket once the server reuses it."""
         self.close()
         self._writer.join(timeout_s)
         self.abort("closed by the host")
+        self._writer.join()
+        self._reader.join()
 
     def _shutdown_locked(self) -> None:
         try:
