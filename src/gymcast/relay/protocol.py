@@ -143,7 +143,7 @@ class Waiting(ServerMessage):
     """In the waiting room for `waited_s` seconds; the first one answers the join."""
 
     type: Literal["waiting"] = "waiting"
-    waited_s: float
+    waited_s: int | float
     schema_version: int = Field(default=RELAY_SCHEMA, serialization_alias="schema")
 
 
@@ -174,7 +174,7 @@ class Timeout(ServerMessage):
     """Nobody to play with in time: play with the fallback (`on_timeout` "ai") or end with `code`."""
 
     type: Literal["timeout"] = "timeout"
-    waited_s: float
+    waited_s: int | float
     on_timeout: str
     code: str
     redirect: str
@@ -198,7 +198,7 @@ class SeatNotice(ServerMessage):
     agent: str
     controller: str
     proxy: str | None
-    grace_s: float
+    grace_s: int | float
     abandoned: bool
     last_action: list[int]
 
