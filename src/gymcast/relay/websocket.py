@@ -95,6 +95,8 @@ class ServerWebSocket:
         self._control: deque[Event] = deque()  # pings and pongs go before queued messages
         self._close_frame: CloseConnection | None = None  # sent once the queued messages are
         self._closing = False  # a close frame is queued: nothing more is queued after it
+        self._writing = False  # a thread is writing to the socket: no other may start a frame
+        self._leftover = b""  # the unsent end of a frame `send` started: written before anything else
         self._last_heard = time.monotonic()
         self._handshake(environ)
         self._writer = threading.Thread(target=self._write, name="gymcast-ws-writer", daemon=True)
@@ -122,20 +124,38 @@ class ServerWebSocket:
             return message
 
     def send(self, data: str | bytes) -> bool:
-        """Queue a message; never blocks. A full queue closes the connection (a slow consumer): False."""
+        """Send or queue a message; never blocks. A full queue closes the connection (a slow consumer): False.
+
+        When nothing is queued or being written, the frame is written at once without waiting
+        (MSG_DONTWAIT) and whatever the socket does not take is left to the writer thread."""
         with self._changed:
             if self.close_reason is not None or self._closing:
                 return False
-            if (
-                len(self._outbox) >= self.limits.outbound_messages
-                or self._outbox_bytes + len(data) > self.limits.outbound_cap()
-            ):
-                self._abort_locked("slow consumer: the send queue is full")
-                return False
-            self._outbox.append(data)
-            self._outbox_bytes += len(data)
+            if self._writing or self._leftover or self._control or self._outbox:
+                if (
+                    len(self._outbox) >= self.limits.outbound_messages
+                    or self._outbox_bytes + len(data) > self.limits.outbound_cap()
+                ):
+                    self._abort_locked("slow consumer: the send queue is full")
+                    return False
+                self._outbox.append(data)
+                self._outbox_bytes += len(data)
+                self._changed.notify_all()
+                return True
+            self._writing = True
+            frame = self._ws.send(TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data))
+        try:
+            sent = self.sock.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            sent = len(frame)
+            self.abort(f"gone: {error}")
+        with self._changed:
+            self._leftover = frame[sent:]
+            self._writing = False
             self._changed.notify_all()
-            return True
+        return True
 
     def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close after the queued messages are sent (or at once, if the writer is stuck)."""
@@ -171,6 +191,7 @@ class ServerWebSocket:
         self._outbox_bytes = 0
         self._control.clear()
         self._close_frame = None
+        self._leftover = b""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer blocked on the socket
         except OSError:
@@ -265,10 +286,23 @@ class ServerWebSocket:
         """Write pings and pongs first, then queued messages, then the close frame; stop after it or on an abort."""
         while True:
             with self._changed:
-                while not (self._control or self._outbox or self._close_frame or self.close_reason is not None):
+                while self._writing or not (
+                    self._leftover
+                    or self._control
+                    or self._outbox
+                    or self._close_frame
+                    or self.close_reason is not None
+                ):
                     self._changed.wait()
-                if self._control:
-                    event: Event = self._control.popleft()
+                if self.close_reason is not None and not self._closing:  # aborted
+                    self._shutdown_locked()
+                    return
+                self._writing = True
+                if self._leftover:
+                    frame, self._leftover = self._leftover, b""
+                    event: Event | None = None
+                elif self._control:
+                    event = self._control.popleft()
                 elif self._outbox:
                     data = self._outbox.popleft()
                     self._outbox_bytes -= len(data)
@@ -279,7 +313,7 @@ class ServerWebSocket:
                     self._shutdown_locked()
                     return
                 try:
-                    frame = self._ws.send(event)
+                    frame = self._ws.send(event) if event is not None else frame
                 except LocalProtocolError:
                     self._abort_locked("the connection is already closing")
                     return
@@ -288,6 +322,9 @@ class ServerWebSocket:
             except OSError as error:
                 self.abort(f"slow consumer or gone: {error}")
                 return
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
             if isinstance(event, CloseConnection):
                 with self._changed:
                     if self.close_reason is None:
