@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -26,15 +27,20 @@ def manifest(**rules) -> dict:
     return {"games": experiment.games()}
 
 
+def relay_bundle(folder: Path, **rules) -> Path:
+    """A bundle folder holding only a manifest with these multiplayer rules (the relay needs nothing else)."""
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest(**rules)))
+    return folder
+
+
 @pytest.fixture
 def serve(tmp_path):
     """Start a host for a manifest with these multiplayer rules; yields (url, store)."""
     servers = []
 
     def start(**rules):
-        bundle = tmp_path / f"bundle{len(servers)}"
-        bundle.mkdir()
-        (bundle / "manifest.json").write_text(json.dumps(manifest(**rules)))
+        bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
         store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
         server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

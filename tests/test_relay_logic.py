@@ -12,7 +12,7 @@ import pytest
 from gymcast.relay.coordinator import Relay
 from gymcast.relay.effects import Effects
 from gymcast.relay.group import MAX_REPAIRS
-from gymcast.relay.protocol import ServerMessages, parse_message
+from gymcast.relay.protocol import Join, ServerMessages, parse_message
 from gymcast.relay.rules import GameRules
 from gymcast.relay.state import ENDED_KEPT_S
 from gymcast.relay.waiting_room import PING_EVERY_S
@@ -96,7 +96,9 @@ class Host:
         session_id = session_id or hashlib.md5(name.encode()).hexdigest()
         self.sessions[peer] = session_id
         join = {"type": "join", "schema": 1, "session_id": session_id, "token": "t", "game": "main", "visible": visible}
-        self.perform(self.relay.join(peer, parse_message(_json(join))))  # type: ignore[arg-type]
+        message = parse_message(_json(join))
+        assert isinstance(message, Join)
+        self.perform(self.relay.join(peer, message))
         return peer
 
     def send(self, peer: FakePeer, **message: Any) -> None:

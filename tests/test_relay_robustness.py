@@ -15,7 +15,7 @@ from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
 from raw_websocket import RawWebSocket
 from relay_client import RelayClient, create_session
-from test_relay import manifest, pair, wait_until
+from test_relay import pair, relay_bundle, wait_until
 
 
 @pytest.fixture
@@ -24,10 +24,7 @@ def host(tmp_path):
     servers = []
 
     def start(**rules):
-        bundle = tmp_path / "bundle"
-        bundle.mkdir()
-        (bundle / "manifest.json").write_text(json.dumps(manifest(**rules)))
-        app = create_app(bundle, SQLiteEventStore(tmp_path / "logs.sqlite"))
+        app = create_app(relay_bundle(tmp_path / "bundle", **rules), SQLiteEventStore(tmp_path / "logs.sqlite"))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
