@@ -95,7 +95,7 @@ def test_error_replies_are_rate_limited(host):
 
 
 def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host):
-    url, _ = host()
+    url, service = host()
     reader_that_never_reads, sender = raw_pair(url)
     stop = threading.Event()
     sent = []
@@ -116,10 +116,12 @@ def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host)
     finally:
         stop.set()
     assert (seat["agent"], seat["controller"]) == ("left", "fallback")
+    (dropout,) = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
+    assert "slow consumer" in dropout.data["reason"]
 
 
 def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fallback(host):
-    url, _ = host()
+    url, service = host()
     oversized = json.dumps({"type": "hash", "pad": "x" * (9 * 1024 * 1024)})
     pairs = [pair(url)[:2] for _ in range(8)]  # simple-websocket's race hung only some of the handlers
     for first, _ in pairs:
@@ -127,6 +129,8 @@ def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fal
     for _, second in pairs:
         seat = second.expect("seat", timeout_s=10)
         assert (seat["agent"], seat["controller"]) == ("left", "fallback")
+    dropouts = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
+    assert len(dropouts) == 8 and all("over" in event.data["reason"] for event in dropouts)
 
 
 def test_compression_is_never_negotiated(host):

@@ -91,8 +91,8 @@ class Relay:
                 self._free_if_ended(group, now)
         return effects
 
-    def disconnect(self, peer: Peer, session_id: str) -> Effects:
-        """A browser's connection closed."""
+    def disconnect(self, peer: Peer, session_id: str, reason: str = "") -> Effects:
+        """A browser's connection closed (`reason`, if known, is logged with a dropout)."""
         effects = Effects()
         with self._lock:
             now = self.clock()
@@ -103,7 +103,7 @@ class Relay:
             seated = self.state.seat_of(session_id)
             if seated is not None and seated[1].peer is peer:
                 group, seat = seated
-                group.dropout(seat, now, effects)
+                group.dropout(seat, now, effects, reason)
                 self._free_if_ended(group, now)
         return effects
 

@@ -128,7 +128,7 @@ def _serve(ws: ServerWebSocket, service: RelayService) -> None:
     except WebSocketClosed:
         pass
     finally:
-        service.perform(service.relay.disconnect(peer, join.session_id))
+        service.perform(service.relay.disconnect(peer, join.session_id, ws.close_reason or "the handler stopped"))
 
 
 def _authenticated_join(ws: ServerWebSocket, peer: SocketPeer, service: RelayService) -> Join | None:

@@ -286,8 +286,8 @@ class Group:
 
     # -- dropouts, grace and rejoining -------------------------------------------------------------
 
-    def dropout(self, seat: Seat, now: float, effects: Effects) -> None:
-        """`seat`'s connection closed: a stand-in or nobody plays it while its grace period runs."""
+    def dropout(self, seat: Seat, now: float, effects: Effects, reason: str = "") -> None:
+        """`seat`'s connection closed (for `reason`): a stand-in or nobody plays it while its grace period runs."""
         seat.peer = None
         seat.disconnected_at = now
         effects.record(
@@ -298,6 +298,7 @@ class Group:
                 "session_id": seat.session_id,
                 "last_action": list(seat.last_action),
                 "finished": seat.finished,
+                "reason": reason,
             },
         )
         if seat.finished:
