@@ -83,15 +83,21 @@ def test_a_client_that_floods_and_never_reads_stalls_no_one_elses_timers(host):
 
 
 def test_error_replies_are_rate_limited(host):
+    from gymcast.relay.endpoint import ERROR_BURST, ERRORS_PER_S  # imported here: the module runs against older code
+
     url, _ = host()
-    client = RelayClient(url, create_session(url))
-    client.expect("waiting")
+    first, second, _, _ = pair(url)
+    started = time.monotonic()
     for _ in range(300):
-        client.send(type="hash", episode=0, step=1, hash="ab" * 8)  # not allowed in the waiting room
-    client.send(type="visibility", visible=True)
-    time.sleep(1)
-    errors = [m for m in client.seen if m["type"] == "error"]
-    assert 10 <= len(errors) <= 40, f"{len(errors)} error replies to 300 refused messages"
+        first.send(type="action", episode=0, step=1, agent="right", action=0)  # not its seat: refused
+    first.send(type="action", episode=0, step=1, agent="left", action=0)
+    second.expect("action")  # handled after the 300 refused ones
+
+    def errors():
+        return sum(message["type"] == "error" for message in first.seen)
+
+    wait_until(lambda: errors() >= ERROR_BURST)
+    assert errors() <= ERROR_BURST + ERRORS_PER_S * (time.monotonic() - started) + 1, f"{errors()} error replies"
 
 
 def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host):
