@@ -2,7 +2,9 @@
 
 Run: .venv/bin/python bench/relay_load.py [--groups 10 100 500] [--seconds 10] [--fps 30]
 Prints, per N: relay latency (sender to partner, p50/p99, ms), messages relayed per second, and the
-host's CPU (seconds per participant-minute, and % of one core). Nothing here is asserted.
+host's CPU (seconds per participant-minute, and % of one core). Rates and CPU cover only the measured
+load phase (from the moment every player is matched until every player is done), not session creation,
+connecting or matching. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ async def player(
         reader.cancel()
 
 
-async def run_load(url: str, groups: int, fps: int, seconds: float) -> dict:
+async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int) -> dict:
+    """Set up the groups, then play; returns the latencies and the load phase's measured wall and host CPU seconds."""
     sessions = [create_session(url, "relay_load") for _ in range(2 * groups)]
     sent: dict = {}
     latencies: list[float] = []
@@ -93,9 +96,11 @@ async def run_load(url: str, groups: int, fps: int, seconds: float) -> dict:
         for session, flag in zip(sessions, flags)
     ]
     await asyncio.gather(*(flag.wait() for flag in flags))
+    cpu_before, started = cpu_seconds(host_pid), time.perf_counter()
     everyone.set()
     await asyncio.gather(*tasks)
-    return {"latencies": latencies}
+    wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
+    return {"latencies": latencies, "wall": wall, "cpu": cpu}
 
 
 def main() -> None:
@@ -115,14 +120,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
             with HostProcess(bundle, Path(tmp) / "logs.sqlite") as host:
-                before, started = cpu_seconds(host.process.pid), time.perf_counter()
-                result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds))
-                cpu, wall = cpu_seconds(host.process.pid) - before, time.perf_counter() - started
-        latencies = result["latencies"]
+                result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds, host.process.pid))
+        latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]
         players = 2 * groups
         per_participant_minute = cpu / (players * wall / 60)
         print(
-            f"{groups:>7} {players:>8} {len(latencies) / args.seconds:>10.0f} {percentile(latencies, 0.5):>8.2f} "
+            f"{groups:>7} {players:>8} {len(latencies) / wall:>10.0f} {percentile(latencies, 0.5):>8.2f} "
             f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f}"
         )
 

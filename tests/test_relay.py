@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -25,13 +26,18 @@ def experiment(**rules) -> Experiment:
     )
 
 
+def relay_bundle(folder: Path, **rules) -> Path:
+    """A bundle folder holding only a manifest with these multiplayer rules (the relay needs nothing else)."""
+    return manifest_only_bundle(folder, experiment(**rules))
+
+
 @pytest.fixture
 def serve(tmp_path):
     """Start a host for a manifest with these multiplayer rules; yields (url, store)."""
     servers = []
 
     def start(**rules):
-        bundle = manifest_only_bundle(tmp_path / f"bundle{len(servers)}", experiment(**rules))
+        bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
         store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
         server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -48,6 +54,14 @@ def pair(url):
     first.expect("waiting")
     second = RelayClient(url, create_session(url))
     return first, second, first.expect("matched"), second.expect("matched")
+
+
+def wait_until(condition, timeout_s=10.0):
+    """Wait until `condition()` is true (polling), or fail."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s"
+        time.sleep(0.02)
 
 
 def relay_events(store, kind):
@@ -70,8 +84,9 @@ def test_hidden_players_wait_until_visible(serve):
     hidden = RelayClient(url, create_session(url), visible=False)
     hidden.expect("waiting")
     other = RelayClient(url, create_session(url))
-    time.sleep(1.5)
-    assert not any(m["type"] == "matched" for m in hidden.seen)
+    # the room ticks at least once while both wait (each measured), so a match would have happened by now
+    wait_until(lambda: any(m["type"] == "waiting" and m["waited_s"] >= 1 for m in other.seen))
+    assert not any(m["type"] == "matched" for m in hidden.seen + other.seen)
     hidden.send(type="visibility", visible=True)
     assert hidden.expect("matched")["seat"] == "left"
     assert other.expect("matched")["seat"] == "right"
@@ -100,31 +115,73 @@ def test_a_connection_must_join_with_its_session_token(serve):
     assert "first message must be a join" in silent.expect("error")["message"]
 
 
-def test_mismatched_hashes_trigger_one_repair_from_the_first_seat(serve):
-    url, store = serve()
+def wait_for_events(store, kind, count=1, timeout_s=10.0):
+    """The relay events of `kind`, once there are at least `count` of them."""
+    deadline = time.monotonic() + timeout_s
+    while len(found := relay_events(store, kind)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} {kind!r} relay events after {timeout_s} s: {found}"
+        time.sleep(0.02)
+    return found
+
+
+def desync_at_30(url, store):
+    """A pair whose hashes for step 30 disagree; returns (reference client, repaired client, snapshot request)."""
     first, second, _, _ = pair(url)
     first.send(type="hash", episode=0, step=30, hash="aa" * 8)
     second.send(type="hash", episode=0, step=30, hash="bb" * 8)
-    request = first.expect("snapshot_request")
+    (desync,) = wait_for_events(store, "desync")
+    reference, repaired = (first, second) if desync.data["reference"] == "left" else (second, first)
+    assert desync.data["hashes"] == {"left": "aa" * 8, "right": "bb" * 8}
+    assert desync.data["repairing"] == [{"left": "right", "right": "left"}[desync.data["reference"]]]
+    request = reference.expect("snapshot_request")
     assert (request["episode"], request["step"], request["reason"]) == (0, 30, "desync")
-    second.send(type="hash", episode=0, step=33, hash="99" * 8)  # still unrepaired, sent while the repair is pending
-    first.send(
+    return reference, repaired, request
+
+
+def test_mismatched_hashes_trigger_one_repair_from_the_drawn_reference_and_its_confirmation(serve):
+    url, store = serve()
+    reference, repaired, request = desync_at_30(url, store)
+    repaired.send(type="hash", episode=0, step=33, hash="99" * 8)  # still unrepaired, sent while the repair is pending
+    reference.send(
         type="snapshot", request_id=request["request_id"], episode=0, step=30, state="c3RhdGU=", returns={"left": 3.0}
     )
-    state = second.expect("state")
-    assert (state["state"], state["reason"], state["from"]) == ("c3RhdGU=", "desync", "left")
-    first.send(
+    state = repaired.expect("state")
+    assert (state["state"], state["reason"]) == ("c3RhdGU=", "desync")
+    (sent,) = wait_for_events(store, "state_sent")
+    assert state["from"] == sent.data["from"] != sent.data["to"][0]
+    reference.send(
         type="hash", episode=0, step=33, hash="88" * 8
-    )  # the partner's hash for that step comes after the repair
-    (desync,) = relay_events(store, "desync")
-    assert desync.data["hashes"] == {"left": "aa" * 8, "right": "bb" * 8} and desync.data["repairing"] == ["right"]
-    # a hash the repaired browser took before the state reached it is not a second desync; a later one can be
-    first.send(type="hash", episode=0, step=35, hash="cc" * 8)
-    second.send(type="hash", episode=0, step=35, hash="dd" * 8)  # hashed before the state arrived
-    first.send(type="hash", episode=0, step=40, hash="ee" * 8)
-    second.send(type="hash", episode=0, step=40, hash="ff" * 8, repairs=1)  # after it: a new desync
-    assert first.expect("snapshot_request")["step"] == 40
-    assert [e.data["step"] for e in relay_events(store, "desync")] == [30, 40]
+    )  # the partner's hash for that step came before the repair
+    # a hash the repaired browser took before the state reached it neither confirms nor disputes the repair
+    reference.send(type="hash", episode=0, step=35, hash="cc" * 8)
+    repaired.send(type="hash", episode=0, step=35, hash="dd" * 8)  # hashed before the state arrived
+    reference.send(type="hash", episode=0, step=40, hash="ee" * 8)
+    repaired.send(type="hash", episode=0, step=40, hash="ee" * 8, repairs=1)  # after it, in agreement: confirmed
+    (confirmed,) = wait_for_events(store, "repair_confirmed")
+    assert (confirmed.data["step"], confirmed.data["repair_step"]) == (40, [0, 30])
+    # a later disagreement is a new desync, repaired from the same reference
+    reference.send(type="hash", episode=0, step=45, hash="f1" * 8)
+    repaired.send(type="hash", episode=0, step=45, hash="f2" * 8, repairs=1)
+    assert reference.expect("snapshot_request")["step"] == 45
+    assert [e.data["step"] for e in relay_events(store, "desync")] == [30, 45]
+
+
+def test_a_repair_that_the_next_hashes_do_not_confirm_ends_the_group(serve):
+    url, store = serve()
+    reference, repaired, request = desync_at_30(url, store)
+    reference.send(type="snapshot", request_id=request["request_id"], episode=0, step=30, state="eA==", returns={})
+    repaired.expect("state")
+    reference.send(type="hash", episode=0, step=45, hash="ee" * 8)
+    repaired.send(type="hash", episode=0, step=45, hash="ff" * 8, repairs=1)  # it kept (or claims) another state
+    assert reference.expect("end")["reason"] == repaired.expect("end")["reason"] == "desync_unresolved"
+    (unconfirmed,) = wait_for_events(store, "repair_unconfirmed")
+    assert unconfirmed.data["hashes"] == {"left": "ee" * 8, "right": "ff" * 8} or unconfirmed.data["hashes"] == {
+        "left": "ff" * 8,
+        "right": "ee" * 8,
+    }
+    assert len(relay_events(store, "desync")) == 1 and relay_events(store, "group_end")[0].data["reason"] == (
+        "desync_unresolved"
+    )
 
 
 def test_matching_hashes_need_no_repair(serve):
@@ -132,9 +189,11 @@ def test_matching_hashes_need_no_repair(serve):
     first, second, _, _ = pair(url)
     for client in (first, second):
         client.send(type="hash", episode=0, step=30, hash="aa" * 8)
-    time.sleep(0.5)
+        client.send(type="action", episode=0, step=1, agent="nobody", action=0)
+    for client in (first, second):  # each connection's messages are handled in order: its hash came first
+        assert "not a seat of your group" in client.expect("error")["message"]
     assert not relay_events(store, "desync")
-    assert not any(m["type"] == "snapshot_request" for m in first.seen)
+    assert not any(m["type"] == "snapshot_request" for m in first.seen + second.seen)
 
 
 def test_waiting_too_long_ends_in_the_configured_timeout(serve):

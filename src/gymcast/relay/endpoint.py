@@ -1,59 +1,78 @@
-"""The relay's websocket endpoint (flask-sock) and the timer thread that drives its clocks."""
+"""The relay's websocket endpoint and the timer thread that drives its clocks.
+
+Each connection has a reader, a writer and a handler thread (see `websocket.ServerWebSocket`); the
+handler parses messages and hands them to the coordinator, whose effects are then performed: relay
+events are logged, messages are *queued* on the peers' connections (never written under a lock),
+and connections are closed. So one slow or hostile client can stall neither the timer nor anyone else.
+"""
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from typing import Any
 
-from flask import Blueprint, current_app
-from flask_sock import Sock
-from simple_websocket import ConnectionClosed
+from flask import Blueprint, current_app, request
 
-from gymcast.experiment.multiplayer import networked
-from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Join, ProtocolError, parse_message
-from gymcast.relay.rooms import Effects, GameRules, Relay
-from gymcast.server.tokens import token_matches
+from gymcast.relay.coordinator import Relay
+from gymcast.relay.effects import Effects
+from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Error, Join, ProtocolError, ServerMessages, parse_message
+from gymcast.relay.rules import networked_games
+from gymcast.relay.websocket import Limits, ServerWebSocket, WebSocketClosed, WebSocketResponse
 from gymcast.storage import EventStore
+from gymcast.tokens import token_matches
 
 JOIN_TIMEOUT_S = 10
 TICK_S = 0.2
-SOCKET_OPTIONS = {"max_message_size": MAX_MESSAGE_BYTES, "ping_interval": 5}
+LIMITS = Limits(max_message_bytes=MAX_MESSAGE_BYTES)
+ERRORS_PER_S = 5.0
+ERROR_BURST = 20
+"""Error replies a connection gets: a burst, then this many per second; the others are dropped (counted)."""
 
 relay_socket = Blueprint("relay", __name__)
-sock = Sock()
+
+
+class ErrorBudget:
+    """A token bucket for a connection's error replies."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.tokens = float(ERROR_BURST)
+        self.at = clock()
+        self.dropped = 0
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(ERROR_BURST, self.tokens + (now - self.at) * ERRORS_PER_S)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.dropped += 1
+        return False
 
 
 class SocketPeer:
-    """One browser's websocket; sends are serialized, and a closed socket just stops receiving."""
+    """One browser's websocket: sends are queued (a full queue disconnects it), error replies are rate-limited."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: ServerWebSocket) -> None:
         self.ws = ws
-        self._lock = threading.Lock()
+        self.errors = ErrorBudget()
 
-    def send(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            try:
-                self.ws.send(json.dumps(message, separators=(",", ":")))
-            except (ConnectionClosed, OSError):
-                pass  # its reader notices the close and reports the disconnect
+    def send(self, message: ServerMessages) -> None:
+        if isinstance(message, Error) and not message.fatal and not self.errors.take():
+            return
+        self.ws.send(message.to_json())
 
     def close(self) -> None:
-        try:
-            self.ws.close()
-        except (ConnectionClosed, OSError):
-            pass
+        self.ws.close()
 
 
 class RelayService:
-    """The relay of one host: its rooms, where its events are logged, and its timer thread."""
+    """The relay of one host: its coordinator, where its events are logged, and its timer thread."""
 
     def __init__(self, manifest: dict[str, Any], store: EventStore) -> None:
-        games = {
-            key: GameRules.from_manifest(key, game)
-            for key, game in manifest.get("games", {}).items()
-            if networked(game)
-        }
+        games = networked_games(manifest)
         self.relay = Relay(games)
         self.store = store
         self._timer: threading.Thread | None = None
@@ -62,7 +81,7 @@ class RelayService:
             self._timer.start()
 
     def perform(self, effects: Effects) -> None:
-        """Log first (durably), then send, then close."""
+        """Log first (durably), then queue the sends, then close."""
         for group_id, kind, data in effects.records:
             self.store.append_relay_event(group_id, kind, data)
         for peer, message in effects.sends:
@@ -76,10 +95,19 @@ class RelayService:
             self.perform(self.relay.tick())
 
 
-@sock.route("/api/v1/relay", bp=relay_socket)
-def relay_endpoint(ws: Any) -> None:
+@relay_socket.route("/api/v1/relay", websocket=True)
+def relay_endpoint() -> WebSocketResponse:
     """One browser: a `join` with its session token first, then game messages until it disconnects."""
     service: RelayService = current_app.extensions["gymcast.relay"]
+    ws = ServerWebSocket(request.environ, LIMITS)
+    try:
+        _serve(ws, service)
+    finally:
+        ws.finish(LIMITS.send_stall_s)
+    return WebSocketResponse(ws)
+
+
+def _serve(ws: ServerWebSocket, service: RelayService) -> None:
     peer = SocketPeer(ws)
     join = _authenticated_join(ws, peer, service)
     if join is None:
@@ -88,24 +116,27 @@ def relay_endpoint(ws: Any) -> None:
     try:
         while True:
             text = ws.receive()
-            if text is None:
-                continue
             try:
-                message = parse_message(text)
+                message = parse_message(text or "")
             except ProtocolError as error:
-                peer.send({"type": "error", "message": str(error)})
+                peer.send(Error(message=str(error)))
                 continue
             if isinstance(message, Join):
-                peer.send({"type": "error", "message": "already joined; open a new connection to join again"})
+                peer.send(Error(message="already joined; open a new connection to join again"))
                 continue
             service.perform(service.relay.receive(peer, join.session_id, message))
+    except WebSocketClosed:
+        pass
     finally:
-        service.perform(service.relay.disconnect(peer, join.session_id))
+        service.perform(service.relay.disconnect(peer, join.session_id, ws.close_reason or "the handler stopped"))
 
 
-def _authenticated_join(ws: Any, peer: SocketPeer, service: RelayService) -> Join | None:
+def _authenticated_join(ws: ServerWebSocket, peer: SocketPeer, service: RelayService) -> Join | None:
     """The first message, which must be a valid `join` for an existing session with its token."""
-    text = ws.receive(timeout=JOIN_TIMEOUT_S)
+    try:
+        text = ws.receive(timeout=JOIN_TIMEOUT_S)
+    except WebSocketClosed:
+        return None
     try:
         if text is None:
             raise ProtocolError(f"send a join message within {JOIN_TIMEOUT_S} s of connecting")
@@ -117,6 +148,6 @@ def _authenticated_join(ws: Any, peer: SocketPeer, service: RelayService) -> Joi
         if not token_matches(service.store.host_secret(), message.session_id, message.token):
             raise ProtocolError("wrong session token; send the token that POST /api/v1/sessions returned")
     except ProtocolError as error:
-        peer.send({"type": "error", "message": str(error), "fatal": True})
+        peer.send(Error(message=str(error), fatal=True))
         return None
     return message

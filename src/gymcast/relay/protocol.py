@@ -1,18 +1,22 @@
-"""Messages a browser may send to the relay. Each is typed and bounded; anything else is refused.
+"""The relay's wire protocol, both directions, defined once.
 
-Browser -> host: join (first, with the session token), visibility, pong, action, hash, snapshot, finished.
-Host -> browser: waiting, ping, matched, timeout, action, seat, snapshot_request, state, end, error.
-The `join` message carries the protocol's schema version for the whole connection.
+Browser -> host (`ClientMessage`, validated by `parse_message`; anything else is refused): join (first,
+with the session token), visibility, pong, action, hash, snapshot, finished.
+Host -> browser (`ServerMessage`, serialized only by `ServerMessage.to_json`): waiting, ping, matched,
+timeout, action, seat, snapshot_request, state, end, error.
+The `join` message carries the protocol's schema version (`gymcast.contracts.RELAY_SCHEMA`) for the whole
+connection, and `waiting` echoes it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-SCHEMA_VERSION = 1
+from gymcast.contracts import RELAY_SCHEMA
+
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a snapshot of a large env state
 MAX_ACTION_BYTES = 4096
 MAX_EPISODE = 1_000_000
@@ -30,11 +34,18 @@ class Join(Message):
     """Join the waiting room of a game, or rejoin one's group (same session after a reload)."""
 
     type: Literal["join"]
-    schema_version: Literal[1] = Field(alias="schema")
+    schema_version: int = Field(alias="schema")
     session_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     token: str = Field(min_length=1, max_length=128)
     game: str = Field(min_length=1, max_length=128)
     visible: bool = True
+
+    @field_validator("schema_version")
+    @classmethod
+    def current_schema(cls, value: int) -> int:
+        if value != RELAY_SCHEMA:
+            raise ValueError(f"this relay speaks schema {RELAY_SCHEMA}, not {value}; reload the page")
+        return value
 
 
 class Visibility(Message):
@@ -93,7 +104,9 @@ class Finished(Message):
     type: Literal["finished"]
 
 
-ClientMessage = Annotated[Join | Visibility | Pong | Action | Hash | Snapshot | Finished, Field(discriminator="type")]
+ClientMessages = Join | Visibility | Pong | Action | Hash | Snapshot | Finished
+"""Every message a browser may send."""
+ClientMessage = Annotated[ClientMessages, Field(discriminator="type")]
 _parser: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 
 
@@ -101,7 +114,7 @@ class ProtocolError(ValueError):
     """A message the relay refuses; the text names the problem."""
 
 
-def parse_message(text: str | bytes) -> Join | Visibility | Pong | Action | Hash | Snapshot | Finished:
+def parse_message(text: str | bytes) -> ClientMessages:
     """One browser message, validated; raises ProtocolError naming the first problem."""
     try:
         return _parser.validate_json(text)
@@ -109,3 +122,130 @@ def parse_message(text: str | bytes) -> Join | Visibility | Pong | Action | Hash
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"
         raise ProtocolError(f"{where}: {first['msg']}") from None
+
+
+# -- host -> browser ---------------------------------------------------------------------------------
+
+
+class ServerMessage(BaseModel):
+    """A message the relay sends to a browser. `to_json` is the only way one is serialized."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset()
+    """Optional fields left out of the JSON (rather than sent as null) when they are None."""
+
+    def to_json(self) -> str:
+        absent = {name for name in self.omitted_when_none if getattr(self, name) is None}
+        return self.model_dump_json(by_alias=True, exclude=absent)
+
+
+class Waiting(ServerMessage):
+    """In the waiting room for `waited_s` seconds; the first one answers the join."""
+
+    type: Literal["waiting"] = "waiting"
+    waited_s: int | float
+    schema_version: int = Field(default=RELAY_SCHEMA, serialization_alias="schema")
+
+
+class Ping(ServerMessage):
+    """Answer with a pong carrying `t`: the waiting room measures round trips to size the input delay."""
+
+    type: Literal["ping"] = "ping"
+    t: float
+
+
+class Matched(ServerMessage):
+    """Seated in a group (or back in it after a rejoin, with `rejoin` true and no `rtt_ms`)."""
+
+    type: Literal["matched"] = "matched"
+    group_id: str
+    seat: str
+    seats: list[str]
+    seed: int
+    input_delay: int
+    hash_every: int
+    rejoin: bool
+    controllers: dict[str, str]
+    rtt_ms: float | None = None
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"rtt_ms"})
+
+
+class Timeout(ServerMessage):
+    """Nobody to play with in time: play with the fallback (`on_timeout` "ai") or end with `code`."""
+
+    type: Literal["timeout"] = "timeout"
+    waited_s: int | float
+    on_timeout: str
+    code: str
+    redirect: str
+
+
+class ForwardedAction(ServerMessage):
+    """A seat's action for step `step` of `episode`."""
+
+    type: Literal["action"] = "action"
+    episode: int
+    step: int
+    agent: str
+    action: Any
+
+
+class SeatNotice(ServerMessage):
+    """Who plays seat `agent` now: its person ("human"), a stand-in's fallback ("fallback", decided by
+    the seat `proxy`), or nobody ("absent")."""
+
+    type: Literal["seat"] = "seat"
+    agent: str
+    controller: str
+    proxy: str | None
+    grace_s: int | float
+    abandoned: bool
+    last_action: list[int]
+
+
+class SnapshotRequest(ServerMessage):
+    """Send the game state at (episode, step) as a `snapshot` with this `request_id`."""
+
+    type: Literal["snapshot_request"] = "snapshot_request"
+    request_id: int
+    episode: int
+    step: int
+    reason: Literal["desync", "rejoin"]
+
+
+class State(ServerMessage):
+    """A group member's game state: a desync repair, or where a rejoining browser continues from."""
+
+    type: Literal["state"] = "state"
+    reason: Literal["desync", "rejoin"]
+    from_seat: str = Field(serialization_alias="from")
+    episode: int
+    step: int
+    state: str
+    returns: dict[str, float]
+    episode_over: bool
+    inputs: list[list[Any]]
+
+
+class End(ServerMessage):
+    """The group's game is over for this browser (`agent` names its seat when a rejoin is refused)."""
+
+    type: Literal["end"] = "end"
+    reason: str
+    agent: str | None = None
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"agent"})
+
+
+class Error(ServerMessage):
+    """A refused message; `fatal` ones close the connection."""
+
+    type: Literal["error"] = "error"
+    message: str
+    fatal: bool | None = None
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"fatal"})
+
+
+ServerMessages = (
+    Waiting | Ping | Matched | Timeout | ForwardedAction | SeatNotice | SnapshotRequest | State | End | Error
+)
+"""Every message the relay sends."""

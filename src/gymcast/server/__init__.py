@@ -34,9 +34,7 @@ def create_app(
 
         CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
     from gymcast.relay import RelayService, relay_socket
-    from gymcast.relay.endpoint import SOCKET_OPTIONS
 
-    app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
     app.extensions["gymcast.relay"] = RelayService(manifest.to_json(), store)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from gymcast.server.assignment import ACTIVE_FOR_S, choose_condition
 from gymcast.server.schema import SCHEMA_VERSION, EventBatch, SessionCreate
-from gymcast.server.tokens import session_token, token_matches
 from gymcast.storage import EventStore, NewSession
+from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
 

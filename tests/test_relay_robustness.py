@@ -1,0 +1,186 @@
+"""Attacks on the relay, against a real host with real WebSocket clients (issue 15): floods, slow readers,
+oversized and compressed messages, slow uplinks, and groups that are never freed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect
+from werkzeug.serving import make_server
+
+from gymcast.server import create_app
+from gymcast.storage import SQLiteEventStore
+from raw_websocket import RawWebSocket
+from relay_client import RelayClient, create_session
+from test_relay import pair, relay_bundle, wait_until
+
+
+@pytest.fixture
+def host(tmp_path):
+    """Start a host for a manifest with these multiplayer rules; yields (url, relay service)."""
+    servers = []
+
+    def start(**rules):
+        app = create_app(relay_bundle(tmp_path / "bundle", **rules), SQLiteEventStore(tmp_path / "logs.sqlite"))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}", app.extensions["gymcast.relay"]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def raw_pair(url):
+    """A raw client (left seat) and a RelayClient (right seat), matched."""
+    raw = RawWebSocket(url, receive_buffer=4096)
+    raw.join(create_session(url))
+    raw.expect("waiting")
+    other = RelayClient(url, create_session(url))
+    raw.expect("matched")
+    other.expect("matched")
+    return raw, other
+
+
+def flood(raw: RawWebSocket, frame: bytes, stop: threading.Event) -> threading.Thread:
+    """Write `frame` over and over from a thread until `stop` (or the host drops the connection)."""
+
+    def run():
+        raw.sock.settimeout(30)
+        while not stop.is_set():
+            try:
+                raw.sock.sendall(frame * 50)
+            except OSError:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_client_that_floods_and_never_reads_stalls_no_one_elses_timers(host):
+    url, service = host(wait_timeout_s=2, grace_s=1)
+    first, second, _, _ = pair(url)
+    flooder = RawWebSocket(url, receive_buffer=4096)
+    flooder.join(create_session(url))
+    stop = threading.Event()
+    flood(flooder, b"\x81\x85abcd" + bytes(c ^ k for c, k in zip(b"{oops", b"abcdabcd")), stop)  # bad JSON: errors
+    try:
+        time.sleep(2)  # long enough for the error replies to fill every buffer on the way to the flooder
+        alone = RelayClient(url, create_session(url))
+        second.close()
+        assert alone.expect("timeout", timeout_s=8)["waited_s"] >= 2, "the waiting room's timeout still fires"
+        first.expect("seat")
+        assert first.expect("seat", timeout_s=8)["abandoned"] is True, "grace periods still expire"
+    finally:
+        stop.set()
+    flooder.close()
+    wait_until(lambda: not service.relay.state.room("main").waiters, timeout_s=5)  # the flood's backlog is bounded
+
+
+def test_error_replies_are_rate_limited(host):
+    from gymcast.relay.endpoint import ERROR_BURST, ERRORS_PER_S  # imported here: the module runs against older code
+
+    url, _ = host()
+    first, second, _, _ = pair(url)
+    started = time.monotonic()
+    for _ in range(300):
+        first.send(type="action", episode=0, step=1, agent="right", action=0)  # not its seat: refused
+    first.send(type="action", episode=0, step=1, agent="left", action=0)
+    second.expect("action")  # handled after the 300 refused ones
+
+    def errors():
+        return sum(message["type"] == "error" for message in first.seen)
+
+    wait_until(lambda: errors() >= ERROR_BURST)
+    assert errors() <= ERROR_BURST + ERRORS_PER_S * (time.monotonic() - started) + 1, f"{errors()} error replies"
+
+
+def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host):
+    url, service = host()
+    reader_that_never_reads, sender = raw_pair(url)
+    stop = threading.Event()
+    sent = []
+
+    def send_actions():
+        for step in range(1, 100_000):
+            if stop.is_set():
+                return
+            try:
+                sender.send(type="action", episode=0, step=step, agent="right", action="x" * 4000)
+            except Exception:
+                return
+            sent.append(step)
+
+    threading.Thread(target=send_actions, daemon=True).start()
+    try:
+        seat = sender.expect("seat", timeout_s=10)  # well before its silence (15 s) would drop it anyway
+    finally:
+        stop.set()
+    assert (seat["agent"], seat["controller"]) == ("left", "fallback")
+    (dropout,) = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
+    assert "slow consumer" in dropout.data["reason"]
+
+
+def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fallback(host):
+    url, service = host()
+    oversized = json.dumps({"type": "hash", "pad": "x" * (9 * 1024 * 1024)})
+    pairs = [pair(url)[:2] for _ in range(8)]  # simple-websocket's race hung only some of the handlers
+    for first, _ in pairs:
+        first.ws.send(oversized)
+    for _, second in pairs:
+        seat = second.expect("seat", timeout_s=10)
+        assert (seat["agent"], seat["controller"]) == ("left", "fallback")
+    dropouts = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
+    assert len(dropouts) == 8 and all("over" in event.data["reason"] for event in dropouts)
+
+
+def test_compression_is_never_negotiated(host):
+    url, _ = host()
+    with connect(url.replace("http://", "ws://") + "/api/v1/relay", compression="deflate") as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    raw = RawWebSocket(url, offer_deflate=True)
+    assert raw.accepted is not None and raw.accepted.extensions == []
+    raw.close()
+
+
+def test_a_large_snapshot_on_a_slow_uplink_is_not_cut_off(host):
+    """3 MB at about 250 KB/s takes 12 s; the client answers no WebSocket ping meanwhile (its pong would
+    queue behind the snapshot), but the data it sends keeps it alive."""
+    url, _ = host(grace_s=60)
+    raw, other = raw_pair(url)
+    other.close()
+    raw.expect("seat")
+    back = RelayClient(url, (other.session_id, other.token))
+    request = raw.expect("snapshot_request")
+    frame = raw.frame(
+        type="snapshot",
+        request_id=request["request_id"],
+        episode=request["episode"],
+        step=request["step"],
+        state="A" * (3 * 1024 * 1024),
+        returns={},
+    )
+    started = time.monotonic()
+    for start in range(0, len(frame), 25_000):
+        raw.sock.sendall(frame[start : start + 25_000])
+        time.sleep(0.1)
+    assert time.monotonic() - started > 11
+    state = back.expect("state", timeout_s=15)
+    assert len(state["state"]) == 3 * 1024 * 1024
+
+
+def test_ended_groups_are_freed(host):
+    url, service = host()
+    first, second, _, _ = pair(url)
+    assert len(service.relay.state.groups()) == 1
+    first.send(type="finished")
+    second.send(type="finished")
+    assert first.expect("end")["reason"] == "finished"
+    wait_until(lambda: not service.relay.state.groups())
+    back = RelayClient(url, (first.session_id, first.token))
+    assert back.expect("end")["reason"] == "group_ended"
