@@ -17,10 +17,20 @@ from gymcast.experiment import ConfigError
 from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
 from gymcast.export.minari import ExportError
+from gymcast.storage import StorageError
 from gymcast.wheels import FetchError
 
 console = Console(stderr=True)
-USER_ERRORS = (ConfigError, ExperimentNotFound, FetchError, BundleError, SlimError, FileNotFoundError, ExportError)
+USER_ERRORS = (
+    ConfigError,
+    ExperimentNotFound,
+    FetchError,
+    BundleError,
+    SlimError,
+    FileNotFoundError,
+    ExportError,
+    StorageError,
+)
 
 
 class GymcastCommand(click.Command):
@@ -90,11 +100,18 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     help="Let pages from this origin (e.g. https://study.example.org, or *) send logs here; repeatable.",
 )
 @click.option("--no-compression", is_flag=True, help="Serve files uncompressed (a baseline for benchmarks).")
+@click.option("--no-rate-limits", is_flag=True, help="Turn rate limits and quotas off (load tests on loopback only).")
 def serve(
-    bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: tuple[str, ...], no_compression: bool
+    bundle: Path,
+    host: str | None,
+    port: int | None,
+    data: Path,
+    cors_origins: tuple[str, ...],
+    no_compression: bool,
+    no_rate_limits: bool,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data, list(cors_origins), precompressed=not no_compression)
+    _serve(bundle, host, port, data, list(cors_origins), not no_compression, not no_rate_limits)
 
 
 @main.command(cls=GymcastCommand)
@@ -223,23 +240,29 @@ def _serve(
     data: Path,
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
+    rate_limits: bool = True,
 ) -> None:
-    from werkzeug.serving import run_simple
-
     from gymcast.server import create_app
+    from gymcast.server.limits import Limits
+    from gymcast.server.serving import serve_app
     from gymcast.storage import SQLiteEventStore
 
+    if data.resolve().is_relative_to(bundle.resolve()):
+        raise click.BadParameter(
+            f"{data} is inside the bundle folder {bundle}; keep the logs outside it, e.g. --data ../gymcast.sqlite",
+            param_hint="--data",
+        )
     manifest = json.loads((bundle / "manifest.json").read_text()) if (bundle / "manifest.json").is_file() else {}
     hosting = manifest.get("hosting", {})
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed)
+    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed, Limits() if rate_limits else None)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
-    run_simple(host, port, app, threaded=True)
+    serve_app(app, host, port)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import html
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 import gymcast
 import gymcast_runtime
+from gymcast.bundle_files import host_file
+from gymcast.bundler.codes import STATIC_ONLY_WARNING, withhold_codes
 from gymcast.bundler.compress import precompress
 from gymcast.bundler.layout import HASH_CHARS, place_hashed
 from gymcast.bundler.lock import bundle_lock
@@ -96,6 +99,7 @@ def build_loaded(
     game = loaded.experiment.to_manifest()
     games = loaded.experiment.games()
     flow = loaded.experiment.flow_manifest()
+    static_only = loaded.experiment.host_settings["static_only"]
     pins = load_pins()
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -160,6 +164,7 @@ def build_loaded(
                 staging, game, pins, pyodide_package, pinned_wheels, own_wheels, Path(tmp), shipped
             )
             manifest["pruned"] = pruned
+            host_codes = {} if static_only else withhold_codes(flow, games, manifest["game"])
             manifest["games"] = games
             manifest["flow"] = flow
             manifest["contracts"] = bundle_contracts()
@@ -184,8 +189,21 @@ def build_loaded(
         (staging / BUNDLE_MARKER).write_text(json.dumps(manifest, indent=1))
         shutil.rmtree(out, ignore_errors=True)
         staging.rename(out)
+        _write_host_file(out, manifest["build_id"], host_codes)
+        if static_only:
+            console.print(f"[yellow]warning:[/] {STATIC_ONLY_WARNING}", highlight=False)
         progress.update(steps, advance=1, description="done")
     return BuiltBundle(out, manifest)
+
+
+def _write_host_file(out: Path, build_id: str, codes: dict[str, Any]) -> None:
+    """The host-only codes next to the bundle folder, readable by this user only (none: remove an old one)."""
+    path = host_file(out)
+    path.unlink(missing_ok=True)
+    if codes.get("completion") or codes.get("timeouts"):
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"build_id": build_id, **codes}, handle, indent=1)
 
 
 def _slimmed(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from gymcast.server.bundle import BundleReader, relay_manifest
+from gymcast.server.guard import guard_api
+from gymcast.server.headers import add_security_headers
+from gymcast.server.limits import Limits, MemoryBuckets
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
 from gymcast.server.static import bundle_files
@@ -15,20 +18,29 @@ from gymcast.storage import EventStore
 
 
 def create_app(
-    bundle: Path, store: EventStore, cors_origins: list[str] | None = None, precompressed: bool = True
+    bundle: Path,
+    store: EventStore,
+    cors_origins: list[str] | None = None,
+    precompressed: bool = True,
+    limits: Limits | None = Limits(),  # noqa: B008 (frozen)
 ) -> Flask:
     """A host for the bundle folder `bundle`, logging into `store`.
 
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
+    `limits=None` turns rate limits and quotas off (load tests only).
     """
     if not (bundle / "manifest.json").is_file():
         raise FileNotFoundError(f"{bundle} is not a gymcast bundle (no manifest.json); build one with `gymcast build`")
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["GYMCAST_PRECOMPRESSED"] = precompressed
-    app.extensions["gymcast.bundle"] = bundle.resolve()
+    reader = BundleReader(bundle)
+    app.extensions["gymcast.bundle"] = reader
     app.extensions["gymcast.store"] = store
+    app.extensions["gymcast.limits"] = limits or Limits()
+    if limits is not None:
+        app.extensions["gymcast.buckets"] = MemoryBuckets()
     store.host_secret()  # create the signing secret now, not under the first request's load
     if cors_origins:
         from flask_cors import CORS
@@ -38,7 +50,9 @@ def create_app(
     from gymcast.relay.endpoint import SOCKET_OPTIONS
 
     app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
-    app.extensions["gymcast.relay"] = RelayService(json.loads((bundle / "manifest.json").read_text()), store)
+    app.extensions["gymcast.relay"] = RelayService(relay_manifest(reader.current()), store)
+    guard_api(app)
+    add_security_headers(app)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
     app.register_blueprint(bundle_files)
