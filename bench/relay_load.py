@@ -113,7 +113,8 @@ def main() -> None:
     for groups in args.groups:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
-            with HostProcess(bundle, Path(tmp) / "logs.sqlite") as host:
+            # Every simulated player comes from loopback: the per-address limits would refuse most of them.
+            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=("--no-rate-limits",)) as host:
                 before, started = cpu_seconds(host.process.pid), time.perf_counter()
                 result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds))
                 cpu, wall = cpu_seconds(host.process.pid) - before, time.perf_counter() - started
