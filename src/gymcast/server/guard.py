@@ -52,12 +52,12 @@ def guard_api(app: Flask) -> None:
             return api_error(413, f"the body is over {MAX_BODY_BYTES} bytes; send smaller batches")
         try:  # a chunked body has no length to check first: read up to the cap, then one byte more
             body = request.stream.read(MAX_BODY_BYTES)
-            over = len(body) == MAX_BODY_BYTES and request.stream.read(1)
+            over = len(body) == MAX_BODY_BYTES and bool(request.stream.read(1))
         except RequestEntityTooLarge:
             over = True
         if over:
             return api_error(413, f"the body is over {MAX_BODY_BYTES} bytes; send smaller batches")
-        request._cached_data = body  # type: ignore[attr-defined]  # what get_data() returns from now on
+        request._cached_data = body  # what get_data() returns from now on
         limited = charge(f"ip-bytes:{ip}", len(body), limits().bytes_per_ip, "bytes from this address")
         if limited or request.path != "/api/v1/sessions":
             return limited

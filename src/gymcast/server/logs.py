@@ -59,15 +59,14 @@ def create_session():
         (list(rules.conditions), time.time() - ACTIVE_FOR_S),
         decide,
     )
-    if decision[0] == "refuse":
-        return api_error(decision[1], decision[2])  # type: ignore[misc]
-    session = decision[1]
-    resumed = decision[0] == "resume"
+    if decision.session is None:
+        return api_error(decision.status, decision.message)
+    session, resumed = decision.session, decision.action == "resume"
     return jsonify(
-        session_id=session.session_id,  # type: ignore[union-attr]
-        token=session_token(secret, session.session_id),  # type: ignore[union-attr]
-        condition=session.condition,  # type: ignore[union-attr]
-        next_seq=store.next_seq(session.session_id),  # type: ignore[union-attr]
+        session_id=session.session_id,
+        token=session_token(secret, session.session_id),
+        condition=session.condition,
+        next_seq=store.next_seq(session.session_id),
         resumed=resumed,
     ), 200 if resumed else 201
 

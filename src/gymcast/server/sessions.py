@@ -44,13 +44,19 @@ def registration_decision(
     def decide(registration: Registration) -> Decision:
         participant = request.participant_id
         if not rules.allow_repeat and any(s.completed_at is not None for s in registration.participant_sessions):
-            return ("refuse", 409, f"participant {participant!r} has already completed this study")
+            return Decision(
+                "refuse", status=409, message=f"participant {participant!r} has already completed this study"
+            )
         proposed = registration.proposed
         if proposed is not None:
             if not owns(proposed) or proposed.participant_id != participant or proposed.experiment != rules.experiment:
-                return ("refuse", 409, "that session id belongs to another participant or device; propose a new one")
+                return Decision(
+                    "refuse",
+                    status=409,
+                    message="that session id belongs to another participant or device; propose a new one",
+                )
             if proposed.completed_at is None:
-                return ("resume", proposed)
+                return Decision("resume", proposed)
         session_id = request.session_id if proposed is None and request.session_id else uuid.uuid4().hex
         first = next(
             (s for s in registration.participant_sessions if s.completed_at is None and s.duplicate_of is None), None
@@ -60,7 +66,7 @@ def registration_decision(
         else:
             condition = choose_condition(registration.counts(), rules.assignment) if rules.conditions else None
             duplicate_of = None
-        return (
+        return Decision(
             "create",
             NewSession(
                 session_id,

@@ -48,7 +48,7 @@ def bundle_file(path: str):
     if target is None:
         abort(404)
     encoding = _encoding_for(served.root, path)
-    sent = _inside(served.root, path + ENCODINGS[encoding]) if encoding else target
+    sent = (_inside(served.root, path + ENCODINGS[encoding]) if encoding else None) or target
     response = send_file(
         sent, mimetype=MIME_TYPES.get(Path(path).suffix.lower(), "application/octet-stream"), conditional=True
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 #: Events that show a session is really taking part; only such sessions count for balanced assignment.
 ACTIVITY_EVENTS = frozenset({"scene_start", "run_start", "episode_start", "step"})
@@ -57,8 +57,14 @@ class Registration:
     """Per condition, the sessions that count for balanced assignment (see `condition_counts`)."""
 
 
-#: What a registration decides: resume an existing session, create `NewSession`, or refuse with (status, message).
-Decision = tuple[str, NewSession] | tuple[str, int, str]
+@dataclass(frozen=True)
+class Decision:
+    """What a registration decides: "resume" or "create" `session`, or "refuse" with an HTTP `status` and `message`."""
+
+    action: Literal["resume", "create", "refuse"]
+    session: NewSession | None = None
+    status: int = 0
+    message: str = ""
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,8 @@ class SQLiteEventStore:
                 proposed, tuple(_session(row) for row in rows), lambda: self.condition_counts(experiment, *counting)
             )
             decision = decide(registration)
-            if decision[0] == "create":
-                self._insert_session(connection, decision[1])  # type: ignore[arg-type]
+            if decision.action == "create" and decision.session is not None:
+                self._insert_session(connection, decision.session)
             connection.commit()
             return decision
         except BaseException:
