@@ -4,11 +4,13 @@ issued only once the participant's completion is stored; the relay still gets it
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import stat
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from conftest import CARTPOLE, HostProcess
 from gymcast.bundle_files import host_file
@@ -93,3 +95,17 @@ def test_the_relay_still_hands_out_the_timeout_code(coded_host):
     timeout = alone.expect("timeout", timeout_s=10)
     assert (timeout["on_timeout"], timeout["code"]) == ("end", TIMEOUT_CODE)
     alone.close()
+
+
+def test_a_static_only_bundle_keeps_its_public_code_and_says_so(tmp_path):
+    from gymcast.bundler.bundle import build_loaded
+    from gymcast.experiment.loader import load_experiment
+
+    loaded = load_experiment(CARTPOLE)
+    loaded.experiment.hosting(static_only=True)
+    loaded.experiment.flow(Game("main"), Completion(code=CODE))
+    console = Console(file=io.StringIO(), width=200)
+    built = build_loaded(loaded, tmp_path / "bundle", slim=False, console=console)
+    (completion,) = [scene for scene in built.manifest["flow"]["scenes"] if scene["kind"] == "completion"]
+    assert completion["code"] == CODE and not host_file(built.path).exists()
+    assert "anyone can read them" in console.file.getvalue()
