@@ -78,6 +78,7 @@ def main() -> None:
 def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no_slim: bool) -> None:
     """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
     built = build_bundle(experiment, out, wheelhouse=wheelhouse, console=console, repack=repack, slim=not no_slim)
+    _warn(built.warnings)
     size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
     console.print(f"bundle written to [bold]{built.path}[/] ({size / 1e6:.1f} MB, build {built.manifest['build_id']})")
 
@@ -125,7 +126,7 @@ def serve(
 )
 def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
     """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
-    build_bundle(experiment, out, wheelhouse=wheelhouse, console=console)
+    _warn(build_bundle(experiment, out, wheelhouse=wheelhouse, console=console).warnings)
     _serve(out, host, port, data)
 
 
@@ -231,6 +232,11 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
     if diverged:
         console.print(f"[red]{diverged} episode(s) diverged from the log[/]")
         sys.exit(1)
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def _serve(

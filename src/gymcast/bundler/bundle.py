@@ -59,10 +59,11 @@ class BundleError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltBundle:
-    """Where a bundle was written and its manifest."""
+    """Where a bundle was written, its manifest, and what the researcher should know about it."""
 
     path: Path
     manifest: dict[str, Any]
+    warnings: tuple[str, ...] = ()
 
 
 def build_bundle(
@@ -190,10 +191,8 @@ def build_loaded(
         shutil.rmtree(out, ignore_errors=True)
         staging.rename(out)
         _write_host_file(out, manifest["build_id"], host_codes)
-        if static_only:
-            console.print(f"[yellow]warning:[/] {STATIC_ONLY_WARNING}", highlight=False)
         progress.update(steps, advance=1, description="done")
-    return BuiltBundle(out, manifest)
+    return BuiltBundle(out, manifest, (STATIC_ONLY_WARNING,) if static_only else ())
 
 
 def _write_host_file(out: Path, build_id: str, codes: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from gymcast.server.bundle import BundleReader, relay_manifest
+from gymcast.server.bundle import BundleReader
 from gymcast.server.guard import guard_api
 from gymcast.server.headers import add_security_headers
 from gymcast.server.limits import Limits, MemoryBuckets
@@ -50,7 +50,7 @@ def create_app(
     from gymcast.relay.endpoint import SOCKET_OPTIONS
 
     app.config["SOCK_SERVER_OPTIONS"] = SOCKET_OPTIONS
-    app.extensions["gymcast.relay"] = RelayService(relay_manifest(reader.current()), store)
+    app.extensions["gymcast.relay"] = RelayService(reader.current().relay, store)
     guard_api(app)
     add_security_headers(app)
     app.register_blueprint(logs)

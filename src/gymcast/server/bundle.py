@@ -1,7 +1,7 @@
 """The bundle a host serves, as the host reads it: which files it may serve and the study's rules.
 
-Every read of `manifest.json` on the host side goes through `read_manifest`, so the manifest's
-layout is known in one place. Nothing here comes from a request: the host decides the study's
+Every read of the manifest's fields on the host side goes through `served_from_json`, so the
+manifest's layout is known in one place. Nothing here comes from a request: the host decides the study's
 parameters from the bundle it serves.
 """
 
@@ -48,12 +48,18 @@ class ServedBundle:
     completion: CompletionCode | None = None
     #: game key -> the partial code shown when no partner came (on_timeout "end").
     timeout_codes: dict[str, CompletionCode] = field(default_factory=dict)
+    #: the manifest as the relay reads it: each game's timeout code (host-only) put back in its rules
+    relay: dict[str, Any] = field(default_factory=dict)
 
 
-def read_manifest(bundle: Path) -> ServedBundle:
-    """The served bundle: its file list, study rules and (from the host-only file) its codes."""
+def read_served(bundle: Path) -> ServedBundle:
+    """The served bundle folder: its manifest, plus the codes of its host-only file."""
     root = bundle.resolve()
-    manifest = json.loads((root / "manifest.json").read_text())
+    return served_from_json(root, json.loads((root / "manifest.json").read_text()))
+
+
+def served_from_json(root: Path, manifest: dict[str, Any]) -> ServedBundle:
+    """The one place the host reads the manifest's fields: its file list, study rules and codes."""
     flow = manifest.get("flow") or {}
     game = manifest.get("game") or {}
     rules = StudyRules(
@@ -65,7 +71,12 @@ def read_manifest(bundle: Path) -> ServedBundle:
     )
     files = frozenset(manifest.get("files") or ()) | frozenset(ENTRY_FILES)
     completion, timeouts = _host_codes(root, manifest)
-    return ServedBundle(root, manifest, files, rules, str(game.get("log_url") or ""), completion, timeouts)
+    relay = copy.deepcopy(manifest)
+    for key, config in (relay.get("games") or {}).items():
+        if key in timeouts and config.get("multiplayer"):
+            code = timeouts[key]
+            config["multiplayer"].update(timeout_code=code.code, timeout_redirect=code.redirect or "")
+    return ServedBundle(root, manifest, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay)
 
 
 def _host_codes(root: Path, manifest: dict[str, Any]) -> tuple[CompletionCode | None, dict[str, CompletionCode]]:
@@ -92,7 +103,7 @@ def _code(entry: dict[str, Any] | None) -> CompletionCode | None:
 
 
 class BundleReader:
-    """`read_manifest` of one folder, read again only when its manifest.json changes (a rebuild in place)."""
+    """`read_served` of one folder, read again only when its manifest.json changes (a rebuild in place)."""
 
     def __init__(self, bundle: Path) -> None:
         self.path = bundle.resolve() / "manifest.json"
@@ -106,15 +117,5 @@ class BundleReader:
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             if self._served is None or stamp != self._stamp:
-                self._served, self._stamp = read_manifest(self.path.parent), stamp
+                self._served, self._stamp = read_served(self.path.parent), stamp
             return self._served
-
-
-def relay_manifest(served: ServedBundle) -> dict[str, Any]:
-    """The manifest as the relay reads it: each game's timeout code (host-only) put back in its rules."""
-    manifest = copy.deepcopy(served.manifest)
-    for key, game in (manifest.get("games") or {}).items():
-        code = served.timeout_codes.get(key)
-        if code and game.get("multiplayer"):
-            game["multiplayer"].update(timeout_code=code.code, timeout_redirect=code.redirect or "")
-    return manifest
