@@ -248,6 +248,7 @@ def _serve(
     precompressed: bool = True,
     rate_limits: bool = True,
 ) -> None:
+    from gymcast.bundle_files import host_file
     from gymcast.server import create_app
     from gymcast.server.limits import Limits
     from gymcast.server.serving import serve_app
@@ -263,6 +264,13 @@ def _serve(
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
     app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed, Limits() if rate_limits else None)
+    missing = app.extensions["gymcast.bundle"].current().missing_codes
+    if missing:
+        _warn(
+            (
+                f"this host does not know the codes for {', '.join(missing)}: copy {host_file(bundle)} next to the bundle",
+            )
+        )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(

@@ -50,6 +50,8 @@ class ServedBundle:
     timeout_codes: dict[str, CompletionCode] = field(default_factory=dict)
     #: the manifest as the relay reads it: each game's timeout code (host-only) put back in its rules
     relay: dict[str, Any] = field(default_factory=dict)
+    #: codes the bundle says exist but this host does not know (its host-only file is missing)
+    missing_codes: tuple[str, ...] = ()
 
 
 def read_served(bundle: Path) -> ServedBundle:
@@ -76,7 +78,21 @@ def served_from_json(root: Path, manifest: dict[str, Any]) -> ServedBundle:
         if key in timeouts and config.get("multiplayer"):
             code = timeouts[key]
             config["multiplayer"].update(timeout_code=code.code, timeout_redirect=code.redirect or "")
-    return ServedBundle(root, manifest, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay)
+    missing = [
+        *(
+            ["completion"]
+            if completion is None and any(scene.get("has_code") for scene in flow.get("scenes") or [])
+            else []
+        ),
+        *(
+            f"timeout of {key}"
+            for key, config in (manifest.get("games") or {}).items()
+            if (config.get("multiplayer") or {}).get("has_timeout_code") and key not in timeouts
+        ),
+    ]
+    return ServedBundle(
+        root, manifest, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay, tuple(missing)
+    )
 
 
 def _host_codes(root: Path, manifest: dict[str, Any]) -> tuple[CompletionCode | None, dict[str, CompletionCode]]:
