@@ -112,6 +112,17 @@ def test_a_proposed_session_id_resumes_only_with_proof(study_host):
         assert status == 409 and "token" not in reply, proof
 
 
+def test_completing_a_duplicate_does_not_lock_the_participant_out(study_host):
+    device = secret()
+    _, victim = join(study_host, "locked", session_id=uuid.uuid4().hex, resume_secret=device)
+    _, attacker = join(study_host, "locked")
+    completion = {"seq": 1, "type": "completion", "t": 1.7e12}
+    assert append(study_host, attacker, completion)[0] == 200  # a fake completion with the borrowed id
+    status, again = join(study_host, "locked", session_id=victim["session_id"], resume_secret=device)
+    assert status == 200 and again["session_id"] == victim["session_id"]
+    assert append(study_host, victim, {**completion, "type": "scene_start"})[0] == 200
+
+
 def test_the_device_secret_resumes_a_session(study_host):
     device = secret()
     _, owner = join(study_host, "device", session_id=uuid.uuid4().hex, resume_secret=device)

@@ -28,9 +28,9 @@ def registration_decision(
 ) -> Callable[[Registration], Decision]:
     """How to answer `request` under the served study's `rules`.
 
-    * A participant who completed the study is refused (409) unless the study allows repeats.
     * The proposed session id resumes that session only with its resume secret or its token;
       without them, that id is refused (409).
+    * A participant whose first session completed is refused (409) unless the study allows repeats.
     * A participant with an unfinished session who brings no proof gets a new session, flagged as a
       duplicate of the first and given its condition; the researcher sees both.
     * Otherwise a new session, with a condition chosen among those that count (see `choose_condition`).
@@ -43,10 +43,6 @@ def registration_decision(
 
     def decide(registration: Registration) -> Decision:
         participant = request.participant_id
-        if not rules.allow_repeat and any(s.completed_at is not None for s in registration.participant_sessions):
-            return Decision(
-                "refuse", status=409, message=f"participant {participant!r} has already completed this study"
-            )
         proposed = registration.proposed
         if proposed is not None:
             if not owns(proposed) or proposed.participant_id != participant or proposed.experiment != rules.experiment:
@@ -56,7 +52,15 @@ def registration_decision(
                     message="that session id belongs to another participant or device; propose a new one",
                 )
             if proposed.completed_at is None:
-                return Decision("resume", proposed)
+                return Decision("resume", proposed)  # whatever others did with this participant id
+        # Only sessions opened with the participant's first session count: a duplicate someone completed
+        # with a borrowed id does not lock the participant out.
+        if not rules.allow_repeat and any(
+            s.completed_at is not None and s.duplicate_of is None for s in registration.participant_sessions
+        ):
+            return Decision(
+                "refuse", status=409, message=f"participant {participant!r} has already completed this study"
+            )
         session_id = request.session_id if proposed is None and request.session_id else uuid.uuid4().hex
         first = next(
             (s for s in registration.participant_sessions if s.completed_at is None and s.duplicate_of is None), None
