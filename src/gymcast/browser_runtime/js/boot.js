@@ -194,14 +194,11 @@ async function runScene(scene, context) {
   return runGame(scene, context);
 }
 
-/** The completion code and redirect from the host, asked for once the completion event is acknowledged. */
+/** The completion code and redirect from the host, which answers once the outbox has delivered the completion event. */
 async function issuedCode({ registration, apiBase }) {
   $("scene").replaceChildren(Object.assign(document.createElement("p"), { textContent: "Saving your answers…" }));
   const session = await registration;
-  while (outbox.pending() > 0) {
-    outbox.flush();
-    await sleep(200);
-  }
+  outbox.flush();
   return requestCompletionCode(apiBase, session);
 }
 
