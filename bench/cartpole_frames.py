@@ -32,7 +32,7 @@ def play(page, seconds: float) -> None:
         time.sleep(0.05)
         page.keyboard.up(key)
         key = "ArrowRight" if key == "ArrowLeft" else "ArrowLeft"
-    page.wait_for_function("window.gymcast.status().pending_events === 0", timeout=30_000)
+    page.wait_for_function("() => window.gymcast.status().pending_events === 0", timeout=30_000)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def measure(fps: int | None, seconds: float, tmp: Path) -> dict[str, float]:
         renders = page.evaluate("window.gymcast.renderTimes()")
         draws = page.evaluate("window.gymcast.drawTimes()")
         session_id = page.evaluate("window.gymcast.status().session_id")
-        page.wait_for_function("window.gymcast.status().pending_events === 0", timeout=30_000)
+        page.wait_for_function("() => window.gymcast.status().pending_events === 0", timeout=30_000)
         browser.close()
         steps = [event.data for event in logged_steps(host.data, session_id)]
     intervals = frame_intervals(draws, PAUSE_MS)

@@ -40,10 +40,10 @@ def main() -> None:
         with HostProcess(bundle, Path(tmp) / "bench.sqlite") as host, sync_playwright() as playwright:
             page = launch_chromium(playwright).new_page()
             page.goto(host.url)
-            page.wait_for_function("window.gymcast.status().phase === 'ready'", timeout=120_000)
+            page.wait_for_function("() => window.gymcast.status().phase === 'ready'", timeout=120_000)
             page.click("#start")
             page.wait_for_function(
-                "window.gymcast.status().phase === 'done' && window.gymcast.status().pending_events === 0",
+                "() => window.gymcast.status().phase === 'done' && window.gymcast.status().pending_events === 0",
                 timeout=600_000,
             )
         store = SQLiteEventStore(host.data)

@@ -119,7 +119,8 @@ def main() -> None:
     for groups in args.groups:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
-            with HostProcess(bundle, Path(tmp) / "logs.sqlite") as host:
+            # Every simulated player comes from loopback: the per-address limits would refuse most of them.
+            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=("--no-rate-limits",)) as host:
                 result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds, host.process.pid))
         latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]
         players = 2 * groups

@@ -141,7 +141,7 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
         index += 1
     minutes = (time.perf_counter() - wall_before) / 60
     ended_ms = page.evaluate("performance.now()")
-    page.wait_for_function("window.gymcast.status().pending_events === 0", timeout=30_000)
+    page.wait_for_function("() => window.gymcast.status().pending_events === 0", timeout=30_000)
     host_cpu = cpu_seconds(host.process.pid) - cpu_before
     long_tasks = [duration for start, duration in page.evaluate("window.__longTasks") if start >= started_ms]
     drawn = page.evaluate("window.gymcast.drawnSteps()")

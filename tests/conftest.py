@@ -92,9 +92,7 @@ def wait_for(page, condition: str, timeout_s: float = 60) -> dict:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(
-            f"(() => {{ const s = {STATUS}; return s && ({condition}); }})()", timeout=timeout_s * 1000
-        )
+        page.wait_for_function(f"() => {{ const s = {STATUS}; return s && ({condition}); }}", timeout=timeout_s * 1000)
     except PlaywrightTimeout:
         raise AssertionError(
             f"waited {timeout_s} s for `{condition}`; the page is at {page.evaluate(STATUS)}"

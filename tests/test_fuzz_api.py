@@ -70,7 +70,10 @@ def count(db, table: str) -> int:
 
 @pytest.fixture(scope="module")
 def fuzz_host(cartpole_bundle, tmp_path_factory):
-    with HostProcess(cartpole_bundle, tmp_path_factory.mktemp("fuzz") / "fuzz.sqlite") as host:
+    fuzz_data = tmp_path_factory.mktemp("fuzz") / "fuzz.sqlite"
+    with HostProcess(
+        cartpole_bundle, fuzz_data, extra_args=("--no-rate-limits",)
+    ) as host:  # fuzz the checks, not the limits
         status, data = send(
             host.port,
             "POST",

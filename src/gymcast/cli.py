@@ -19,6 +19,7 @@ from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
 from gymcast.export.minari import ExportError
 from gymcast.manifest import ManifestError, read_manifest
+from gymcast.storage import StorageError
 from gymcast.wheels import FetchError
 
 console = Console(stderr=True)
@@ -31,6 +32,7 @@ USER_ERRORS = (
     FileNotFoundError,
     ExportError,
     ManifestError,
+    StorageError,
 )
 
 
@@ -80,6 +82,7 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     """Build EXPERIMENT (an experiment.py, or a folder holding one) into a static bundle."""
     with rich_progress(console) as progress:
         built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress, repack=repack, slim=not no_slim)
+    _warn(built.warnings)
     size = sum(p.stat().st_size for p in built.path.rglob("*") if p.is_file())
     console.print(
         f"bundle written to [bold]{escape(str(built.path))}[/] ({size / 1e6:.1f} MB, build {built.manifest.build_id})"
@@ -104,11 +107,18 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     help="Let pages from this origin (e.g. https://study.example.org, or *) send logs here; repeatable.",
 )
 @click.option("--no-compression", is_flag=True, help="Serve files uncompressed (a baseline for benchmarks).")
+@click.option("--no-rate-limits", is_flag=True, help="Turn rate limits and quotas off (load tests on loopback only).")
 def serve(
-    bundle: Path, host: str | None, port: int | None, data: Path, cors_origins: tuple[str, ...], no_compression: bool
+    bundle: Path,
+    host: str | None,
+    port: int | None,
+    data: Path,
+    cors_origins: tuple[str, ...],
+    no_compression: bool,
+    no_rate_limits: bool,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data, list(cors_origins), precompressed=not no_compression)
+    _serve(bundle, host, port, data, list(cors_origins), not no_compression, not no_rate_limits)
 
 
 @main.command(cls=GymcastCommand)
@@ -123,7 +133,8 @@ def serve(
 def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
     """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
     with rich_progress(console) as progress:
-        build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
+        built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
+    _warn(built.warnings)
     _serve(out, host, port, data)
 
 
@@ -230,6 +241,11 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
         sys.exit(1)
 
 
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
 def _serve(
     bundle: Path,
     host: str | None,
@@ -237,22 +253,36 @@ def _serve(
     data: Path,
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
+    rate_limits: bool = True,
 ) -> None:
-    from werkzeug.serving import run_simple
-
+    from gymcast.bundle_files import host_file
     from gymcast.server import create_app
+    from gymcast.server.limits import Limits
+    from gymcast.server.serving import serve_app
     from gymcast.storage import SQLiteEventStore
 
+    if data.resolve().is_relative_to(bundle.resolve()):
+        raise click.BadParameter(
+            f"{data} is inside the bundle folder {bundle}; keep the logs outside it, e.g. --data ../gymcast.sqlite",
+            param_hint="--data",
+        )
     hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed)
+    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed, Limits() if rate_limits else None)
+    missing = app.extensions["gymcast.bundle"].current().missing_codes
+    if missing:
+        _warn(
+            (
+                f"this host does not know the codes for {', '.join(missing)}: copy {host_file(bundle)} next to the bundle",
+            )
+        )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
-    run_simple(host, port, app, threaded=True)
+    serve_app(app, host, port)
 
 
 if __name__ == "__main__":

@@ -159,11 +159,11 @@ def time_to_first_frame(page, url: str, reading_s: float = 0.0) -> tuple[float, 
     when Start is clicked `reading_s` after it shows (at once by default)."""
     started = time.perf_counter()
     page.goto(url)
-    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
+    page.wait_for_function("() => window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
     ready = time.perf_counter() - started
     time.sleep(reading_s)
     page.click("#start")
-    page.wait_for_function("window.gymcast.status().frames_drawn > 0")
+    page.wait_for_function("() => window.gymcast.status().frames_drawn > 0")
     return ready, time.perf_counter() - started
 
 

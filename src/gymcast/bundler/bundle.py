@@ -15,6 +15,7 @@ import copy
 import hashlib
 import html
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from packaging.utils import canonicalize_name
 
 import gymcast
 import gymcast_runtime
+from gymcast.bundle_files import host_file
+from gymcast.bundler.codes import STATIC_ONLY_WARNING, withhold_codes
 from gymcast.bundler.compress import precompress
 from gymcast.bundler.layout import HASH_CHARS, place_hashed
 from gymcast.bundler.lock import bundle_lock
@@ -68,8 +71,11 @@ class BundleError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltBundle:
+    """Where a bundle was written, its manifest, and what the researcher should know about it."""
+
     path: Path
     manifest: BundleManifest
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ def build_loaded(
     game = loaded.experiment.to_manifest()
     games = loaded.experiment.games()
     flow = loaded.experiment.flow_manifest()
+    static_only = loaded.experiment.host_settings["static_only"]
     pins = load_pins()
     stages = Stages(progress, total=6 if slim else 5)
     stages.next("check the env natively")
@@ -165,6 +172,7 @@ def build_loaded(
         )
         ort = _place_ort(staging, pins, sources.ort)
         phaser = _place_phaser(staging, pins, sources.phaser)
+    host_codes = {} if static_only else withhold_codes(flow, games, game)
     stages.next("hash and compress files")
     manifest = _manifest(written, staging, game, games, flow, loaded.experiment.host_settings, pruned, ort, phaser)
     precompress(
@@ -173,8 +181,19 @@ def build_loaded(
     write_manifest(staging, manifest)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
+    _write_host_file(out, manifest.build_id, host_codes)
     stages.done()
-    return BuiltBundle(out, manifest)
+    return BuiltBundle(out, manifest, (STATIC_ONLY_WARNING,) if static_only else ())
+
+
+def _write_host_file(out: Path, build_id: str, codes: dict[str, Any]) -> None:
+    """The host-only codes next to the bundle folder, readable by this user only (none: remove an old one)."""
+    path = host_file(out)
+    path.unlink(missing_ok=True)
+    if codes.get("completion") or codes.get("timeouts"):
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"build_id": build_id, **codes}, handle, indent=1)
 
 
 def _check_games(games: dict[str, GameConfig], folder: Path) -> None:

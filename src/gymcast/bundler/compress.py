@@ -9,8 +9,9 @@ from typing import Any
 
 import brotli
 
+from gymcast.bundle_files import ENCODINGS
+
 COMPRESSIBLE = (".wasm", ".js", ".mjs", ".json", ".html", ".css", ".whl", ".zip", ".onnx")
-ENCODINGS = {"br": ".br", "gzip": ".gz"}
 MIN_SIZE = 1024
 MIN_SAVING = 0.10  # keep a compressed copy only when it is at least 10% smaller
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from pathlib import Path
 
-HASH_CHARS = 16
-#: A path segment that is a content hash; the host serves such paths as immutable.
-HASH_SEGMENT = re.compile(rf"^[0-9a-f]{{{HASH_CHARS}}}$")
+from gymcast.bundle_files import HASH_CHARS, HASH_SEGMENT, is_hashed_path
+
+__all__ = ["HASH_CHARS", "HASH_SEGMENT", "content_hash", "is_hashed_path", "place_hashed"]
 
 
 def content_hash(files: dict[str, Path]) -> str:
@@ -30,8 +29,3 @@ def place_hashed(files: dict[str, Path], bundle: Path, group: str) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     return folder + "/"
-
-
-def is_hashed_path(path: str) -> bool:
-    """True when a path lies under a content-hash folder, so its bytes never change."""
-    return any(HASH_SEGMENT.match(part) for part in path.split("/")[:-1])

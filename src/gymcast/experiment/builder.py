@@ -58,7 +58,7 @@ class Experiment:
             "input_mode": "pressed_keys",
             "seed": None,
         }
-        self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": ""}
+        self._hosting: dict[str, Any] = {"host": "127.0.0.1", "port": 5702, "log_url": "", "static_only": False}
         self._logging: dict[str, Any] = {"hash_every": 1, "observations": False}
         self._callbacks: str | None = None
         self._requirements: list[str] = []
@@ -158,8 +158,16 @@ class Experiment:
         }
         return self
 
-    def hosting(self, host: str = "127.0.0.1", port: int = 5702, log_url: str = "") -> Experiment:
-        """Where `gymcast serve`/`run` listen, and the host URL logs go to ("" = the page's own origin)."""
+    def hosting(
+        self, host: str = "127.0.0.1", port: int = 5702, log_url: str = "", static_only: bool = False
+    ) -> Experiment:
+        """Where `gymcast serve`/`run` listen, and the host URL logs go to ("" = the page's own origin).
+
+        Completion codes are handed out by the host once it stored a participant's completion. With
+        `static_only=True` (no gymcast host at all) they ship in manifest.json instead, public.
+        """
+        if not isinstance(static_only, bool):
+            raise ConfigError("hosting.static_only", f"expected True or False, got {static_only!r}", "pass a bool")
         if not isinstance(host, str) or not host:
             raise ConfigError("hosting.host", f"expected an address, got {host!r}", 'pass "127.0.0.1" or "0.0.0.0"')
         if not isinstance(log_url, str) or (log_url and not re.match(r"^https?://", log_url)):
@@ -172,6 +180,7 @@ class Experiment:
             "host": host,
             "port": check_int("hosting.port", port, 1, 65535),
             "log_url": log_url.rstrip("/"),
+            "static_only": static_only,
         }
         return self
 

@@ -10,10 +10,15 @@ from typing import IO
 from gymcast.storage import EventStore, StoredEvent
 
 
-def event_record(event: StoredEvent) -> dict:
-    """One event as a flat JSON object: ids, indices, times, then every logged field."""
+def event_record(event: StoredEvent, duplicate_of: str | None = None) -> dict:
+    """One event as a flat JSON object: ids, indices, times, then every logged field.
+
+    `duplicate_of` names the participant's first session when this one was opened without proof of
+    owning it (another device, or someone else using the participant's id).
+    """
     return {
         "session_id": event.session_id,
+        **({"duplicate_of": duplicate_of} if duplicate_of else {}),
         "seq": event.seq,
         "type": event.type,
         "episode": event.episode,
@@ -35,8 +40,9 @@ def export_jsonl(store: EventStore, out: IO[str], session_id: str | None = None)
 
 def event_records(store: EventStore, session_id: str | None = None) -> Iterator[dict]:
     """Every event (or one session's) as an `event_record`, in (session, seq) order."""
+    duplicates = {s.session_id: s.duplicate_of for s in store.iter_sessions() if s.duplicate_of}
     for event in store.iter_events(session_id):
-        yield event_record(event)
+        yield event_record(event, duplicates.get(event.session_id))
 
 
 def _iso(seconds: float) -> str:

@@ -7,7 +7,10 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from gymcast.manifest import read_manifest
+from gymcast.server.bundle import BundleReader
+from gymcast.server.guard import guard_api
+from gymcast.server.headers import add_security_headers
+from gymcast.server.limits import Limits, MemoryBuckets
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
 from gymcast.server.static import bundle_files
@@ -15,19 +18,27 @@ from gymcast.storage import EventStore
 
 
 def create_app(
-    bundle: Path, store: EventStore, cors_origins: list[str] | None = None, precompressed: bool = True
+    bundle: Path,
+    store: EventStore,
+    cors_origins: list[str] | None = None,
+    precompressed: bool = True,
+    limits: Limits | None = Limits(),  # noqa: B008 (frozen)
 ) -> Flask:
     """A host for the bundle folder `bundle`, logging into `store`.
 
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
+    `limits=None` turns rate limits and quotas off (load tests only).
     """
-    manifest = read_manifest(bundle)
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["GYMCAST_PRECOMPRESSED"] = precompressed
-    app.extensions["gymcast.bundle"] = bundle.resolve()
+    reader = BundleReader(bundle)
+    app.extensions["gymcast.bundle"] = reader
     app.extensions["gymcast.store"] = store
+    app.extensions["gymcast.limits"] = limits or Limits()
+    if limits is not None:
+        app.extensions["gymcast.buckets"] = MemoryBuckets()
     store.host_secret()  # create the signing secret now, not under the first request's load
     if cors_origins:
         from flask_cors import CORS
@@ -35,7 +46,9 @@ def create_app(
         CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
     from gymcast.relay import RelayService, relay_socket
 
-    app.extensions["gymcast.relay"] = RelayService(manifest.to_json(), store)
+    app.extensions["gymcast.relay"] = RelayService(reader.current().relay, store)
+    guard_api(app)
+    add_security_headers(app)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
     app.register_blueprint(bundle_files)

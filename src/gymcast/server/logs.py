@@ -1,16 +1,18 @@
-"""The log API: create a session, append acknowledged batches of events."""
+"""The log API: create or resume a session, append acknowledged batches, hand out the completion code."""
 
 from __future__ import annotations
 
 import time
-import uuid
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from gymcast.server.assignment import ACTIVE_FOR_S, choose_condition
-from gymcast.server.schema import SCHEMA_VERSION, EventBatch, SessionCreate
-from gymcast.storage import EventStore, NewSession
+from gymcast.server.assignment import ACTIVE_FOR_S
+from gymcast.server.guard import charge, limits
+from gymcast.server.schema import SCHEMA_VERSION, CompletionRequest, EventBatch, SessionCreate
+from gymcast.server.sessions import registration_decision
+from gymcast.server.static import served_bundle
+from gymcast.storage import EventStore, SeqConflict, SessionClosed
 from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
@@ -39,59 +41,63 @@ def _parse(model: type[BaseModel]) -> BaseModel | tuple[Response, int]:
 def create_session():
     """Register (or resume) a participant's session; answers `{session_id, token, condition, next_seq, resumed}`.
 
-    A participant who completed the experiment before gets a 409 unless `allow_repeat`; one with an
-    unfinished session gets that session back, with its condition.
+    The study's rules come from the served bundle (see `registration_decision`): a completed
+    participant gets a 409 unless repeats are allowed, a session resumes only with the device's
+    resume secret or its token, and a participant id without that proof gets a new session flagged
+    as a duplicate.
     """
     parsed = _parse(SessionCreate)
     if not isinstance(parsed, SessionCreate):
         return parsed
-    store = _store()
-    previous = store.latest_session_of(parsed.experiment, parsed.participant_id) if parsed.participant_id else None
-    if previous and previous.completed_at is not None and not parsed.allow_repeat:
-        return api_error(409, f"participant {parsed.participant_id!r} has already completed this study")
-    if previous is None and parsed.session_id:
-        previous = store.get_session(parsed.session_id)
-        if previous and previous.participant_id != parsed.participant_id:
-            return api_error(409, "that session id belongs to another participant; propose a new one")
-    if previous is not None and previous.completed_at is None:
-        return _session_reply(store, previous.session_id, previous.condition, resumed=True)
-    session_id = parsed.session_id or uuid.uuid4().hex
-    counts = store.condition_counts(parsed.experiment, parsed.conditions, time.time() - ACTIVE_FOR_S)
-    condition = choose_condition(counts, parsed.assignment)
-    store.create_session(
-        NewSession(
-            session_id,
-            parsed.experiment,
-            parsed.build_id,
-            parsed.url_params,
-            parsed.user_agent,
-            time.time(),
-            parsed.participant_id,
-            condition,
-        )
+    store, rules = _store(), served_bundle().rules
+    secret = store.host_secret()
+    decide = registration_decision(parsed, rules, lambda sid, token: token_matches(secret, sid, token))
+    decision = store.register_session(
+        rules.experiment,
+        parsed.participant_id,
+        parsed.session_id,
+        (list(rules.conditions), time.time() - ACTIVE_FOR_S),
+        decide,
     )
-    return _session_reply(store, session_id, condition, resumed=False)
-
-
-def _session_reply(store: EventStore, session_id: str, condition: str | None, resumed: bool):
+    if decision.session is None:
+        return api_error(decision.status, decision.message)
+    session, resumed = decision.session, decision.action == "resume"
     return jsonify(
-        session_id=session_id,
-        token=session_token(store.host_secret(), session_id),
-        condition=condition,
-        next_seq=store.next_seq(session_id),
+        session_id=session.session_id,
+        token=session_token(secret, session.session_id),
+        condition=session.condition,
+        next_seq=store.next_seq(session.session_id),
         resumed=resumed,
     ), 200 if resumed else 201
 
 
-@logs.post("/sessions/<session_id>/events")
-def append_events(session_id: str):
-    """Append a batch; answers `{acked: [seq, ...]}` once it is durable."""
+def _authorized(session_id: str) -> tuple[Response, int] | None:
+    """None when the request carries `session_id`'s token, else the 404/403 reply."""
     store = _store()
     if not store.session_exists(session_id):
         return api_error(404, f"unknown session {session_id!r}; create it with POST /api/v1/sessions first")
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not token or not token_matches(store.host_secret(), session_id, token):
         return api_error(403, "missing or wrong session token; send the token that POST /api/v1/sessions returned")
+    return None
+
+
+@logs.post("/sessions/<session_id>/events")
+def append_events(session_id: str):
+    """Append a batch; answers `{acked: [seq, ...]}` once it is durable.
+
+    A seq stored before with other content is a 409 (nothing of the batch is written); so are new
+    events for a completed session.
+    """
+    refused = _authorized(session_id)
+    if refused:
+        return refused
+    limited = charge(f"session:{session_id}", 1, limits().requests_per_session, "requests for this session")
+    limited = limited or charge(
+        f"session-bytes:{session_id}", len(request.get_data()), limits().bytes_per_session, "bytes for this session"
+    )
+    if limited:
+        return limited
     parsed = _parse(EventBatch)
     if not isinstance(parsed, EventBatch):
         return parsed
@@ -99,5 +105,28 @@ def append_events(session_id: str):
     seqs = [event["seq"] for event in events]
     if len(set(seqs)) != len(seqs):
         return api_error(400, "events: a batch repeats a seq; every event in a batch needs its own seq")
-    acked = store.append_events(session_id, events)
+    try:
+        acked = _store().append_events(session_id, events)
+    except SeqConflict as conflict:
+        return api_error(409, f"events: {conflict}; number new events after the stored ones (next_seq)")
+    except SessionClosed:
+        return api_error(409, "this session has completed and takes no more events")
     return jsonify(acked=acked)
+
+
+@logs.post("/sessions/<session_id>/completion")
+def completion_code(session_id: str):
+    """The study's completion code and redirect, once this session's completion event is stored."""
+    refused = _authorized(session_id)
+    if refused:
+        return refused
+    parsed = _parse(CompletionRequest)
+    if not isinstance(parsed, CompletionRequest):
+        return parsed
+    stored = [e for e in _store().events_of_type(session_id, "completion") if not e.data.get("partial")]
+    if not stored:
+        return api_error(409, "no completion is stored for this session yet; send the completion event first")
+    code = served_bundle().completion
+    if code is None:
+        return api_error(404, "this host does not know the study's completion code (is <bundle>.host.json there?)")
+    return jsonify(code=code.code, redirect=code.redirect, schema=SCHEMA_VERSION)

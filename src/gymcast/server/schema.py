@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = 1
+from gymcast.contracts import LOG_SCHEMA
+
+SCHEMA_VERSION = LOG_SCHEMA
+
+
+def _current_schema(value: int) -> int:
+    if value != LOG_SCHEMA:
+        raise ValueError(f"this host speaks log schema {LOG_SCHEMA}, not {value}; reload the page")
+    return value
+
+
+LogSchema = Annotated[int, AfterValidator(_current_schema)]
+"""The `schema` field of every log request: the host's `LOG_SCHEMA`."""
 MAX_INDEX = 2**53  # the largest integer JSON numbers carry exactly
 MAX_EVENTS_PER_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
-ShortText = Field(max_length=512)
+#: The longest string any logged field may hold, and how deeply custom fields may nest.
+MAX_TEXT = 64 * 1024
+MAX_DEPTH = 32
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ParamValue = Annotated[str, StringConstraints(max_length=512)]
+Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,64}$")]
 
 
 class SessionCreate(BaseModel):
-    """The browser registers a session before it logs anything."""
+    """The browser registers a session before it logs anything.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    schema_version: Literal[1] = Field(alias="schema")
-    experiment: str = Field(min_length=1, max_length=64)
-    build_id: str = Field(min_length=1, max_length=64)
-    url_params: dict[str, str] = Field(default_factory=dict, max_length=64)
+    The host decides the experiment, build, condition and repeat policy from the bundle it serves;
+    the fields `experiment`, `build_id`, `conditions`, `assignment` and `allow_repeat` that older
+    pages send are accepted and ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+    schema_version: LogSchema = Field(alias="schema")
+    url_params: dict[ParamName, ParamValue] = Field(default_factory=dict, max_length=32)
     user_agent: str = Field(default="", max_length=512)
     session_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description="proposed by the browser")
     participant_id: str = Field(default="", max_length=128)
-    conditions: list[str] = Field(default_factory=list, max_length=64)
-    assignment: Literal["balanced", "random"] = "balanced"
-    allow_repeat: bool = True
+    resume_secret: Hex | None = Field(default=None, description="kept on the device; proves it owns the session")
+    resume_token: str | None = Field(default=None, max_length=128, description="the session's earlier token")
+    experiment: str | None = Field(default=None, max_length=64, description="ignored")
+    build_id: str | None = Field(default=None, max_length=64, description="ignored")
+    conditions: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(default=None, max_length=64)
+    assignment: str | None = Field(default=None, max_length=16, description="ignored")
+    allow_repeat: bool | None = Field(default=None, description="ignored")
 
 
 class Event(BaseModel):
     """One participant event. Fields beyond these are kept as sent (callbacks add their own)."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
     seq: int = Field(ge=1, le=MAX_INDEX)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     t: float = Field(ge=0, le=1e14, description="client wall-clock time, ms since the Unix epoch")
@@ -45,18 +69,45 @@ class Event(BaseModel):
     truncated: bool | None = None
 
     @model_validator(mode="after")
-    def extra_fields_are_plain_json(self) -> Event:
-        """Custom fields may hold any JSON, but not NaN or Infinity (they would break every export)."""
-        try:
-            json.dumps(self.model_extra, allow_nan=False)
-        except ValueError:
-            raise ValueError("a field holds NaN or Infinity; log finite numbers or null") from None
+    def free_fields_are_plain_json(self) -> Event:
+        """Actions and custom fields may hold any JSON, but not NaN or Infinity (they would break every
+        export), nor strings over MAX_TEXT characters, nor nesting deeper than MAX_DEPTH."""
+        problem = _json_problem([self.actions, self.model_extra], 0)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def _json_problem(value: Any, depth: int) -> str | None:
+    """What makes `value` unfit for the log, or None."""
+    if depth > MAX_DEPTH:
+        return f"a field nests deeper than {MAX_DEPTH} levels"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a field holds NaN or Infinity; log finite numbers or null"
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"a string is longer than {MAX_TEXT} characters"
+    children = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    for child in children:
+        if isinstance(child, tuple):
+            key, child = child
+            if len(key) > MAX_TEXT:
+                return f"a key is longer than {MAX_TEXT} characters"
+        problem = _json_problem(child, depth + 1)
+        if problem:
+            return problem
+    return None
 
 
 class EventBatch(BaseModel):
     """A batch of events from one session's outbox."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    schema_version: Literal[1] = Field(alias="schema")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+    schema_version: LogSchema = Field(alias="schema")
     events: list[Event] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class CompletionRequest(BaseModel):
+    """The page asks for its completion code once its completion event is stored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+    schema_version: LogSchema = Field(alias="schema")

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+#: Events that show a session is really taking part; only such sessions count for balanced assignment.
+ACTIVITY_EVENTS = frozenset({"scene_start", "run_start", "episode_start", "step"})
+
+
+class StorageError(Exception):
+    """The data file cannot be used (a read-only folder, a missing disk); the message says what to fix."""
+
+
+class SeqConflict(Exception):
+    """A batch reuses stored seqs with different content; nothing of it was written."""
+
+    def __init__(self, seqs: list[int]) -> None:
+        super().__init__(f"seq {seqs[:5]} already stored with different content")
+        self.seqs = seqs
+
+
+class SessionClosed(Exception):
+    """The session has completed; it takes no more events."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +39,32 @@ class NewSession:
     participant_id: str = ""
     condition: str | None = None
     completed_at: float | None = None
+    #: the participant's earlier unfinished session, when this one was opened without proof of owning it
+    duplicate_of: str | None = None
+    #: sha256 of the resume secret the device keeps ("" when it sent none)
+    resume_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the store holds about a session request, read in the transaction that then acts on it."""
+
+    proposed: NewSession | None
+    """The session with the id the browser proposed, if one exists."""
+    participant_sessions: tuple[NewSession, ...]
+    """The participant's sessions of the experiment, oldest first (none without a participant id)."""
+    counts: Callable[[], dict[str, int]]
+    """Per condition, the sessions that count for balanced assignment (see `condition_counts`)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a registration decides: "resume" or "create" `session`, or "refuse" with an HTTP `status` and `message`."""
+
+    action: Literal["resume", "create", "refuse"]
+    session: NewSession | None = None
+    status: int = 0
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,11 +106,26 @@ class EventStore(Protocol):
     def get_session(self, session_id: str) -> NewSession | None:
         """The session with this id, or None."""
 
-    def latest_session_of(self, experiment: str, participant_id: str) -> NewSession | None:
-        """The participant's most recent session of `experiment`, or None."""
+    def register_session(
+        self,
+        experiment: str,
+        participant_id: str,
+        proposed_id: str | None,
+        counting: tuple[list[str], float],
+        decide: Callable[[Registration], Decision],
+    ) -> Decision:
+        """Run `decide` on what is stored and carry out its decision, all in one exclusive transaction.
+
+        `counting` is (conditions, active_since) for `Registration.counts`. A "create" decision inserts
+        its session; concurrent requests for one participant or one session id are serialized.
+        """
 
     def condition_counts(self, experiment: str, conditions: list[str], active_since: float) -> dict[str, int]:
-        """Per condition: sessions that completed, or were created after `active_since` (still active)."""
+        """Per condition, sessions that showed activity (`ACTIVITY_EVENTS`) and are not duplicates: those that
+        completed, and those active since `active_since`."""
+
+    def events_of_type(self, session_id: str, kind: str) -> list[StoredEvent]:
+        """The session's stored events of one type, in seq order."""
 
     def next_seq(self, session_id: str) -> int:
         """One more than the highest stored seq of the session (1 when it has none)."""
@@ -73,8 +133,9 @@ class EventStore(Protocol):
     def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
         """Durably store `events` (each with seq, type, t, ...) and return every seq now stored.
 
-        All or nothing; a seq already stored is kept as first received (retries are harmless).
-        A `completion` event marks the session completed.
+        All or nothing. A seq already stored with the same content is acknowledged again (retries are
+        harmless); with other content the batch raises SeqConflict. A completed session raises
+        SessionClosed. A `completion` event marks the session completed.
         """
 
     def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gymcast.storage.base import NewSession, RelayEvent, StoredEvent
+from gymcast.storage.base import (
+    ACTIVITY_EVENTS,
+    Decision,
+    NewSession,
+    Registration,
+    RelayEvent,
+    SeqConflict,
+    SessionClosed,
+    StorageError,
+    StoredEvent,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,13 +42,35 @@ CREATE TABLE IF NOT EXISTS group_members (
   group_id TEXT NOT NULL, agent TEXT NOT NULL, session_id TEXT NOT NULL,
   PRIMARY KEY (group_id, agent));
 CREATE INDEX IF NOT EXISTS group_members_by_session ON group_members (session_id);
+CREATE TABLE IF NOT EXISTS completions (
+  experiment TEXT NOT NULL, condition TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (experiment, condition));
 """
 INDEXED = ("seq", "type", "episode", "step", "t")
 #: Columns added after the first release, with their definitions, for databases created before them.
-ADDED_SESSION_COLUMNS = {"participant_id": "TEXT NOT NULL DEFAULT ''", "condition": "TEXT", "completed_at": "REAL"}
+ADDED_SESSION_COLUMNS = {
+    "participant_id": "TEXT NOT NULL DEFAULT ''",
+    "condition": "TEXT",
+    "completed_at": "REAL",
+    "duplicate_of": "TEXT",
+    "resume_hash": "TEXT NOT NULL DEFAULT ''",
+    "counted_at": "REAL",
+}
 SESSION_COLUMNS = (
-    "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at"
+    "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at, "
+    "duplicate_of, resume_hash"
 )
+#: Per condition, the unfinished sessions active since a time (a range of the `sessions_counted` index).
+ACTIVE_COUNTS = (
+    "SELECT condition, COUNT(*) FROM sessions INDEXED BY sessions_counted WHERE experiment = ? AND counted_at >= ? "
+    "AND completed_at IS NULL GROUP BY condition"
+)
+#: Sessions from before activity was tracked count from their creation.
+BACKFILL_COUNTS = """
+UPDATE sessions SET counted_at = created_at WHERE condition IS NOT NULL;
+INSERT OR REPLACE INTO completions SELECT experiment, condition, COUNT(*) FROM sessions
+  WHERE condition IS NOT NULL AND completed_at IS NOT NULL GROUP BY experiment, condition;
+"""
 
 
 class SQLiteEventStore:
@@ -46,16 +79,24 @@ class SQLiteEventStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as connection:
-            connection.executescript(SCHEMA)
-            present = {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}
-            for column, definition in ADDED_SESSION_COLUMNS.items():
-                if column not in present:
-                    connection.execute(f"ALTER TABLE sessions ADD COLUMN {column} {definition}")
-            connection.execute(
-                "CREATE INDEX IF NOT EXISTS sessions_by_participant ON sessions (experiment, participant_id)"
-            )
+        try:
+            _create_private(path)
+            with self._connection() as connection:
+                connection.executescript(SCHEMA)
+                present = {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}
+                for column, definition in ADDED_SESSION_COLUMNS.items():
+                    if column not in present:
+                        connection.execute(f"ALTER TABLE sessions ADD COLUMN {column} {definition}")
+                if "counted_at" not in present:
+                    connection.executescript(BACKFILL_COUNTS)
+                connection.execute(
+                    "CREATE INDEX IF NOT EXISTS sessions_by_participant ON sessions (experiment, participant_id)"
+                )
+                connection.execute("CREATE INDEX IF NOT EXISTS sessions_counted ON sessions (experiment, counted_at)")
+        except (OSError, sqlite3.Error) as error:
+            raise StorageError(
+                f"cannot use {path} for the logs ({error}); give a --data path in a folder this user can write"
+            ) from error
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -75,20 +116,25 @@ class SQLiteEventStore:
 
     def create_session(self, session: NewSession) -> None:
         with self._connection() as connection:
-            connection.execute(
-                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session.session_id,
-                    session.experiment,
-                    session.build_id,
-                    json.dumps(session.url_params),
-                    session.user_agent,
-                    session.created_at,
-                    session.participant_id,
-                    session.condition,
-                    session.completed_at,
-                ),
-            )
+            self._insert_session(connection, session)
+
+    def _insert_session(self, connection: sqlite3.Connection, session: NewSession) -> None:
+        connection.execute(
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                session.session_id,
+                session.experiment,
+                session.build_id,
+                json.dumps(session.url_params),
+                session.user_agent,
+                session.created_at,
+                session.participant_id,
+                session.condition,
+                session.completed_at,
+                session.duplicate_of,
+                session.resume_hash,
+            ),
+        )
 
     def session_exists(self, session_id: str) -> bool:
         row = self._connection().execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
@@ -102,28 +148,61 @@ class SQLiteEventStore:
         )
         return _session(row) if row else None
 
-    def latest_session_of(self, experiment: str, participant_id: str) -> NewSession | None:
-        row = (
-            self._connection()
-            .execute(
-                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE experiment = ? AND participant_id = ? "
-                "ORDER BY created_at DESC LIMIT 1",
-                (experiment, participant_id),
+    def register_session(
+        self,
+        experiment: str,
+        participant_id: str,
+        proposed_id: str | None,
+        counting: tuple[list[str], float],
+        decide: Callable[[Registration], Decision],
+    ) -> Decision:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")  # one registration at a time: no two sessions for one request
+        try:
+            proposed = None
+            if proposed_id:
+                row = connection.execute(
+                    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (proposed_id,)
+                ).fetchone()
+                proposed = _session(row) if row else None
+            rows = (
+                connection.execute(
+                    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE experiment = ? AND participant_id = ? "
+                    "ORDER BY created_at, rowid",
+                    (experiment, participant_id),
+                ).fetchall()
+                if participant_id
+                else []
             )
-            .fetchone()
-        )
-        return _session(row) if row else None
+            registration = Registration(
+                proposed, tuple(_session(row) for row in rows), lambda: self.condition_counts(experiment, *counting)
+            )
+            decision = decide(registration)
+            if decision.action == "create" and decision.session is not None:
+                self._insert_session(connection, decision.session)
+            connection.commit()
+            return decision
+        except BaseException:
+            connection.rollback()
+            raise
 
     def condition_counts(self, experiment: str, conditions: list[str], active_since: float) -> dict[str, int]:
         counts = dict.fromkeys(conditions, 0)
-        for condition, count in self._connection().execute(
-            "SELECT condition, COUNT(*) FROM sessions WHERE experiment = ? AND condition IS NOT NULL "
-            "AND (completed_at IS NOT NULL OR created_at >= ?) GROUP BY condition",
-            (experiment, active_since),
-        ):
+        connection = self._connection()
+        completed = connection.execute(
+            "SELECT condition, count FROM completions WHERE experiment = ?", (experiment,)
+        ).fetchall()
+        active = connection.execute(ACTIVE_COUNTS, (experiment, active_since)).fetchall()
+        for condition, count in [*completed, *active]:
             if condition in counts:
-                counts[condition] = count
+                counts[condition] += count
         return counts
+
+    def events_of_type(self, session_id: str, kind: str) -> list[StoredEvent]:
+        rows = self._connection().execute(
+            "SELECT * FROM events WHERE session_id = ? AND type = ? ORDER BY seq", (session_id, kind)
+        )
+        return [StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 
     def next_seq(self, session_id: str) -> int:
         row = self._connection().execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()
@@ -131,8 +210,8 @@ class SQLiteEventStore:
 
     def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
         received_at = time.time()
-        rows = [
-            (
+        rows = {
+            e["seq"]: (
                 session_id,
                 e["seq"],
                 e["type"],
@@ -143,15 +222,53 @@ class SQLiteEventStore:
                 json.dumps({k: v for k, v in e.items() if k not in INDEXED}, separators=(",", ":")),
             )
             for e in events
-        ]
-        with self._connection() as connection:
-            connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            if any(e["type"] == "completion" for e in events):
+        }
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            session = connection.execute(
+                "SELECT experiment, condition, duplicate_of, counted_at, completed_at FROM sessions "
+                "WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            experiment, condition, duplicate_of, counted_at, completed_at = session
+            stored = self._stored_rows(connection, session_id, list(rows))
+            conflicts = [seq for seq, row in stored.items() if not _same_event(row, rows[seq])]
+            if conflicts:
+                raise SeqConflict(sorted(conflicts))
+            fresh = [row for seq, row in rows.items() if seq not in stored]
+            if completed_at is not None and fresh:
+                raise SessionClosed(session_id)
+            connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fresh)
+            kinds = {row[2] for row in fresh}
+            countable = condition is not None and duplicate_of is None
+            counted = counted_at or (received_at if countable and kinds & ACTIVITY_EVENTS else None)
+            completed = completed_at or (received_at if "completion" in kinds else None)
+            if (counted, completed) != (counted_at, completed_at):
                 connection.execute(
-                    "UPDATE sessions SET completed_at = ? WHERE session_id = ? AND completed_at IS NULL",
-                    (received_at, session_id),
+                    "UPDATE sessions SET counted_at = ?, completed_at = ? WHERE session_id = ?",
+                    (counted, completed, session_id),
                 )
+                if counted and completed:  # it now counts as a completed session of its condition
+                    connection.execute(
+                        "INSERT INTO completions VALUES (?, ?, 1) "
+                        "ON CONFLICT (experiment, condition) DO UPDATE SET count = count + 1",
+                        (experiment, condition),
+                    )
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
         return [e["seq"] for e in events]
+
+    @staticmethod
+    def _stored_rows(connection: sqlite3.Connection, session_id: str, seqs: list[int]) -> dict[int, tuple]:
+        """The stored rows among `seqs` of a session (seqs are bounded by the batch size)."""
+        marks = ",".join("?" * len(seqs))
+        found = connection.execute(
+            f"SELECT * FROM events WHERE session_id = ? AND seq IN ({marks})", (session_id, *seqs)
+        ).fetchall()
+        return {row[1]: row for row in found}
 
     def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:
         query = "SELECT * FROM events" + (" WHERE session_id = ?" if session_id else "") + " ORDER BY session_id, seq"
@@ -193,4 +310,20 @@ class SQLiteEventStore:
 
 
 def _session(row: tuple) -> NewSession:
-    return NewSession(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8])
+    return NewSession(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+    )
+
+
+def _same_event(stored: tuple, sent: tuple) -> bool:
+    """Whether a resent event equals the stored one (the time received aside; JSON compared as values)."""
+    return stored[2:6] == sent[2:6] and json.loads(stored[7]) == json.loads(sent[7])
+
+
+def _create_private(path: Path) -> None:
+    """Create the data file (and its folder) readable by this user only, if it is new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass

@@ -3,7 +3,7 @@
 
 import { runCompletion, runConsent, runPage, runSurvey, showMessage } from "./flow.js";
 import { KeyboardCapture, chordKeys } from "./input.js";
-import { Outbox, createSession } from "./outbox.js";
+import { Outbox, createSession, requestCompletionCode } from "./outbox.js";
 import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
 import { ObjectView } from "./objects.js";
 import { FrameView, Overlay } from "./render.js";
@@ -16,6 +16,7 @@ const status = {
   boot_ms: null, python_snapshot: null,
 };
 let outbox = null;
+let completed = false; // the session's completion is logged: the host takes no more events
 let view = null;
 
 window.gymcast = {
@@ -107,20 +108,24 @@ async function boot() {
   const params = new URLSearchParams(location.search);
   const participant = identifyParticipant(params, game.name);
   const progress = new Progress(`${game.name}.${manifest.build_id}`, participant.id);
-  if (!progress.state.session_id) progress.update({ session_id: crypto.randomUUID().replaceAll("-", "") });
+  // The session id and the secret that proves this device owns it (the host resumes a session only with it).
+  if (!progress.state.session_id || !progress.state.resume_secret) {
+    progress.update({ session_id: randomHex(), resume_secret: randomHex() + randomHex() });
+  }
   Object.assign(status, { session_id: progress.state.session_id, participant_id: participant.id });
 
   outbox = await Outbox.open({ apiBase, schema: manifest.contracts.log_schema });
   await outbox.adopt(progress.state.session_id);
-  const log = (event) => outbox.push({ scene: status.scene, ...event });
+  // After its completion the host takes no more events for the session, so none are logged.
+  const log = (event) => completed || outbox.push({ scene: status.scene, ...event });
   log({ type: "page_load", resumed: progress.resumed, url: location.href, participant_id: participant.id,
         participant_source: participant.source, durable_log: outbox.durable() });
 
+  // The host decides the experiment, build, condition and repeat policy from the bundle it serves.
   const registration = createSession(apiBase, {
     schema: manifest.contracts.log_schema,
-    session_id: progress.state.session_id, participant_id: participant.id, experiment: game.name,
-    build_id: manifest.build_id, url_params: Object.fromEntries(params), user_agent: navigator.userAgent,
-    conditions: flow.conditions, assignment: flow.assignment, allow_repeat: flow.allow_repeat,
+    session_id: progress.state.session_id, resume_secret: progress.state.resume_secret,
+    participant_id: participant.id, url_params: Object.fromEntries(params), user_agent: navigator.userAgent,
   }).then(async (session) => {
     await outbox.authorize(session.session_id, session.token, session.next_seq);
     return session;
@@ -180,16 +185,28 @@ async function runScene(scene, context) {
     return log({ type: "survey", answers });
   }
   if (scene.kind === "completion") {
-    log({ type: "completion", code: scene.code });
+    log({ type: "completion" });
+    completed = true;
     status.phase = "done";
-    return runCompletion(scene, () => flushed(5000));
+    // A static-only bundle ships its (public) code; otherwise the host hands it out once it stored the completion.
+    const issued = scene.has_code && !scene.code ? await issuedCode(context) : {};
+    return runCompletion({ ...scene, ...issued }, () => flushed(5000));
   }
   return runGame(scene, context);
+}
+
+/** The completion code and redirect from the host, which answers once the outbox has delivered the completion event. */
+async function issuedCode({ manifest, registration, apiBase }) {
+  $("scene").replaceChildren(Object.assign(document.createElement("p"), { textContent: "Saving your answers…" }));
+  const session = await registration;
+  outbox.flush();
+  return requestCompletionCode(apiBase, session, manifest.contracts.log_schema);
 }
 
 /** No partner came and the study ends here: the partial-completion code (and redirect) the study set. */
 async function endWithoutPartner(outcome, log) {
   log({ type: "completion", code: outcome.code, partial: true, reason: "no partner" });
+  completed = true;
   status.phase = "done";
   $("game").hidden = true;
   if (!outcome.code) return showMessage("No partner was found", "Thank you for waiting. You can close this page.");
@@ -326,6 +343,7 @@ function showProgress(fraction, label) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const randomHex = () => crypto.randomUUID().replaceAll("-", "");
 
 /** Wait until the outbox is empty, or `timeoutMs` passed. */
 async function flushed(timeoutMs) {

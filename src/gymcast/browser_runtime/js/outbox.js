@@ -36,6 +36,20 @@ export async function createSession(apiBase, body) {
   }
 }
 
+/** The completion code ({code, redirect}) the host issues once it stored this session's completion; retries like
+ *  createSession. `schema`: the log API's version (`manifest.contracts.log_schema`). */
+export async function requestCompletionCode(apiBase, session, schema) {
+  for (let delay = 500; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
+    try {
+      return await postJson(`${apiBase}/api/v1/sessions/${session.session_id}/completion`, { schema }, session.token);
+    } catch (error) {
+      if (!retriable(error) && error.status !== 409) throw error; // 409: the completion is not stored yet
+      console.warn(`gymcast: no completion code yet (${error.message}); retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+}
+
 const DB_NAME = "gymcast-outbox";
 
 /** A promise for an IndexedDB request or transaction. */
