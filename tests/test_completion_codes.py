@@ -103,6 +103,6 @@ def test_a_static_only_bundle_keeps_its_public_code_and_says_so(tmp_path):
     loaded.experiment.hosting(static_only=True)
     loaded.experiment.flow(Game("main"), Completion(code=CODE))
     built = build_loaded(loaded, tmp_path / "bundle", slim=False)
-    (completion,) = [scene for scene in built.manifest["flow"]["scenes"] if scene["kind"] == "completion"]
+    (completion,) = [scene for scene in built.manifest.flow["scenes"] if scene["kind"] == "completion"]
     assert completion["code"] == CODE and not host_file(built.path).exists()
     assert any("anyone can read them" in warning for warning in built.warnings)
