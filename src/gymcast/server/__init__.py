@@ -8,6 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from gymcast.manifest import read_manifest
+from gymcast.server.admin import admin
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
 from gymcast.server.static import bundle_files
@@ -29,6 +30,7 @@ def create_app(
     app.extensions["gymcast.bundle"] = bundle.resolve()
     app.extensions["gymcast.store"] = store
     store.host_secret()  # create the signing secret now, not under the first request's load
+    store.admin_token()  # and the dashboard's admin token (`gymcast admin-token` prints it)
     if cors_origins:
         from flask_cors import CORS
 
@@ -40,6 +42,7 @@ def create_app(
     app.extensions["gymcast.relay"] = RelayService(manifest.to_json(), store)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
+    app.register_blueprint(admin)
     app.register_blueprint(bundle_files)
 
     @app.errorhandler(HTTPException)

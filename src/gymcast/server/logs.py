@@ -8,6 +8,7 @@ import uuid
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S, choose_condition
 from gymcast.server.schema import SCHEMA_VERSION, EventBatch, SessionCreate
 from gymcast.server.tokens import session_token, token_matches
@@ -47,7 +48,7 @@ def create_session():
         return parsed
     store = _store()
     previous = store.latest_session_of(parsed.experiment, parsed.participant_id) if parsed.participant_id else None
-    if previous and previous.completed_at is not None and not parsed.allow_repeat:
+    if previous and previous.completed_at is not None and not (parsed.allow_repeat or may_retake(store, previous)):
         return api_error(409, f"participant {parsed.participant_id!r} has already completed this study")
     if previous is None and parsed.session_id:
         previous = store.get_session(parsed.session_id)
@@ -55,6 +56,8 @@ def create_session():
             return api_error(409, "that session id belongs to another participant; propose a new one")
     if previous is not None and previous.completed_at is None:
         return _session_reply(store, previous.session_id, previous.condition, resumed=True)
+    if refusal := new_session_refusal(store):  # the dashboard closed recruitment
+        return api_error(403, refusal)
     session_id = parsed.session_id or uuid.uuid4().hex
     counts = store.condition_counts(parsed.experiment, parsed.conditions, time.time() - ACTIVE_FOR_S)
     condition = choose_condition(counts, parsed.assignment)
