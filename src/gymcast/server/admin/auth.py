@@ -21,8 +21,8 @@ from gymcast.storage import EventStore
 COOKIE = "gymcast_admin"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_S = 12 * 3600
-#: At most this many failed logins (from anywhere) within FAILED_WINDOW_S; more are answered 429.
-MAX_FAILED = 5
+#: At most this many failed logins from one address within FAILED_WINDOW_S; then it is answered 429.
+MAX_FAILED = 10
 FAILED_WINDOW_S = 60.0
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -72,9 +72,14 @@ def token_valid(store: EventStore, presented: str) -> bool:
 
 
 def too_many_failures(store: EventStore) -> bool:
-    """True while the recent failed logins exceed the limit."""
+    """True while this address's recent failed logins reach the limit."""
     failed = store.iter_admin_events(since=time.time() - FAILED_WINDOW_S, kind="login_failed")
-    return sum(1 for _ in failed) >= MAX_FAILED
+    return sum(1 for event in failed if event.data.get("addr") == request.remote_addr) >= MAX_FAILED
+
+
+def record_failure(store: EventStore, how: str) -> None:
+    """Log a failed login (it counts towards the rate limit)."""
+    store.append_admin_event("login_failed", f"{how} from {request.remote_addr}", {"addr": request.remote_addr})
 
 
 def actor() -> str:
@@ -112,7 +117,7 @@ def authorised() -> str | None:
             return "too many failed logins; wait a minute"
         if token_valid(current, bearer):
             return None
-        current.append_admin_event("login_failed", f"bearer from {request.remote_addr}", {})
+        record_failure(current, "bearer")
         return "wrong admin token"
     cookie = request.cookies.get(COOKIE)
     if not cookie_valid(current, cookie):

@@ -29,7 +29,7 @@ def private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" would make a form's Origin "null"
     return response
 
 
@@ -75,7 +75,7 @@ def _log_in(presented: str):
     if auth.too_many_failures(store):
         return _page("login.html", {"ERROR": "Too many failed logins; wait a minute."}), 429
     if not auth.token_valid(store, presented.strip()):
-        store.append_admin_event("login_failed", f"login from {request.remote_addr}", {})
+        auth.record_failure(store, "login")
         return _page("login.html", {"ERROR": "That is not this study's admin token."}), 401
     cookie = auth.login_cookie(store)
     store.append_admin_event("login", f"login {cookie[:19]} from {request.remote_addr}", {})
