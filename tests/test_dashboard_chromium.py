@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
@@ -213,6 +214,62 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
     assert "PROLIFIC_PID" in body and "a lot" in body and "episode_end" in body
     for panel in ("#overview", "#participants-panel", "#participant", "#downloads"):
         assert_not_blank(dashboard, panel)
+    check_replay_viewer(dashboard, study_host, session_id)
+
+
+def replay_status(page, condition: str) -> dict:
+    page.wait_for_function(
+        f"(() => {{ const s = window.replayViewer && window.replayViewer.status(); return s && ({condition}); }})()",
+        timeout=240_000,
+    )
+    return page.evaluate("window.replayViewer.status()")
+
+
+def check_replay_viewer(dashboard, host: HostProcess, session_id: str) -> None:
+    """The practice episode replays with every logged hash equal; altering one logged action in the database
+    makes the viewer flag the first hashed step at or after it."""
+    with dashboard.expect_navigation():
+        dashboard.click("#participant-body a[href*='scene=practice']")
+    status = replay_status(dashboard, "s.phase === 'ready' || s.phase === 'error'")
+    assert status["phase"] == "ready", status["error"]
+    assert status["first_divergence"] is None and status["checked"] >= 1 and status["total"] > 5, status
+    assert dashboard.get_attribute("#replay-status", "data-result") == "match"
+    replay_status(dashboard, "s.frames_shown > 0")
+    assert_not_blank(dashboard, "#replay-stage")
+    assert_not_blank(dashboard, "#replay-log")
+    dashboard.click("#replay-step")
+    replay_status(dashboard, "s.step === 1")
+    dashboard.select_option("#replay-speed", "4")
+    dashboard.click("#replay-play")
+    end = replay_status(dashboard, f"s.step === {status['total']}")
+    assert end["frames_shown"] > 3
+    dashboard.fill("#replay-scrubber", "2")  # the scrubber goes back
+    replay_status(dashboard, "s.step === 2")
+
+    with sqlite3.connect(host.data) as connection:
+        rows = connection.execute(
+            "SELECT seq, step, data FROM events WHERE session_id = ? AND type = 'step' ORDER BY seq", (session_id,)
+        ).fetchall()
+        practice = [
+            (seq, step, json.loads(data)) for seq, step, data in rows if json.loads(data)["scene"] == "practice"
+        ]
+        altered = practice[len(practice) // 2]
+        data = altered[2]
+        data["actions"]["human"] = 1 - data["actions"]["human"]
+        connection.execute(
+            "UPDATE events SET data = ? WHERE session_id = ? AND seq = ?", (json.dumps(data), session_id, altered[0])
+        )
+    expected = min(step for _, step, d in practice if step >= altered[1] and d.get("obs_hash"))
+    dashboard.reload()
+    status = replay_status(dashboard, "s.phase === 'ready' || s.phase === 'error'")
+    assert status["first_divergence"] == expected, (status, altered[1])
+    assert dashboard.get_attribute("#replay-status", "data-result") == "diverged"
+    dashboard.fill("#replay-scrubber", str(expected))
+    replay_status(dashboard, f"s.step === {expected}")
+    assert dashboard.get_attribute("#replay-step-info table", "data-diverged") == "true"
+    dashboard.fill("#replay-scrubber", str(expected - 1))
+    replay_status(dashboard, f"s.step === {expected - 1}")
+    assert dashboard.get_attribute("#replay-step-info table", "data-diverged") == "false"
 
 
 def test_failed_logins_are_rate_limited(study_host):

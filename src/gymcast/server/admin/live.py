@@ -43,7 +43,7 @@ def end_group(group_id: str, reason: str) -> bool:
     """End a live group (its members get the configured end); False when the relay holds no such group."""
     service = current_app.extensions.get("gymcast.relay")
     relay = getattr(service, "relay", None)
-    if relay is None or group_id not in relay.groups:
+    if service is None or relay is None or group_id not in relay.groups:
         return False
     from gymcast.relay.rooms import Effects
 

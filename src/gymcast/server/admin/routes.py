@@ -113,6 +113,14 @@ def dashboard():
     return _page("dashboard.html", {"CSRF": auth.csrf_token(auth.store(), cookie or ""), "TITLE": _manifest().name})
 
 
+@admin.get("/replay")
+def replay_page():
+    """The replay viewer for one logged episode (`?session=&scene=&episode=&attempt=`)."""
+    if not auth.cookie_valid(auth.store(), request.cookies.get(auth.COOKIE)):
+        return redirect("/admin/login", code=303)
+    return _page("replay.html", {"RUNTIME": "/" + _manifest().runtime.lstrip("/"), "TITLE": _manifest().name})
+
+
 @admin.get("/static/<name>")
 def static_file(name: str):
     """The dashboard's scripts and styles (after login)."""
@@ -169,6 +177,17 @@ def api_participant(session_id: str):
         return jsonify(error=f"no session {session_id!r}"), 404
     group = auth.store().group_of(session_id)
     return jsonify({**participant_detail(found[0], _waiting(), _gone_after()), "group": group})
+
+
+@admin.get("/api/episodes/<session_id>")
+@auth.admin_required
+def api_episodes(session_id: str):
+    """Every logged episode of a session, for the replay viewer: game, seed, and each step's logged record."""
+    from gymcast.server.admin.episodes import episodes_of
+
+    if auth.store().get_session(session_id) is None:
+        return jsonify(error=f"no session {session_id!r}"), 404
+    return jsonify(episodes=episodes_of(auth.store(), session_id))
 
 
 @admin.get("/api/multiplayer")

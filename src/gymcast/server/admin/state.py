@@ -6,6 +6,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +76,11 @@ def load_participants(store: EventStore, session_id: str | None = None) -> list[
     last = store.last_event_times()
     for participant in found.values():
         participant.last_event_at = last.get(participant.session.session_id)
-    if session_id:
-        events = (e for e in store.iter_events(session_id) if e.type not in BULKY)
-    else:
-        events = store.iter_events_except(BULKY)
+    events: Iterator[StoredEvent] = (
+        (e for e in store.iter_events(session_id) if e.type not in BULKY)
+        if session_id
+        else store.iter_events_except(BULKY)
+    )
     for event in events:
         if event.session_id in found:
             found[event.session_id].events.append(event)
@@ -137,11 +139,13 @@ def overview(
 
 def funnel(participants: list[Participant], scenes: list[str], states: dict[str, str]) -> list[dict[str, Any]]:
     """Per scene in flow order: how many reached it, finished it, left the study in it; median seconds in it."""
-    rows = {name: {"scene": name, "reached": 0, "finished": 0, "left_here": 0, "times": []} for name in scenes}
+    rows: dict[str, dict[str, Any]] = {
+        name: {"scene": name, "reached": 0, "finished": 0, "left_here": 0, "times": []} for name in scenes
+    }
     for p in participants:
         started: dict[int, float] = {}
         for event in p.scene_events():
-            row = rows.get(event.data.get("scene"))
+            row = rows.get(str(event.data.get("scene")))
             if row is None:
                 continue
             index = event.data.get("index", -1)
@@ -152,8 +156,9 @@ def funnel(participants: list[Participant], scenes: list[str], states: dict[str,
             elif index in started:
                 row["finished"] += 1
                 row["times"].append((event.client_time_ms - started[index]) / 1000)
-        if states[p.session.session_id] == "gone" and p.current_scene() in rows:
-            rows[p.current_scene()]["left_here"] += 1
+        scene = p.current_scene()
+        if states[p.session.session_id] == "gone" and scene in rows:
+            rows[scene]["left_here"] += 1
     return [
         {**{k: v for k, v in row.items() if k != "times"}, "median_s": _median(row["times"])} for row in rows.values()
     ]
