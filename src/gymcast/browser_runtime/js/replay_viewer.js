@@ -11,7 +11,15 @@ const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementB
 const status = {
   phase: "loading", step: 0, total: 0, checked: 0, /** @type {number[]} */ mismatches: [],
   /** @type {number | null} */ first_divergence: null, frames_shown: 0, /** @type {string | null} */ error: null,
+  /** @type {string | null} */ detail: null,
 };
+
+/** Equal JSON values, whatever the order of object keys (the API's JSON has its keys sorted). */
+function sameValues(a, b) {
+  const canonical = (value) => JSON.stringify(value, (_, v) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v);
+  return canonical(a) === canonical(b);
+}
 window.replayViewer = { status: () => ({ ...status, mismatches: [...status.mismatches] }) };
 
 let playing = false;
@@ -80,24 +88,33 @@ async function main() {
 function verified({ start, records }) {
   startRecord = start;
   replayed = records;
-  const differs = (/** @type {number} */ index) => {
+  /** What differs between the replayed and the logged record of step `index` ("" when nothing). */
+  const difference = (/** @type {number} */ index) => {
     const want = logged.steps[index];
     const got = records[index];
-    return !got || (want.obs_hash != null && got.obs_hash !== want.obs_hash)
-      || JSON.stringify(got.rewards) !== JSON.stringify(want.rewards) || got.terminated !== want.terminated
-      || got.truncated !== want.truncated;
+    if (!got) return "not replayed";
+    if (want.obs_hash != null && got.obs_hash !== want.obs_hash) return `state hash ${got.obs_hash} != logged ${want.obs_hash}`;
+    if (!sameValues(got.rewards, want.rewards)) return `rewards ${JSON.stringify(got.rewards)} != logged ${JSON.stringify(want.rewards)}`;
+    if (got.terminated !== want.terminated || got.truncated !== want.truncated) return "the episode's end differs";
+    return "";
   };
   status.mismatches = [];
-  if (logged.start_hash != null && start.obs_hash !== logged.start_hash) status.mismatches.push(0);
+  if (logged.start_hash != null && start.obs_hash !== logged.start_hash) {
+    status.mismatches.push(0);
+    status.detail = `reset state hash ${start.obs_hash} != logged ${logged.start_hash}`;
+  }
   for (let index = 0; index < logged.steps.length; index += 1) {
     if (logged.steps[index].obs_hash != null) status.checked += 1;
-    if (differs(index)) status.mismatches.push(logged.steps[index].step);
+    const problem = difference(index);
+    if (!problem) continue;
+    status.mismatches.push(logged.steps[index].step);
+    status.detail ??= problem;
   }
   status.first_divergence = status.mismatches[0] ?? null;
   status.phase = "ready";
   $("replay-status").textContent = status.first_divergence == null
     ? `Replayed ${status.total} steps: all ${status.checked} logged state hashes match.`
-    : `Diverges from the log at step ${status.first_divergence} (${status.mismatches.length} step(s) differ).`;
+    : `Diverges from the log at step ${status.first_divergence}: ${status.detail} (${status.mismatches.length} step(s) differ).`;
   $("replay-status").dataset.result = status.first_divergence == null ? "match" : "diverged";
   const list = status.mismatches.slice(0, 50).map((step) => {
     const link = Object.assign(document.createElement("button"), { type: "button", textContent: `step ${step}` });
