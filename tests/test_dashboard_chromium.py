@@ -103,7 +103,7 @@ def test_access_needs_the_token_and_a_same_site_login(study_bundle, study_host, 
     page.fill("#token", "not the token")
     page.click("#login")
     assert "not this study's admin token" in page.inner_text("#login-error")
-    page.goto(f"{study_host.url}/admin/login?token={token}")
+    page.goto(f"{study_host.url}/admin/login#token={token}")  # the link `gymcast serve` prints
     page.wait_for_function("Number(document.body.dataset.refreshes ?? 0) > 0")
     assert page.url == f"{study_host.url}/admin/"  # a clean URL
     assert token not in page.content() and token not in page.url

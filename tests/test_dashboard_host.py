@@ -78,7 +78,7 @@ def test_the_token_is_made_once_per_database_and_printed_once(bundle, tmp_path):
     first.stop()
     printed = first.process.stderr.read()
     token = token_of(data)
-    assert f"/admin/login?token={token}" in printed.replace("\n", "")
+    assert f"/admin/login#token={token}" in printed.replace("\n", "")
     second = HostProcess(bundle, data).start()
     second.stop()
     again = second.process.stderr.read()

@@ -278,7 +278,7 @@ def _serve(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
     if created:  # printed once, on the first start of this database
-        link = f"http://{shown}:{port}/admin/login?token={token}"
+        link = f"http://{shown}:{port}/admin/login#token={token}"
         console.print(f"researcher dashboard (this link logs you in; keep it private): {link}", highlight=False)
     else:
         console.print(
