@@ -135,3 +135,37 @@ def test_ending_an_unknown_group_is_logged_and_answers_404(host):
     assert call(f"{host.url}/admin/api/groups/nogroup/end", {}, bearer)[0] == 404
     (action,) = call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]
     assert action["type"] == "group_ended" and action["actor"].startswith("bearer from")
+
+
+def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(tmp_path):
+    from relay_client import RelayClient, create_session
+    from test_relay import experiment
+
+    bundle = manifest_only_bundle(tmp_path / "bundle", experiment())
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+        first = RelayClient(host.url, create_session(host.url))
+        first.expect("waiting")
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        assert [w["session_id"] for w in view["waiting"]] == [first.session_id] and not view["playing"]
+        waiting = call(f"{host.url}/admin/api/participants", headers=bearer)[1]["participants"]
+        assert {p["session_id"]: p["state"] for p in waiting}[first.session_id] == "waiting"
+        second = RelayClient(host.url, create_session(host.url))
+        group_id = first.expect("matched")["group_id"]
+        second.expect("matched")
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        (group,) = view["playing"]
+        assert not view["waiting"] and group["group_id"] == group_id and group["input_delay"] >= 1
+        assert group["members"] == {"left": first.session_id, "right": second.session_id}
+        assert set(group["rtt_ms"]) == {first.session_id, second.session_id} and group["live"]["ended"] is False
+
+        status, reply = call(f"{host.url}/admin/api/groups/{group_id}/end", {}, bearer)
+        assert status == 200 and reply == {"ended": True}
+        for client in (first, second):
+            assert client.expect("end")["reason"] == "ended_by_researcher"
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        assert not view["playing"] and view["ended"][0]["ended"]["reason"] == "ended_by_researcher"
+        (action,) = call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]
+        assert action["type"] == "group_ended" and action["data"] == {"group_id": group_id, "live": True}
+        first.close()
+        second.close()
