@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,8 +45,6 @@ def _mac(key: bytes, text: str) -> str:
 
 def login_cookie(store: EventStore, now: float | None = None) -> str:
     """A new login: `issued.nonce.mac`."""
-    import secrets
-
     body = f"{int(now or time.time())}.{secrets.token_hex(8)}"
     return f"{body}.{_mac(_key(store), body)}"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import io
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -134,8 +136,6 @@ def static_file(name: str):
 
 
 def _page(name: str, values: dict[str, str]) -> Response:
-    import html
-
     text = STATIC.joinpath(name).read_text()
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
@@ -162,8 +162,6 @@ def api_overview():
 @auth.admin_required
 def api_participants():
     """One entry per participant session: id, URL parameters, condition, state, current scene."""
-    import time
-
     now, gone, waiting = time.time(), _gone_after(), _waiting()
     return jsonify(participants=[p.summary(now, gone, waiting) for p in load_participants(auth.store())])
 
