@@ -1,8 +1,9 @@
 // @ts-check
-// Thin loading for the replay worker: Pyodide and the bundle's packages, and frames as worker messages.
-// TODO(merge): branch `worker` is moving worker.js's loading into loading.js; once merged, replace
-// loadRuntime and frameMessage with its functions (this file only repeats what worker.js does, minus warm-up,
-// the Python snapshot and policies, which a replay does not need).
+// Thin loading for the replay worker: Pyodide and the bundle's packages, the game, and frames as messages.
+// TODO(merge): branch `worker` split worker.js into loading.js (load: Pyodide, packages, pruned finder, warm-up,
+// snapshot) and frames.js (frameBitmap). After merging, replace loadRuntime with loading.js's `load` (the replay
+// needs no policies or warm-up), frameMessage's pixel path with frames.js's `frameBitmap`, and openGame with
+// `WorkerGame` alone. This file repeats only what those do, so the replay worker works on either tree.
 
 /**
  * Start Pyodide from the bundle and install its packages (the env, its code, gymcast_runtime).
@@ -34,8 +35,23 @@ export async function loadRuntime(manifest, baseUrl) {
 }
 
 /**
- * The current frame of a GameSession as a message for the page: `{json}` for object rendering, else `{bitmap}`.
- * @param {any} session a gymcast_runtime GameSession
+ * The game `config` ready to replay: the worker's JSON adapter, `gymcast_runtime.bridge.WorkerGame` (after
+ * the worker split) or a `GameSession` (before it, when GameSession had the JSON methods itself).
+ * @param {any} pyodide
+ * @param {any} config the game config (a manifest `games` entry)
+ */
+export function openGame(pyodide, config) {
+  const json = JSON.stringify(config);
+  try {
+    return pyodide.pyimport("gymcast_runtime.bridge").WorkerGame(json);
+  } catch {
+    return pyodide.pyimport("gymcast_runtime").GameSession(pyodide.pyimport("json").loads(json));
+  }
+}
+
+/**
+ * The current frame of a WorkerGame (or GameSession) as a message for the page: `{json}` for object rendering, else `{bitmap}`.
+ * @param {any} session what openGame answered
  * @param {any} game the game config
  */
 export async function frameMessage(session, game) {

@@ -5,7 +5,7 @@
 // Messages out: {type: "verified", start: {obs_hash}, records: [step record, ...]} (every step replayed once)
 //               | {type: "frame", step, bitmap?, json?} | {type: "error", message}
 
-import { frameMessage, loadRuntime } from "./replay_loading.js";
+import { frameMessage, loadRuntime, openGame } from "./replay_loading.js";
 
 /** @type {any} */
 let session = null;
@@ -25,8 +25,7 @@ self.onmessage = async ({ data }) => {
 async function init(data) {
   job = data;
   const pyodide = await loadRuntime(data.manifest, data.baseUrl);
-  const { GameSession } = pyodide.pyimport("gymcast_runtime");
-  session = GameSession(pyodide.pyimport("json").loads(JSON.stringify(data.game)));
+  session = openGame(pyodide, data.game);
   const start = JSON.parse(session.reset_json(job.seed, job.episode));
   const records = job.actions.map((actions) => JSON.parse(session.step_json(JSON.stringify(actions))));
   at = records.length;
