@@ -246,6 +246,29 @@ def _warn(warnings: tuple[str, ...]) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+@main.command("admin-token", cls=GymcastCommand)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("gymcast.sqlite"),
+    show_default=True,
+    help="The SQLite file `gymcast serve --data` uses.",
+)
+@click.option(
+    "--rotate", is_flag=True, help="Replace the token: the old one and every login made with it stop working."
+)
+def admin_token(data: Path, rotate: bool) -> None:
+    """Print the dashboard's admin token (made on first use), or replace it with --rotate."""
+    from gymcast.storage import SQLiteEventStore
+
+    token, created = SQLiteEventStore(data).admin_token(rotate=rotate)
+    click.echo(token)
+    if rotate:
+        console.print("the admin token was replaced; earlier logins no longer work")
+    elif created:
+        console.print(f"a new admin token was made for {escape(str(data))}")
+
+
 def _serve(
     bundle: Path,
     host: str | None,
@@ -269,7 +292,9 @@ def _serve(
     hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed, Limits() if rate_limits else None)
+    store = SQLiteEventStore(data)
+    token, created = store.admin_token()
+    app = create_app(bundle, store, cors_origins, precompressed, Limits() if rate_limits else None)
     missing = app.extensions["gymcast.bundle"].current().missing_codes
     if missing:
         _warn(
@@ -282,6 +307,14 @@ def _serve(
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
+    if created:  # printed once, on the first start of this database
+        link = f"http://{shown}:{port}/admin/login#token={token}"
+        console.print(f"researcher dashboard (this link logs you in; keep it private): {link}", highlight=False)
+    else:
+        console.print(
+            f"researcher dashboard: http://{shown}:{port}/admin/  (`gymcast admin-token --data {data}` prints the token)",
+            highlight=False,
+        )
     serve_app(app, host, port)
 
 

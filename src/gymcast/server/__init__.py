@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from gymcast.server.admin import admin
 from gymcast.server.bundle import BundleReader
 from gymcast.server.guard import guard_api
 from gymcast.server.headers import add_security_headers
@@ -40,6 +41,7 @@ def create_app(
     if limits is not None:
         app.extensions["gymcast.buckets"] = MemoryBuckets()
     store.host_secret()  # create the signing secret now, not under the first request's load
+    store.admin_token()  # and the dashboard's admin token (`gymcast admin-token` prints it)
     if cors_origins:
         from flask_cors import CORS
 
@@ -51,6 +53,7 @@ def create_app(
     add_security_headers(app)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
+    app.register_blueprint(admin)
     app.register_blueprint(bundle_files)
 
     @app.errorhandler(HTTPException)

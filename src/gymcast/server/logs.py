@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S
 from gymcast.server.guard import charge, limits
 from gymcast.server.schema import SCHEMA_VERSION, CompletionRequest, EventBatch, SessionCreate
@@ -51,7 +52,13 @@ def create_session():
         return parsed
     store, rules = _store(), served_bundle().rules
     secret = store.host_secret()
-    decide = registration_decision(parsed, rules, lambda sid, token: token_matches(secret, sid, token))
+    decide = registration_decision(
+        parsed,
+        rules,
+        lambda sid, token: token_matches(secret, sid, token),
+        retake_allowed=lambda previous: may_retake(store, previous),
+        recruitment_refusal=lambda: new_session_refusal(store),
+    )
     decision = store.register_session(
         rules.experiment,
         parsed.participant_id,

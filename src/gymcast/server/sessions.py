@@ -24,16 +24,23 @@ def secret_hash(secret: str | None) -> str:
 
 
 def registration_decision(
-    request: SessionCreate, rules: StudyRules, token_ok: Callable[[str, str], bool]
+    request: SessionCreate,
+    rules: StudyRules,
+    token_ok: Callable[[str, str], bool],
+    retake_allowed: Callable[[NewSession], bool] = lambda previous: False,
+    recruitment_refusal: Callable[[], str | None] = lambda: None,
 ) -> Callable[[Registration], Decision]:
     """How to answer `request` under the served study's `rules`.
 
     * The proposed session id resumes that session only with its resume secret or its token;
       without them, that id is refused (409).
-    * A participant whose first session completed is refused (409) unless the study allows repeats.
+    * A participant whose first session completed is refused (409) unless the study allows repeats or a
+      researcher let them take it again (`retake_allowed`).
     * A participant with an unfinished session who brings no proof gets a new session, flagged as a
       duplicate of the first and given its condition; the researcher sees both.
-    * Otherwise a new session, with a condition chosen among those that count (see `choose_condition`).
+    * Otherwise a new session, with a condition chosen among those that count (see `choose_condition`),
+      unless recruitment is closed (`recruitment_refusal` gives the message; 403): participants already
+      in the study can still finish.
     """
     hashed = secret_hash(request.resume_secret)
 
@@ -56,7 +63,8 @@ def registration_decision(
         # Only sessions opened with the participant's first session count: a duplicate someone completed
         # with a borrowed id does not lock the participant out.
         if not rules.allow_repeat and any(
-            s.completed_at is not None and s.duplicate_of is None for s in registration.participant_sessions
+            s.completed_at is not None and s.duplicate_of is None and not retake_allowed(s)
+            for s in registration.participant_sessions
         ):
             return Decision(
                 "refuse", status=409, message=f"participant {participant!r} has already completed this study"
@@ -68,6 +76,9 @@ def registration_decision(
         if first is not None:
             condition, duplicate_of = first.condition, first.session_id
         else:
+            refusal = recruitment_refusal()
+            if refusal is not None:
+                return Decision("refuse", status=403, message=refusal)
             condition = choose_condition(registration.counts(), rules.assignment) if rules.conditions else None
             duplicate_of = None
         return Decision(

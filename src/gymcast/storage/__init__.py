@@ -2,6 +2,7 @@
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    AdminEvent,
     Decision,
     EventStore,
     NewSession,
@@ -16,6 +17,7 @@ from gymcast.storage.sqlite import SQLiteEventStore
 
 __all__ = [
     "ACTIVITY_EVENTS",
+    "AdminEvent",
     "Decision",
     "EventStore",
     "NewSession",

@@ -82,6 +82,16 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class AdminEvent:
+    """Something a researcher did from the dashboard (or a login attempt): who, when, what."""
+
+    type: str
+    actor: str
+    at: float
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RelayEvent:
     """Something the relay did for a group (formed, dropout, desync, rejoin, end); group "" = the waiting room."""
 
@@ -152,3 +162,20 @@ class EventStore(Protocol):
 
     def group_of(self, session_id: str) -> tuple[str, str] | None:
         """`(group_id, agent)` of the group a session played in, or None."""
+
+    # -- the researcher's dashboard (issue 19) -----------------------------------------------------
+
+    def admin_token(self, rotate: bool = False) -> tuple[str, bool]:
+        """`(token, created)`: the dashboard's admin token, made on first use (or replaced when `rotate`)."""
+
+    def append_admin_event(self, kind: str, actor: str, data: dict[str, Any]) -> None:
+        """Durably log a dashboard action or login attempt."""
+
+    def iter_admin_events(self, since: float = 0.0, kind: str | None = None) -> Iterator[AdminEvent]:
+        """Admin events at or after `since` in the order they happened, optionally of one kind."""
+
+    def iter_events_except(self, excluded: tuple[str, ...]) -> Iterator[StoredEvent]:
+        """Events in (session, seq) order, leaving out the types in `excluded` (e.g. the many `step` events)."""
+
+    def last_event_times(self) -> dict[str, float]:
+        """Per session id: when its most recent event was received."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    AdminEvent,
     Decision,
     NewSession,
     Registration,
@@ -45,6 +46,9 @@ CREATE INDEX IF NOT EXISTS group_members_by_session ON group_members (session_id
 CREATE TABLE IF NOT EXISTS completions (
   experiment TEXT NOT NULL, condition TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (experiment, condition));
+CREATE TABLE IF NOT EXISTS admin_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, actor TEXT NOT NULL,
+  at REAL NOT NULL, data TEXT NOT NULL);
 """
 INDEXED = ("seq", "type", "episode", "step", "t")
 #: Columns added after the first release, with their definitions, for databases created before them.
@@ -307,6 +311,39 @@ class SQLiteEventStore:
     def iter_sessions(self) -> Iterator[NewSession]:
         for row in self._connection().execute(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"):
             yield _session(row)
+
+    # -- the researcher's dashboard (issue 19) -----------------------------------------------------
+
+    def admin_token(self, rotate: bool = False) -> tuple[str, bool]:
+        token = secrets.token_urlsafe(32)
+        with self._connection() as connection:
+            if rotate:
+                connection.execute("DELETE FROM meta WHERE key = 'admin_token'")
+            created = connection.execute("INSERT OR IGNORE INTO meta VALUES ('admin_token', ?)", (token,)).rowcount
+            row = connection.execute("SELECT value FROM meta WHERE key = 'admin_token'").fetchone()
+        return row[0], bool(created)
+
+    def append_admin_event(self, kind: str, actor: str, data: dict[str, Any]) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO admin_events (type, actor, at, data) VALUES (?, ?, ?, ?)",
+                (kind, actor, time.time(), json.dumps(data, separators=(",", ":"))),
+            )
+
+    def iter_admin_events(self, since: float = 0.0, kind: str | None = None) -> Iterator[AdminEvent]:
+        query = "SELECT type, actor, at, data FROM admin_events WHERE at >= ?" + (" AND type = ?" if kind else "")
+        for row in self._connection().execute(query + " ORDER BY id", (since, kind) if kind else (since,)):
+            yield AdminEvent(row[0], row[1], row[2], json.loads(row[3]))
+
+    def iter_events_except(self, excluded: tuple[str, ...]) -> Iterator[StoredEvent]:
+        marks = ", ".join("?" * len(excluded)) or "''"
+        query = f"SELECT * FROM events WHERE type NOT IN ({marks}) ORDER BY session_id, seq"
+        for row in self._connection().execute(query, excluded):
+            yield StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
+
+    def last_event_times(self) -> dict[str, float]:
+        query = "SELECT session_id, MAX(received_at) FROM events GROUP BY session_id"
+        return {row[0]: row[1] for row in self._connection().execute(query)}
 
 
 def _session(row: tuple) -> NewSession:

@@ -141,6 +141,10 @@ async function boot() {
     status.phase = "done";
     return showMessage("You have already taken part", registered.message);
   }
+  if (registered?.status === 403) { // the researcher closed recruitment (dashboard)
+    status.phase = "done";
+    return showMessage("This study is not taking participants", registered.message);
+  }
   if (flow.conditions.length && !progress.state.condition) {
     const condition = registered?.condition ?? hashedCondition(participant.id, flow.conditions);
     progress.update({ condition });

@@ -1,0 +1,171 @@
+"""The dashboard's access rules, API and actions against a real `gymcast serve` (no browser)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gymcast.experiment.loader import load_experiment
+from gymcast.testing import HostProcess, gymcast_command, manifest_only_bundle
+
+STUDY = Path(__file__).resolve().parents[1] / "examples" / "study"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return manifest_only_bundle(tmp_path_factory.mktemp("dash") / "bundle", load_experiment(STUDY).experiment)
+
+
+@pytest.fixture
+def host(bundle, tmp_path):
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as server:
+        yield server
+
+
+def call(url: str, body: dict | None = None, headers: dict[str, str] | None = None, opener=None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **(headers or {})})
+    try:
+        with (opener or urllib.request.build_opener()).open(request) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def token_of(data: Path, *extra: str) -> str:
+    return subprocess.run(
+        gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def new_session(host: HostProcess, participant: str) -> tuple[int, dict]:
+    body = {"schema": 1, "experiment": "twin_study", "build_id": "b", "participant_id": participant}
+    return call(host.url + "/api/v1/sessions", {**body, "allow_repeat": False})
+
+
+def complete(host: HostProcess, reply: dict) -> None:
+    events = {"schema": 1, "events": [{"seq": reply["next_seq"], "type": "completion", "t": time.time() * 1000}]}
+    status, _ = call(
+        f"{host.url}/api/v1/sessions/{reply['session_id']}/events",
+        events,
+        {"Authorization": f"Bearer {reply['token']}"},
+    )
+    assert status == 200
+
+
+def login(host: HostProcess, token: str):
+    """An opener holding a login cookie, and the page's CSRF token."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{host.url}/admin/login?token={token}") as response:
+        assert response.url == f"{host.url}/admin/"
+        page = response.read().decode()
+    assert token not in page
+    return opener, re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
+
+
+def test_the_token_is_made_once_per_database_and_printed_once(bundle, tmp_path):
+    data = tmp_path / "a.sqlite"
+    first = HostProcess(bundle, data).start()
+    first.stop()
+    printed = first.process.stderr.read()
+    token = token_of(data)
+    assert f"/admin/login#token={token}" in printed.replace("\n", "")
+    second = HostProcess(bundle, data).start()
+    second.stop()
+    again = second.process.stderr.read()
+    assert token not in again and "admin-token" in again
+    assert token_of(tmp_path / "b.sqlite") != token and token_of(data) == token
+    assert token_of(data, "--rotate") != token
+
+
+def test_csrf_and_origin_are_checked_for_actions(host):
+    opener, csrf = login(host, token_of(host.data))
+    url = f"{host.url}/admin/api/recruitment"
+    assert call(url, {"open": False}, opener=opener)[0] == 403  # no CSRF token
+    assert call(url, {"open": False}, {"X-CSRF-Token": "0" * 64}, opener=opener)[0] == 403
+    assert call(url, {"open": False}, {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}, opener=opener)[0] == 403
+    assert call(url, {"open": False}, {"X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"}, opener=opener)[0] == 403
+    assert call(host.url + "/admin/api/overview", opener=opener)[1]["recruitment_open"] is True
+    status, reply = call(url, {"open": False}, {"X-CSRF-Token": csrf, "Origin": host.url}, opener=opener)
+    assert status == 200 and reply == {"recruitment_open": False}
+
+
+def test_closed_recruitment_turns_new_participants_away_and_lets_others_finish(host):
+    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    status, inside = new_session(host, "inside")
+    assert status == 201
+    assert call(f"{host.url}/admin/api/recruitment", {"open": False}, bearer)[0] == 200
+    status, reply = new_session(host, "newcomer")
+    assert status == 403 and "not taking participants" in reply["error"]
+    status, resumed = new_session(host, "inside")
+    assert status == 200 and resumed["resumed"] and resumed["session_id"] == inside["session_id"]
+    complete(host, resumed)
+    assert call(f"{host.url}/admin/api/recruitment", {"open": True}, bearer)[0] == 200
+    assert new_session(host, "newcomer")[0] == 201
+    actions = [a["type"] for a in call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]]
+    assert actions == ["recruitment_closed", "recruitment_opened"]
+    overview = call(f"{host.url}/admin/api/overview", headers=bearer)[1]
+    assert overview["states"]["completed"] == 1 and overview["states"]["loading"] == 1
+
+
+def test_a_participant_can_be_let_back_in_once(host):
+    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    status, first = new_session(host, "again")
+    complete(host, first)
+    assert new_session(host, "again")[0] == 409
+    status, reply = call(f"{host.url}/admin/api/participants/{first['session_id']}/retake", {}, bearer)
+    assert status == 200 and reply["retake_allowed"]["participant_id"] == "again"
+    status, second = new_session(host, "again")
+    assert status == 201 and second["session_id"] != first["session_id"]
+    complete(host, second)
+    assert new_session(host, "again")[0] == 409  # the grant was for one more time
+
+
+def test_ending_an_unknown_group_is_logged_and_answers_404(host):
+    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    assert call(f"{host.url}/admin/api/groups/nogroup/end", {}, bearer)[0] == 404
+    (action,) = call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]
+    assert action["type"] == "group_ended" and action["actor"].startswith("bearer from")
+
+
+def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(tmp_path):
+    from relay_client import RelayClient, create_session
+    from test_relay import experiment
+
+    bundle = manifest_only_bundle(tmp_path / "bundle", experiment())
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+        first = RelayClient(host.url, create_session(host.url))
+        first.expect("waiting")
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        assert [w["session_id"] for w in view["waiting"]] == [first.session_id] and not view["playing"]
+        waiting = call(f"{host.url}/admin/api/participants", headers=bearer)[1]["participants"]
+        assert {p["session_id"]: p["state"] for p in waiting}[first.session_id] == "waiting"
+        second = RelayClient(host.url, create_session(host.url))
+        group_id = first.expect("matched")["group_id"]
+        second.expect("matched")
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        (group,) = view["playing"]
+        assert not view["waiting"] and group["group_id"] == group_id and group["input_delay"] >= 1
+        assert group["members"] == {"left": first.session_id, "right": second.session_id}
+        assert set(group["rtt_ms"]) == {first.session_id, second.session_id} and group["live"]["ended"] is False
+
+        status, reply = call(f"{host.url}/admin/api/groups/{group_id}/end", {}, bearer)
+        assert status == 200 and reply == {"ended": True}
+        for client in (first, second):
+            assert client.expect("end")["reason"] == "ended_by_researcher"
+        view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
+        assert not view["playing"] and view["ended"][0]["ended"]["reason"] == "ended_by_researcher"
+        (action,) = call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]
+        assert action["type"] == "group_ended" and action["data"] == {"group_id": group_id, "live": True}
+        first.close()
+        second.close()
