@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.cookiejar
 import json
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gymcast.contracts import LOG_SCHEMA
 from gymcast.experiment.loader import load_experiment
 from gymcast.testing import HostProcess, gymcast_command, manifest_only_bundle
 
@@ -46,13 +48,29 @@ def token_of(data: Path, *extra: str) -> str:
     ).stdout.strip()
 
 
+DEVICES: dict[tuple[str, str], str] = {}  # (host, participant) -> the session id their device last got
+
+
 def new_session(host: HostProcess, participant: str) -> tuple[int, dict]:
-    body = {"schema": 1, "experiment": "twin_study", "build_id": "b", "participant_id": participant}
-    return call(host.url + "/api/v1/sessions", {**body, "allow_repeat": False})
+    """Register as the participant's own device would: with its resume secret and its last session id."""
+    body = {
+        "schema": LOG_SCHEMA,
+        "participant_id": participant,
+        "resume_secret": hashlib.sha256(participant.encode()).hexdigest(),
+    }
+    if (host.url, participant) in DEVICES:
+        body["session_id"] = DEVICES[(host.url, participant)]
+    status, reply = call(host.url + "/api/v1/sessions", body)
+    if "session_id" in reply:
+        DEVICES[(host.url, participant)] = reply["session_id"]
+    return status, reply
 
 
 def complete(host: HostProcess, reply: dict) -> None:
-    events = {"schema": 1, "events": [{"seq": reply["next_seq"], "type": "completion", "t": time.time() * 1000}]}
+    events = {
+        "schema": LOG_SCHEMA,
+        "events": [{"seq": reply["next_seq"], "type": "completion", "t": time.time() * 1000}],
+    }
     status, _ = call(
         f"{host.url}/api/v1/sessions/{reply['session_id']}/events",
         events,

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from gymcast.contracts import MAX_BASE_SEED
 from gymcast.relay.effects import Effects, Peer
@@ -118,6 +119,49 @@ class Relay:
                 group.check_grace(now, effects)
                 self._free_if_ended(group, now)
             self.state.forget_ended(now - ENDED_KEPT_S)
+        return effects
+
+    def overview(self) -> dict[str, Any]:
+        """Who waits and which groups play, right now (for the dashboard): plain JSON values."""
+        with self._lock:
+            now = self.clock()
+            waiting = [
+                {
+                    "session_id": w.session_id,
+                    "game": room.rules.game,
+                    "waited_s": round(now - w.joined_at, 1),
+                    "rtt_ms": w.rtt_ms,
+                }
+                for room in self.state.rooms()
+                for w in list(room.waiters)
+            ]
+            groups = {
+                group.group_id: {
+                    "game": group.rules.game,
+                    "ended": group.ended,
+                    "input_delay": group.input_delay,
+                    "seats": {
+                        agent: {
+                            "session_id": seat.session_id,
+                            "controller": seat.controller,
+                            "connected": seat.peer is not None,
+                        }
+                        for agent, seat in group.seats.items()
+                    },
+                }
+                for group in self.state.groups()
+            }
+        return {"waiting": waiting, "groups": groups}
+
+    def end_group(self, group_id: str, reason: str) -> Effects | None:
+        """End a live group on a researcher's request; None when no such group plays."""
+        effects = Effects()
+        with self._lock:
+            group = next((g for g in self.state.groups() if g.group_id == group_id and not g.ended), None)
+            if group is None:
+                return None
+            group.end(reason, effects)
+            self._free_if_ended(group, self.clock())
         return effects
 
     def _waiter(self, session_id: str, peer: Peer) -> tuple[WaitingRoom, Waiter] | None:

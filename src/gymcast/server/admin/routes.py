@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, send_file
 
 from gymcast.export import export_jsonl
-from gymcast.manifest import BundleManifest, read_manifest
+from gymcast.manifest import BundleManifest
 from gymcast.server.admin import auth
 from gymcast.server.admin.live import end_group, live_relay
 from gymcast.server.admin.multiplayer import multiplayer_view
@@ -36,9 +36,8 @@ def private(response: Response) -> Response:
 
 
 def _manifest() -> BundleManifest:
-    if "gymcast.admin.manifest" not in current_app.extensions:
-        current_app.extensions["gymcast.admin.manifest"] = read_manifest(current_app.extensions["gymcast.bundle"])
-    return current_app.extensions["gymcast.admin.manifest"]
+    """The manifest of the bundle the host serves now."""
+    return BundleManifest.from_json(current_app.extensions["gymcast.bundle"].current().manifest)
 
 
 def _gone_after() -> float:
