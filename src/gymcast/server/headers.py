@@ -43,7 +43,7 @@ def add_security_headers(app: Flask) -> None:
     @app.after_request
     def secure(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Referrer-Policy", "no-referrer")  # the dashboard's forms need same-origin
         response.headers["Content-Security-Policy"] = content_security_policy(request.host, served_bundle().log_url)
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"

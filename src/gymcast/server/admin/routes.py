@@ -122,10 +122,13 @@ def replay_page():
     return _page("replay.html", {"RUNTIME": "/" + _manifest().runtime.lstrip("/"), "TITLE": _manifest().name})
 
 
+LOGIN_PAGE_FILES = frozenset({"login.js", "login.css"})
+
+
 @admin.get("/static/<name>")
 def static_file(name: str):
-    """The dashboard's scripts and styles (after login)."""
-    if not auth.cookie_valid(auth.store(), request.cookies.get(auth.COOKIE)):
+    """The dashboard's scripts and styles (after login; the login page's own before it)."""
+    if name not in LOGIN_PAGE_FILES and not auth.cookie_valid(auth.store(), request.cookies.get(auth.COOKIE)):
         return jsonify(error="log in first"), 401
     entry = STATIC.joinpath(name)
     if "/" in name or not entry.is_file():
