@@ -62,7 +62,7 @@ def logged_in(browser, host: HostProcess, token: str):
     page = context.new_page()
     page.on("console", lambda message: message.type == "error" and print("dashboard:", message.text))
     page.goto(f"{host.url}/admin/login?token={token}")
-    page.wait_for_function("Number(document.body.dataset.refreshes ?? 0) > 0")
+    page.wait_for_function("() => Number(document.body.dataset.refreshes ?? 0) > 0")
     return page
 
 
@@ -104,7 +104,7 @@ def test_access_needs_the_token_and_a_same_site_login(study_bundle, study_host, 
     page.click("#login")
     assert "not this study's admin token" in page.inner_text("#login-error")
     page.goto(f"{study_host.url}/admin/login#token={token}")  # the link `gymcast serve` prints
-    page.wait_for_function("Number(document.body.dataset.refreshes ?? 0) > 0")
+    page.wait_for_function("() => Number(document.body.dataset.refreshes ?? 0) > 0")
     assert page.url == f"{study_host.url}/admin/"  # a clean URL
     assert token not in page.content() and token not in page.url
     (cookie,) = context.cookies()
@@ -164,7 +164,7 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
 
     # Close recruitment from the dashboard while dash1 is in the study.
     dashboard.click("#recruitment")
-    dashboard.wait_for_function("document.getElementById('recruitment').dataset.open === 'false'")
+    dashboard.wait_for_function("() => document.getElementById('recruitment').dataset.open === 'false'")
     newcomer = participant_page(browser)
     newcomer.goto(study_host.url + "/?PROLIFIC_PID=late1")
     wait_for(newcomer, "s.phase === 'done'")
@@ -173,13 +173,13 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
     play_scene(page, "main")
     wait_for(page, "s.scene === 'questionnaire'")
     row = f"document.querySelector('#participants tr[data-session=\"{session_id}\"]')?.dataset"
-    dashboard.wait_for_function(f"{row}.scene === 'questionnaire'", timeout=20_000)  # shown while they answer
+    dashboard.wait_for_function(f"() => {row}.scene === 'questionnaire'", timeout=20_000)  # shown while they answer
     answer_survey(page)
     page.click("#submit")
     page.wait_for_selector("#completion-code")
     page.wait_for_url(PROLIFIC, timeout=15_000)
     dashboard.wait_for_function(
-        f"{row}.state === 'completed'",
+        f"() => {row}.state === 'completed'",
         timeout=20_000,
     )
     assert dashboard.evaluate("window.notReloaded") is True
@@ -219,7 +219,7 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
 
 def replay_status(page, condition: str) -> dict:
     page.wait_for_function(
-        f"(() => {{ const s = window.replayViewer && window.replayViewer.status(); return s && ({condition}); }})()",
+        f"() => {{ const s = window.replayViewer && window.replayViewer.status(); return s && ({condition}); }}",
         timeout=240_000,
     )
     return page.evaluate("window.replayViewer.status()")

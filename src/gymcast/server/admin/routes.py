@@ -154,8 +154,14 @@ def api_overview():
     """Counts by state and condition, the scene funnel, codes, boot times, browsers, devices, errors."""
     manifest = _manifest()
     scenes = [scene["name"] for scene in manifest.flow.get("scenes", [])]
+    completion = current_app.extensions["gymcast.bundle"].current().completion
     data = overview(
-        load_participants(auth.store()), scenes, manifest.flow.get("conditions", []), _waiting(), _gone_after()
+        load_participants(auth.store()),
+        scenes,
+        manifest.flow.get("conditions", []),
+        _waiting(),
+        _gone_after(),
+        completion.code if completion else None,
     )
     return jsonify({**data, "experiment": manifest.name, "recruitment_open": recruitment_open(auth.store())})
 

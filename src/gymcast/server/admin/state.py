@@ -88,9 +88,16 @@ def load_participants(store: EventStore, session_id: str | None = None) -> list[
 
 
 def overview(
-    participants: list[Participant], scenes: list[str], conditions: list[str], waiting: set[str], gone_after_s: float
+    participants: list[Participant],
+    scenes: list[str],
+    conditions: list[str],
+    waiting: set[str],
+    gone_after_s: float,
+    host_code: str | None = None,
 ) -> dict[str, Any]:
-    """Counts by state and condition, the scene funnel, codes, boot times, browsers, errors."""
+    """Counts by state and condition, the scene funnel, codes, boot times, browsers, errors.
+
+    A completion whose page did not know its code (the host issues it) counts as `host_code`."""
     now = time.time()
     states = {p.session.session_id: p.state(now, gone_after_s, waiting) for p in participants}
     in_scene = Counter(p.current_scene() or "?" for p in participants if states[p.session.session_id] == "in_scene")
@@ -108,7 +115,7 @@ def overview(
     boots = [e.data.get("stages_ms", {}).get("total") for p in participants for e in p.events if e.type == "boot"]
     boots = [b for b in boots if isinstance(b, (int, float))]
     codes = Counter(
-        (e.data.get("code"), bool(e.data.get("partial")))
+        (e.data.get("code") or (None if e.data.get("partial") else host_code), bool(e.data.get("partial")))
         for p in participants
         for e in p.events
         if e.type == "completion"
