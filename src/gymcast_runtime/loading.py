@@ -20,7 +20,8 @@ def preload(modules: list[str]) -> None:
 
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Play `steps` random steps of a game on a new env with every per-step call the worker makes
-    (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""
+    (frames, hashes, and state snapshots for networked games), yielding each step's ONNX requests so the
+    caller can run them too."""
     from gymcast_runtime.session import GameSession
 
     session = GameSession(config)
@@ -34,7 +35,7 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
         else:
             session.frame()
         session.obs_hash()
-        if step % 50 == 0:
+        if step % 50 == 0 and config.get("multiplayer"):  # only networked play moves env state
             session.restore(session.snapshot())
         if record["terminated"] or record["truncated"]:
             session.end_episode({agent: 0.0 for agent in session.agents})
