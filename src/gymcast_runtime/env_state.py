@@ -552,9 +552,13 @@ class _Loader:
             raise self.refuse(path, have, node)
         if set(sent) != set(attributes):
             extra, missing = sorted(set(sent) - set(attributes)), sorted(set(attributes) - set(sent))
+            differences = [
+                f"has {extra}, which this game's lacks" if extra else "",
+                f"lacks {missing}" if missing else "",
+            ]
             raise StateError(
-                f"{path}: the received {name} has attributes this game's lacks {extra} and lacks {missing}; "
-                "both sides must run the same env code (set every attribute in __init__ or reset)"
+                f"{path}: the received {name} {' and '.join(filter(None, differences))}; both sides must run the "
+                "same env code, and make every attribute in __init__ or reset"
             )
         values = {key: self.value(item, attributes[key], f"{path}.{key}", depth + 1) for key, item in sent.items()}
         self.writes.append(lambda: _set_attributes(have, values))
