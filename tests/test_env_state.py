@@ -271,7 +271,7 @@ def test_huge_and_deep_states_are_refused(keeper_session):
     assert_refused(keeper_session, edited(blob, deep(MAX_DEPTH + 5)), "env.board.visits[(9, 9)][0][0]", "deeper than")
     tree, buffer = unpack(blob)
     text = json.dumps(tree).replace('"step": 9', '"step": ' + "[" * 100_000 + "]" * 100_000)
-    assert_refused(keeper_session, MAGIC + struct.pack("<I", len(text)) + text.encode() + buffer, "malformed")
+    assert_refused(keeper_session, MAGIC + struct.pack("<I", len(text)) + text.encode() + buffer, "JSON nests deeper")
 
 
 def test_malformed_states_are_refused(keeper_session):

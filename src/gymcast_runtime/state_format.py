@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from typing import Any
 
@@ -174,6 +175,25 @@ def read_float(node: dict[str, Any], path: str) -> float:
     return _NON_FINITE[node["v"]]
 
 
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_MAX_JSON_NESTING = 4 * MAX_DEPTH + 8  # a value is at most a few JSON levels deep (tag object, items, pairs)
+
+
+def _check_nesting(text: str) -> None:
+    """StateError if the JSON nests deeper than any state may (strings are skipped)."""
+    if text.count("[") + text.count("{") <= _MAX_JSON_NESTING:
+        return
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > _MAX_JSON_NESTING:
+                raise StateError(f"the game state's JSON nests deeper than {_MAX_JSON_NESTING} levels")
+        elif token == "]" or token == "}":
+            depth -= 1
+
+
 def _refuse_constant(name: str) -> None:
     raise StateError(f"the game state's JSON holds {name}, which is not JSON; non-finite floats are tagged")
 
@@ -195,9 +215,9 @@ class Reader:
         if _HEADER.size + length > len(blob):
             raise StateError(f"the game state is cut short: its JSON needs {length} bytes")
         try:
-            self.tree = json.loads(
-                bytes(blob[_HEADER.size : _HEADER.size + length]).decode("ascii"), parse_constant=_refuse_constant
-            )
+            text = bytes(blob[_HEADER.size : _HEADER.size + length]).decode("ascii")
+            _check_nesting(text)  # before the parser recurses into it
+            self.tree = json.loads(text, parse_constant=_refuse_constant)
         except StateError:
             raise
         except (ValueError, RecursionError) as error:  # malformed, non-ASCII, too deep or oversized numbers
