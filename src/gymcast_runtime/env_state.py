@@ -512,22 +512,16 @@ class _Loader:
             raise self.refuse(path, have, node)
         index = self.number(None)
         state = self.value(node.get("v"), _MISSING, f"{path}.state", depth + 1)
-        probe = _seeded(kind, state, path)  # checks the state on a new generator of the receiver's kind
-        if (
-            kind is np.random.Generator
-            and type(have) is kind
-            and type(have.bit_generator) is not type(probe.bit_generator)
-        ):
-            raise StateError(
-                f"{path}: expected a {type(have.bit_generator).__name__} generator, got a "
-                f"{type(probe.bit_generator).__name__} one"
-            )
-        if type(have) is kind and self.claim(have, path):
+        in_place = type(have) is kind and self.claim(have, path)
+        generator = _seeded(kind, state, path, reuse=in_place)  # checks the state on a generator of its own
+        mine, sent = type(getattr(have, "bit_generator", None)), type(getattr(generator, "bit_generator", None))
+        if in_place and mine is not sent:
+            raise StateError(f"{path}: expected a {mine.__name__} generator, got a {sent.__name__} one")
+        if in_place:
             self.writes.append(lambda: _set_generator(have, state))
-            self.numbered[index] = have
-            return have
-        self.numbered[index] = probe
-        return probe
+            generator = have
+        self.numbered[index] = generator
+        return generator
 
     def object_(self, node: dict[str, Any], have: Any, path: str, depth: int) -> Any:
         name = node.get("c")
@@ -597,16 +591,23 @@ _HANDLERS: dict[str, Callable[[_Loader, dict[str, Any], Any, str, int], Any]] = 
 }
 
 
-def _seeded(kind: type, state: Any, path: str) -> Any:
-    """A new generator of `kind` (numpy's or Python's own classes only) put into `state`."""
+_PROBES: dict[Any, Any] = {}
+
+
+def _seeded(kind: type, state: Any, path: str, reuse: bool) -> Any:
+    """A generator of `kind` (numpy's or Python's own classes only) put into `state`: a new one, or with
+    `reuse` one kept for checking states. Seeded with 0, as drawing OS entropy is slow in Pyodide."""
     try:
+        bits = None
         if kind is np.random.Generator:
             bits = _BIT_GENERATORS.get(str(state.get("bit_generator")) if isinstance(state, dict) else "")
             if bits is None:
                 raise ValueError(f"unknown bit generator in {str(state)[:80]}")
-            generator = np.random.Generator(bits())
-        else:
-            generator = kind()
+        generator = _PROBES.get((kind, bits)) if reuse else None
+        if generator is None:
+            generator = np.random.Generator(bits(0)) if bits is not None else kind(0)
+            if reuse:
+                _PROBES[(kind, bits)] = generator
         _set_generator(generator, state)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as error:
         raise StateError(f"{path}: not a valid {kind.__name__} state: {str(error)[:200]}") from None
