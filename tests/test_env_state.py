@@ -447,3 +447,17 @@ def test_a_single_player_game_never_saves_its_state(monkeypatch):
     game["multiplayer"] = duo_game(monkeypatch, "test_env_state:locked_env")["multiplayer"]
     with pytest.raises(StateError, match="lock"):
         list(exercising(game, 60))
+
+
+def test_unhashable_keys_and_bad_lengths_are_refused_before_anything_changes(keeper_session):
+    blob = keeper_session.snapshot()
+
+    def list_in_a_key(tree):
+        env_node(tree)["board"]["v"]["visits"]["v"].append([{"$": "t", "v": [[1, 2]]}, 1])
+
+    assert_refused(keeper_session, edited(blob, list_in_a_key), "env.board.visits", "must be hashable")
+
+    def endless_deque(tree):
+        env_node(tree)["board"]["v"]["moves"]["m"] = 10**30
+
+    assert_refused(keeper_session, edited(blob, endless_deque), "env.board.moves: malformed deque length")

@@ -28,6 +28,7 @@ import collections
 import enum
 import functools
 import random
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -380,7 +381,12 @@ class _Loader:
             raise StateError(f"{path}: a dict key or set member must be plain data, got {_describe_node(node)}")
         if isinstance(node, list):
             raise StateError(f"{path}: a dict key or set member cannot be a list")
-        return self.value(node, _MISSING, path, depth + 1)
+        key = self.value(node, _MISSING, path, depth + 1)
+        try:
+            hash(key)
+        except TypeError:
+            raise StateError(f"{path}: a dict key or set member must be hashable, got {_describe_node(node)}") from None
+        return key
 
     def tuple_(self, node: dict[str, Any], have: Any, path: str, depth: int) -> Any:
         values = self.items(node.get("v"), have, path, depth)
@@ -415,7 +421,7 @@ class _Loader:
 
     def deque_(self, node: dict[str, Any], have: Any, path: str, depth: int) -> Any:
         maxlen = node.get("m")
-        if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
+        if maxlen is not None and (type(maxlen) is not int or not 0 <= maxlen <= sys.maxsize):
             raise StateError(f"{path}: malformed deque length {maxlen!r:.40}")
         in_place = self.fresh_or(have, collections.deque, node, path)
         if in_place and have.maxlen != maxlen:
