@@ -20,8 +20,7 @@ def preload(modules: list[str]) -> None:
 
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Play `steps` random steps of a game on a new env with every per-step call the worker makes
-    (frames, hashes, and state snapshots for networked games), yielding each step's ONNX requests so the
-    caller can run them too."""
+    (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""
     from gymcast_runtime.session import GameSession
 
     session = GameSession(config)

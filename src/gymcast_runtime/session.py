@@ -200,10 +200,17 @@ class GameSession:
         """
         if self.observation is None:
             self.observation = self.adapter.reset(0)
-        restored = load_state(self._state_parts(), blob, _check_counts)
+        restored = load_state(self._state_parts(), blob, self._check_counts)
         self.observation, self.step_count, self.episode = restored["observation"], restored["step"], restored["episode"]
         self.adapter.observation_all = self.observation
         return {"step": self.step_count, "episode": self.episode, "obs_hash": self.obs_hash()}
+
+    @staticmethod
+    def _check_counts(restored: dict[str, Any]) -> None:
+        """A received state's step and episode must be counts."""
+        for name in ("step", "episode"):
+            if type(restored[name]) is not int or restored[name] < 0:
+                raise StateError(f"{name}: expected a count, got {restored[name]!r:.40}")
 
     def feedback(self, value: str) -> dict[str, Any]:
         """Deliver participant feedback ("good"/"bad") to Python players; returns `{"delivered_to": [...]}`."""
@@ -299,13 +306,6 @@ class GameSession:
         """`frame` as `(height, width, channels, pixel_bytes)`; the worker expands RGB to RGBA."""
         frame = self.frame()
         return frame.shape[0], frame.shape[1], frame.shape[2], frame.tobytes()
-
-
-def _check_counts(restored: dict[str, Any]) -> None:
-    """A received state's step and episode must be counts."""
-    for name in ("step", "episode"):
-        if type(restored[name]) is not int or restored[name] < 0:
-            raise StateError(f"{name}: expected a count, got {restored[name]!r:.40}")
 
 
 def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]]) -> Any:
