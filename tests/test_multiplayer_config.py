@@ -12,7 +12,7 @@ from gymcast import ConfigError, Experiment, Human, OnnxPolicy, RandomPolicy
 from gymcast.bundler.native_check import check_game_natively
 from gymcast_runtime import GameSession
 from gymcast_runtime.bridge import played_alone_json
-from gymcast_runtime.snapshot import SnapshotError, save_state
+from gymcast_runtime.env_state import StateError, save_state
 
 KEYS = {"ArrowLeft": 0, "ArrowRight": 1}
 
@@ -98,8 +98,8 @@ class LockedEnv(gymnasium.Env):
 
 
 def test_an_unpicklable_env_attribute_is_named():
-    with pytest.raises(SnapshotError) as error:
-        save_state(LockedEnv())
+    with pytest.raises(StateError) as error:
+        save_state({"env": LockedEnv()})
     assert "LockedEnv.lock" in str(error.value) and "get_state()" in str(error.value)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from conftest import (
     wait_for,
 )
 from gymcast.storage import SQLiteEventStore
+from gymcast_runtime import GameSession
+from gymcast_runtime.state_format import MAGIC
 
 DUO = Path(__file__).parent / "fixtures" / "experiments" / "duo"
 
@@ -93,10 +97,16 @@ def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tm
     assert stand_in_steps, "the partner's game went on while the player was away"
 
 
-def test_a_desync_is_detected_repaired_and_logged(browser, tmp_path):
+def test_a_desync_is_detected_repaired_and_logged(browser, tmp_path, monkeypatch):
     bundle = duo_bundle(tmp_path / "nudged", nudge_at_step=12)
+    relayed: list[dict] = []  # what the relay sent each page (its socket lives in the page's worker)
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
-        pages = start_pair(browser, host.url)
+        pages = [open_player(browser, host.url, name) for name in ("first", "second")]
+        for page in pages:
+            page.on(
+                "websocket", lambda socket: socket.on("framereceived", lambda text: relayed.append(json.loads(text)))
+            )
+            page.click("#start")
         statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in pages]
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
     desyncs = [e.data for e in store.iter_relay_events() if e.type == "desync"]
@@ -110,6 +120,14 @@ def test_a_desync_is_detected_repaired_and_logged(browser, tmp_path):
     assert resync.data["hash_after"] == reference[resync.data["to_step"]]["obs_hash"] != resync.data["hash_before"]
     later = [step for step in steps[repaired["session_id"]] if step > resync.data["to_step"]]
     assert later and all(steps[repaired["session_id"]][s]["obs_hash"] == reference[s]["obs_hash"] for s in later)
+    # the repair carried data in gymcast's state format, never a pickle, and it is the reference's state
+    (repair,) = [message for message in relayed if message["type"] == "state"]
+    state = base64.b64decode(repair["state"])
+    assert state.startswith(MAGIC) and not state.startswith(b"\x80") and repair["step"] == desync["step"]
+    monkeypatch.syspath_prepend(str(DUO))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "examples" / "cartpole"))
+    native = GameSession(json.loads((bundle / "manifest.json").read_text())["game"])
+    assert native.restore(state)["obs_hash"] == reference[repair["step"]]["obs_hash"]
 
 
 def test_with_no_partner_the_fallback_takes_the_empty_seat(browser, bundle, tmp_path):

@@ -35,7 +35,7 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
         else:
             session.frame()
         session.obs_hash()
-        if step % 50 == 0:
+        if step % 50 == 0 and config.get("multiplayer"):  # only networked play moves env state
             session.restore(session.snapshot())
         if record["terminated"] or record["truncated"]:
             session.end_episode({agent: 0.0 for agent in session.agents})

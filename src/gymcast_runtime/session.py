@@ -12,12 +12,12 @@ import numpy as np
 
 from gymcast_runtime.callbacks import Callback, checked_custom
 from gymcast_runtime.draw import check_objects
+from gymcast_runtime.env_state import StateError, load_state, save_state
 from gymcast_runtime.envs import adapt
 from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
 from gymcast_runtime.refs import import_ref
 from gymcast_runtime.shim import install_multiprocessing_stub
-from gymcast_runtime.snapshot import load_state, save_state
 
 
 class SessionConfigError(ValueError):
@@ -170,32 +170,45 @@ class GameSession:
         return state_hash(self.observation)
 
     def snapshot(self) -> bytes:
-        """The whole game state (env, step, AI players, callback) as bytes, for `restore` in another browser."""
-        players = {name: vars(player) for name, player in self._stateful_players().items()}
-        return save_state(
-            self.env,
-            {
-                "observation": self.observation,
-                "step": self.step_count,
-                "episode": self.episode,
-                "players": players,
-                "callback": vars(self.callback),
-            },
-        )
+        """The whole game state (env, step, AI players, callback) as bytes, for `restore` in another browser.
 
-    def _stateful_players(self) -> dict[str, Any]:
-        return {**self.ai, **{f"fallback:{agent}": player for agent, player in self.fallbacks.items()}}
+        The bytes are data only (see `gymcast_runtime.env_state`); StateError names a value that cannot be saved.
+        """
+        return save_state(self._state_parts())
+
+    def _state_parts(self) -> dict[str, Any]:
+        """The values a snapshot holds, by name (objects are restored into these same objects)."""
+        players = {**self.ai, **{f"fallback:{agent}": player for agent, player in self.fallbacks.items()}}
+        return {
+            "env": self.env,
+            "observation": self.observation,
+            "step": self.step_count,
+            "episode": self.episode,
+            "players": players,
+            "callback": self.callback,
+        }
 
     def restore(self, blob: bytes) -> dict[str, Any]:
-        """Continue from a `snapshot`; returns `{"step", "episode", "obs_hash"}` of the restored state."""
-        extra = load_state(self.env, blob)
-        self.observation, self.step_count, self.episode = extra["observation"], extra["step"], extra["episode"]
+        """Continue from a `snapshot`; returns `{"step", "episode", "obs_hash"}` of the restored state.
+
+        The state is checked against this session's own env and players before anything changes:
+        StateError (naming the path) if it does not fit, and the game is then as it was. A session
+        that has not played yet (a browser rejoining) resets its env first, so every attribute the
+        env makes in `reset` exists to receive its value.
+        """
+        if self.observation is None:
+            self.observation = self.adapter.reset(0)
+        restored = load_state(self._state_parts(), blob, self._check_counts)
+        self.observation, self.step_count, self.episode = restored["observation"], restored["step"], restored["episode"]
         self.adapter.observation_all = self.observation
-        players = self._stateful_players()
-        for name, state in extra["players"].items():
-            vars(players[name]).update(state)
-        vars(self.callback).update(extra["callback"])
         return {"step": self.step_count, "episode": self.episode, "obs_hash": self.obs_hash()}
+
+    @staticmethod
+    def _check_counts(restored: dict[str, Any]) -> None:
+        """A received state's step and episode must be counts."""
+        for name in ("step", "episode"):
+            if type(restored[name]) is not int or restored[name] < 0:
+                raise StateError(f"{name}: expected a count, got {restored[name]!r:.40}")
 
     def feedback(self, value: str) -> dict[str, Any]:
         """Deliver participant feedback ("good"/"bad") to Python players; returns `{"delivered_to": [...]}`."""

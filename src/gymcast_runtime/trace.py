@@ -18,7 +18,7 @@ from gymcast_runtime.loading import exercising, preload
 
 
 def exercise(config: dict[str, Any], steps: int, seed: int = 0) -> None:
-    """Play `steps` random steps of a game with every per-step call the worker makes (frames, hashes, snapshots)."""
+    """Play `steps` random steps of a game with every per-step call the worker makes (see `exercising`)."""
     for _ in exercising(config, steps, seed):
         pass
 

@@ -154,28 +154,36 @@ SNAPSHOT_STEPS = 5
 
 
 def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: NativePolicies) -> None:
-    """Networked games repair desyncs and let players rejoin by moving env state: check that it round-trips."""
-    from gymcast_runtime.snapshot import SnapshotError
+    """Networked games repair desyncs and let players rejoin by moving env state as data: check that it
+    saves, and that the same session and a new one (a rejoining browser) both continue identically from it."""
+    from gymcast_runtime.env_state import StateError
 
+    needs = "networked play (.multiplayer) moves the env's state between browsers as data"
     try:
         blob = session.snapshot()
-    except SnapshotError as error:
-        raise ConfigError(
-            "environment", str(error), "networked play (.multiplayer) needs an env whose state can be saved"
-        ) from None
+    except StateError as error:
+        raise ConfigError("environment", str(error), needs) from None
 
-    def run() -> list[str]:
+    def run(player: GameSession) -> list[str]:
         hashes = []
         for _ in range(SNAPSHOT_STEPS):
-            session.step(actions, policies.run(session.policy_requests()))
-            hashes.append(session.obs_hash())
+            player.step(actions, policies.run(player.policy_requests()))
+            hashes.append(player.obs_hash())
         return hashes
 
-    before = run()
-    session.restore(blob)
-    if run() != before:
-        raise ConfigError(
-            "environment",
-            "the env does not continue the same way after its saved state is restored",
-            "define get_state() and set_state(state) on the env so they capture all of its state",
-        )
+    before = run(session)
+    for target, who in ((session, "the same session"), (GameSession(session.config), "a new session (a rejoin)")):
+        try:
+            target.restore(blob)
+        except StateError as error:
+            raise ConfigError(
+                "environment",
+                f"the env's saved state does not restore into {who}: {error}",
+                "create every attribute in __init__ or reset, or define get_state() and set_state(state) on the env",
+            ) from None
+        if run(target) != before:
+            raise ConfigError(
+                "environment",
+                f"the env does not continue the same way after its saved state is restored into {who}",
+                "define get_state() and set_state(state) on the env so they capture all of its state",
+            )
