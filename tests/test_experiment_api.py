@@ -119,11 +119,35 @@ def test_function_objects_become_module_references():
     assert game["env"]["creator"] == f"{__name__}:module_level_env_creator"
 
 
-def test_env_defined_inside_experiment_py_is_refused_with_the_fix():
+def test_a_function_defined_inside_experiment_py_is_referenced_in_the_module_it_ships_as():
+    loaded = load_experiment(FIXTURES / "inline_env")
+    assert loaded.experiment.to_manifest()["env"]["creator"] == "experiment:make_env"
+
+
+def test_a_function_in_a_file_whose_name_is_no_module_name_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "my-study.py").write_text((FIXTURES / "inline_env" / "experiment.py").read_text())
     with pytest.raises(ConfigError) as caught:
-        load_experiment(FIXTURES / "inline_env")
+        load_experiment(tmp_path / "my-study.py")
     assert caught.value.field == "environment.env_creator"
-    assert "move make_env into a module next to experiment.py" in str(caught.value)
+    assert "rename the file (e.g. to experiment.py)" in str(caught.value)
+
+
+def test_a_syntax_error_in_experiment_py_names_the_file_the_line_and_the_fix(tmp_path):
+    (tmp_path / "experiment.py").write_text("from gymcast import Experiment\n\nexperiment = Experiment('x'\nx = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(tmp_path)
+    message = str(caught.value)
+    assert message.startswith("experiment.py: line 3 is not valid Python (")
+    assert f"Fix: correct the syntax at {tmp_path / 'experiment.py'}:3" in message
+    assert "Experiment('x'" in caught.value.details  # the offending line, from the traceback
+
+
+def test_an_exception_while_experiment_py_runs_shows_the_end_of_its_traceback(tmp_path):
+    (tmp_path / "experiment.py").write_text("def table():\n    return {}['missing']\n\n\nTABLE = table()\n")
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(tmp_path)
+    assert str(caught.value).startswith("experiment.py: running it raised KeyError: 'missing'. Fix: ")
+    assert "return {}['missing']" in caught.value.details and "KeyError" in caught.value.details.splitlines()[-1]
 
 
 def test_a_folder_without_an_experiment_is_reported():
