@@ -293,7 +293,9 @@ def _own_wheels(name: str, loaded: LoadedExperiment, tmp: Path) -> list[Path]:
     runtime_sources["gymcast/__init__.py"] = runtime_folder / "authoring_stub.py"
     experiment_sources: dict[str, Path] = {}
     for folder in loaded.code_folders():
-        for module, path in collect_python_sources(folder).items():
+        # a .code() folder's own experiment file of the same name describes another study: the loaded one ships
+        exclude = frozenset() if folder == loaded.folder else frozenset({loaded.file.name})
+        for module, path in collect_python_sources(folder, exclude=exclude).items():
             if module in experiment_sources and experiment_sources[module] != path:
                 raise BundleError(
                     f"{module} exists in two code folders ({experiment_sources[module]} and {path}); rename one"
