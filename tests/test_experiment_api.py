@@ -181,3 +181,25 @@ def flat_frame(env):
     import numpy as np
 
     return np.zeros((10, 10), dtype=np.uint8)
+
+
+def test_the_browser_s_gymcast_stand_in_runs_an_experiment_file_without_doing_anything(tmp_path):
+    import subprocess
+    import sys
+
+    import gymcast_runtime
+
+    stub = tmp_path / "browser" / "gymcast" / "__init__.py"
+    stub.parent.mkdir(parents=True)
+    stub.write_text((Path(gymcast_runtime.__file__).parent / "authoring_stub.py").read_text())
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from gymcast import Experiment, Human\n"
+        "from gymcast.flow import Consent, Game\n"
+        "e = Experiment('x').environment(env_creator=print).players({'p': Human(keys={})}).flow(Consent(html='c'), Game('main'))\n"
+        "import gymcast; assert gymcast.__file__.startswith(sys.argv[1]), gymcast.__file__\n"
+        "print(type(e).__name__, type(Game).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "browser")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Inert", "type"]
