@@ -2,7 +2,7 @@
 
 By default replay is exact: it runs in the bundle's own Pyodide and wheels under Node
 (`browser_runtime/node/replay.mjs`), all episodes in one process, so every episode the browser
-played replays bit for bit, set and dict order of strings included (Pyodide is 32-bit: its string
+played replays bit for bit, the iteration order of sets of strings included (Pyodide is 32-bit: its string
 hashes differ from native CPython's). `native=True` replays in this CPython instead, with the
 bundle's experiment code: faster, but a divergence there may come from the platform, and its
 message says so. Both run the same comparison, `gymcast_runtime.replay`.
@@ -79,8 +79,8 @@ class ReplayError(RuntimeError):
 
 #: Why a native replay may diverge where the browser's did not.
 PLATFORM_CAUSE = (
-    "replayed natively, so the cause may be the platform: native CPython's string hashes (and so the order of "
-    "sets and dicts of strings) and its float maths differ from the browser's 32-bit Pyodide. "
+    "replayed natively, so the cause may be the platform: native CPython's string hashes (and so the iteration "
+    "order of sets of strings) and its float maths differ from the browser's 32-bit Pyodide. "
     "Replay without --native to run the browser's own Pyodide"
 )
 #: Why an exact replay's reset may differ: the platform is the browser's own, so not that.
