@@ -173,6 +173,11 @@ def replay_in_pyodide(
         done = subprocess.run(
             [node, str(script), str(bundle.resolve()), str(request), str(results)], capture_output=True, text=True
         )
+        if "No module named 'gymcast_runtime.replay'" in done.stderr:
+            raise ReplayError(
+                f"{bundle} was built by a gymcast without exact replay; rebuild it from the same experiment, "
+                "or replay natively with --native"
+            )
         if done.returncode != 0 or not results.is_file():
             raise ReplayError(
                 f"replaying in Pyodide under Node failed:\n{done.stderr[-3000:]}\n"
