@@ -119,11 +119,35 @@ def test_function_objects_become_module_references():
     assert game["env"]["creator"] == f"{__name__}:module_level_env_creator"
 
 
-def test_env_defined_inside_experiment_py_is_refused_with_the_fix():
+def test_a_function_defined_inside_experiment_py_is_referenced_in_the_module_it_ships_as():
+    loaded = load_experiment(FIXTURES / "inline_env")
+    assert loaded.experiment.to_manifest()["env"]["creator"] == "experiment:make_env"
+
+
+def test_a_function_in_a_file_whose_name_is_no_module_name_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "my-study.py").write_text((FIXTURES / "inline_env" / "experiment.py").read_text())
     with pytest.raises(ConfigError) as caught:
-        load_experiment(FIXTURES / "inline_env")
+        load_experiment(tmp_path / "my-study.py")
     assert caught.value.field == "environment.env_creator"
-    assert "move make_env into a module next to experiment.py" in str(caught.value)
+    assert "rename the file (e.g. to experiment.py)" in str(caught.value)
+
+
+def test_a_syntax_error_in_experiment_py_names_the_file_the_line_and_the_fix(tmp_path):
+    (tmp_path / "experiment.py").write_text("from gymcast import Experiment\n\nexperiment = Experiment('x'\nx = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(tmp_path)
+    message = str(caught.value)
+    assert message.startswith("experiment.py: line 3 is not valid Python (")
+    assert f"Fix: correct the syntax at {tmp_path / 'experiment.py'}:3" in message
+    assert "Experiment('x'" in caught.value.details  # the offending line, from the traceback
+
+
+def test_an_exception_while_experiment_py_runs_shows_the_end_of_its_traceback(tmp_path):
+    (tmp_path / "experiment.py").write_text("def table():\n    return {}['missing']\n\n\nTABLE = table()\n")
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(tmp_path)
+    assert str(caught.value).startswith("experiment.py: running it raised KeyError: 'missing'. Fix: ")
+    assert "return {}['missing']" in caught.value.details and "KeyError" in caught.value.details.splitlines()[-1]
 
 
 def test_a_folder_without_an_experiment_is_reported():
@@ -157,3 +181,25 @@ def flat_frame(env):
     import numpy as np
 
     return np.zeros((10, 10), dtype=np.uint8)
+
+
+def test_the_browser_s_gymcast_stand_in_runs_an_experiment_file_without_doing_anything(tmp_path):
+    import subprocess
+    import sys
+
+    import gymcast_runtime
+
+    stub = tmp_path / "browser" / "gymcast" / "__init__.py"
+    stub.parent.mkdir(parents=True)
+    stub.write_text((Path(gymcast_runtime.__file__).parent / "authoring_stub.py").read_text())
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from gymcast import Experiment, Human\n"
+        "from gymcast.flow import Consent, Game\n"
+        "e = Experiment('x').environment(env_creator=print).players({'p': Human(keys={})}).flow(Consent(html='c'), Game('main'))\n"
+        "import gymcast; assert gymcast.__file__.startswith(sys.argv[1]), gymcast.__file__\n"
+        "print(type(e).__name__, type(Game).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "browser")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Inert", "type"]

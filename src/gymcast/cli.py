@@ -19,6 +19,7 @@ from gymcast.experiment.loader import ExperimentNotFound
 from gymcast.export import FORMATS, export_jsonl
 from gymcast.export.minari import ExportError
 from gymcast.manifest import ManifestError, read_manifest
+from gymcast.replay import ReplayError
 from gymcast.storage import StorageError
 from gymcast.wheels import FetchError
 
@@ -33,6 +34,7 @@ USER_ERRORS = (
     ExportError,
     ManifestError,
     StorageError,
+    ReplayError,
 )
 
 
@@ -194,47 +196,58 @@ def export(
 )
 @click.option("--session", default=None, help="Only this session id.")
 @click.option(
+    "--native",
+    is_flag=True,
+    help="Replay in this CPython instead of the browser's Pyodide under Node: faster, but set order and float "
+    "maths may differ from the browser, so an episode can diverge here only.",
+)
+@click.option(
     "--check-policies",
     is_flag=True,
-    help="Recompute every ONNX player's action with native onnxruntime; each must equal the logged one.",
+    help="Recompute every ONNX player's action with native onnxruntime; each must equal the logged one "
+    "(replays natively).",
 )
-def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) -> None:
+def replay(db: Path, bundle: Path, session: str | None, native: bool, check_policies: bool) -> None:
     """Re-run every logged episode from its seed and actions and check every logged state hash.
 
+    Runs in the bundle's own Pyodide under Node, as the browser did (all episodes in one process).
     Exits with status 1 when any episode diverges from its log.
     """
     from rich.table import Table
 
-    from gymcast.replay import logged_episodes, open_bundle
+    from gymcast.replay import logged_episodes, replay_episodes
     from gymcast.storage import SQLiteEventStore
 
     store = SQLiteEventStore(db)
+    build_id = read_manifest(bundle).build_id
+    builds = {s.session_id: s.build_id for s in store.iter_sessions()}
+    for session_id in sorted({sid for sid, build in builds.items() if build != build_id}):
+        console.print(
+            f"[yellow]warning:[/] session {escape(session_id)} was recorded with build {builds[session_id]}, "
+            f"but {escape(str(bundle))} is build {build_id}"
+        )
+    episodes = logged_episodes(store.iter_events(session))
     table = Table("session", "run", "game", "episode", "attempt", "steps", "result")
     diverged = 0
-    with open_bundle(bundle) as bundle_game:
-        builds = {s.session_id: s.build_id for s in store.iter_sessions()}
-        for session_id in sorted({sid for sid, build in builds.items() if build != bundle_game.build_id}):
-            console.print(
-                f"[yellow]warning:[/] session {session_id} was recorded with build {builds[session_id]}, "
-                f"but {bundle} is build {bundle_game.build_id}"
-            )
-        for logged in logged_episodes(store.iter_events(session)):
-            result = bundle_game.replay(logged, check_policies=check_policies)
-            diverged += result.status == "diverged"
-            text = {
-                "match": "[green]match[/]",
-                "incomplete": f"[yellow]incomplete[/]: {result.detail}",
-                "diverged": f"[red]diverged at step {result.step}[/]: {result.detail}",
-            }[result.status]
-            table.add_row(
-                logged.session_id,
-                str(logged.run),
-                logged.game,
-                str(logged.episode),
-                str(logged.attempt),
-                str(len(logged.steps)),
-                text,
-            )
+    for result in replay_episodes(bundle, episodes, native=native, check_policies=check_policies):
+        logged = result.episode
+        diverged += result.status == "diverged"
+        detail = escape(result.detail)
+        text = {
+            "match": "[green]match[/]",
+            "partial": f"[green]partial[/]: {detail}",
+            "incomplete": f"[yellow]incomplete[/]: {detail}",
+            "diverged": f"[red]diverged at step {result.step}[/]: {detail}",
+        }[result.status]
+        table.add_row(
+            logged.session_id,
+            str(logged.run),
+            logged.game,
+            str(logged.episode),
+            str(logged.attempt),
+            str(len(logged.steps)),
+            text,
+        )
     Console().print(table)
     if diverged:
         console.print(f"[red]{diverged} episode(s) diverged from the log[/]")

@@ -1,19 +1,24 @@
 """Deterministic replay: re-run each logged episode from its seed and actions and check every logged hash.
 
-Replay runs natively in CPython, using the bundle's own experiment code and the same
-`gymcast_runtime` and gymnasium version as the browser. An env whose float results differ between
-Pyodide (Emscripten's libm, numpy 2.0.2) and native (glibc, the installed numpy) reports a
-divergence at the first differing hash: a mismatch is never silently accepted.
+By default replay is exact: it runs in the bundle's own Pyodide and wheels under Node
+(`browser_runtime/node/replay.mjs`), all episodes in one process, so every episode the browser
+played replays bit for bit, the iteration order of sets of strings included (Pyodide is 32-bit: its string
+hashes differ from native CPython's). `native=True` replays in this CPython instead, with the
+bundle's experiment code: faster, but a divergence there may come from the platform, and its
+message says so. Both run the same comparison, `gymcast_runtime.replay`.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,16 +52,42 @@ class LoggedEpisode:
     steps: list[LoggedStep] = field(default_factory=list)
     ended: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        """The episode as `gymcast_runtime.replay` reads it."""
+        return asdict(self)
+
+
+Status = Literal["match", "diverged", "partial", "incomplete"]
+
 
 @dataclass
 class ReplayResult:
-    """How one episode replayed: "match", "diverged" at `step`, or "incomplete" (steps missing from the log)."""
+    """How one episode replayed: "match"; "diverged" at `step`; "partial" (every logged step matched, but the
+    log ends before the episode did); or "incomplete" (a step is missing from the log). `observations` are
+    JSON values, the reset's first, when asked for."""
 
     episode: LoggedEpisode
-    status: Literal["match", "diverged", "incomplete"]
+    status: Status
     step: int | None = None
     detail: str = ""
     observations: list[Any] | None = None
+
+
+class ReplayError(RuntimeError):
+    """Replay could not run (not: an episode diverged)."""
+
+
+#: Why a native replay may diverge where the browser's did not.
+PLATFORM_CAUSE = (
+    "replayed natively, so the cause may be the platform: native CPython's string hashes (and so the iteration "
+    "order of sets of strings) and its float maths differ from the browser's 32-bit Pyodide. "
+    "Replay without --native to run the browser's own Pyodide"
+)
+#: Why an exact replay's reset may differ: the platform is the browser's own, so not that.
+RESET_CAUSE = (
+    "the env does not reset the same way from the logged seed: its code or a package differs from the build the "
+    "log came from, or it draws randomness that the seed does not control"
+)
 
 
 def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
@@ -104,67 +135,65 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
     return episodes
 
 
-def replay_episode(
-    session: Any, logged: LoggedEpisode, keep_observations: bool = False, policies: Any = None
-) -> ReplayResult:
-    """Re-run `logged` in `session` (a `GameSession`) and compare every logged hash, reward and flag.
+def replay_episodes(
+    bundle: Path,
+    episodes: list[LoggedEpisode],
+    native: bool = False,
+    keep_observations: bool = False,
+    check_policies: bool = False,
+) -> list[ReplayResult]:
+    """Replay `episodes` exactly, in the bundle's Pyodide under Node (one process for all), or natively.
 
-    With `policies` (a `NativePolicies`), AI players choose their actions again natively instead of
-    taking them from the log, and each must equal the logged action (browser/native parity).
+    `check_policies` (recompute AI actions with native onnxruntime) replays natively.
     """
-    observations: list[Any] | None = [] if keep_observations else None
-    reset = session.reset(logged.seed, logged.episode)
-    if logged.start_hash is not None and reset["obs_hash"] != logged.start_hash:
-        return ReplayResult(logged, "diverged", 0, "the reset observation differs (seed or env version?)")
-    if observations is not None:
-        observations.append(_copy(session.observation))
-    for expected, logged_step in enumerate(sorted(logged.steps, key=lambda s: s.step), start=1):
-        if logged_step.step != expected:
-            return ReplayResult(
-                logged, "incomplete", expected, f"step {expected} is missing from the log", observations
+    if not native and not check_policies:
+        return replay_in_pyodide(bundle, episodes, keep_observations)
+    with open_bundle(bundle) as bundle_game:
+        return [bundle_game.replay(logged, keep_observations, check_policies) for logged in episodes]
+
+
+def replay_in_pyodide(
+    bundle: Path, episodes: list[LoggedEpisode], keep_observations: bool = False
+) -> list[ReplayResult]:
+    """Replay `episodes` in the bundle's own Pyodide and wheels under Node, as the browser ran them."""
+    from gymcast.bundler.slim import SlimError, node_executable
+
+    if not episodes:
+        return []
+    try:
+        node = node_executable()
+    except SlimError as error:
+        raise ReplayError(f"{error}; or replay with --native") from None
+    script = resources.files("gymcast.browser_runtime").joinpath("node/replay.mjs")
+    with tempfile.TemporaryDirectory() as tmp:
+        request, results = Path(tmp) / "request.json", Path(tmp) / "results.json"
+        request.write_text(
+            json.dumps({"episodes": [e.to_json() for e in episodes], "keep_observations": keep_observations})
+        )
+        done = subprocess.run(
+            [node, str(script), str(bundle.resolve()), str(request), str(results)], capture_output=True, text=True
+        )
+        if "No module named 'gymcast_runtime.replay'" in done.stderr:
+            raise ReplayError(
+                f"{bundle} was built by a gymcast without exact replay; rebuild it from the same experiment, "
+                "or replay natively with --native"
             )
-        if policies is None:
-            result = session.step(logged_step.actions)
-        else:
-            humans = {a: v for a, v in logged_step.actions.items() if a not in session.ai}
-            result = session.step(humans, policies.run(session.policy_requests()))
-            if result["actions"] != logged_step.actions:
-                return ReplayResult(
-                    logged,
-                    "diverged",
-                    logged_step.step,
-                    f"native AI actions {result['actions']} != logged {logged_step.actions}",
-                    observations,
-                )
-        if observations is not None:
-            observations.append(_copy(session.observation))
-        problem = _difference(result, logged_step)
-        if problem:
-            return ReplayResult(logged, "diverged", logged_step.step, problem, observations)
-    if not logged.ended:
-        return ReplayResult(
-            logged, "incomplete", None, "no episode_end was logged (the participant left?)", observations
-        )
-    return ReplayResult(logged, "match", None, "", observations)
+        if done.returncode != 0 or not results.is_file():
+            raise ReplayError(
+                f"replaying in Pyodide under Node failed:\n{done.stderr[-3000:]}\n"
+                "Fix the error above, or replay natively with --native"
+            )
+        answers = json.loads(results.read_text())
+    return [_result(logged, answer, RESET_CAUSE) for logged, answer in zip(episodes, answers, strict=True)]
 
 
-def _difference(result: dict[str, Any], logged: LoggedStep) -> str:
-    if logged.obs_hash is not None and result.get("obs_hash") != logged.obs_hash:
-        return f"observation hash {result.get('obs_hash')} != logged {logged.obs_hash}"
-    if result["rewards"] != logged.rewards:
-        return f"rewards {result['rewards']} != logged {logged.rewards}"
-    if (result["terminated"], result["truncated"]) != (logged.terminated, logged.truncated):
-        return (
-            f"terminated/truncated {result['terminated']}/{result['truncated']} != "
-            f"logged {logged.terminated}/{logged.truncated}"
-        )
-    return ""
-
-
-def _copy(observation: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(observation)
+def _result(logged: LoggedEpisode, answer: dict[str, Any], cause: str) -> ReplayResult:
+    """A `gymcast_runtime.replay` answer as a ReplayResult; a divergence's detail gets its likely `cause`
+    (at the reset only, unless the cause is the platform, which can show at any step)."""
+    detail = answer["detail"]
+    if answer["status"] == "diverged" and (answer["step"] == 0 or cause == PLATFORM_CAUSE):
+        detail = f"{detail}; {cause}"
+    return ReplayResult(logged, answer["status"], answer["step"], detail, answer["observations"])
 
 
 @dataclass
@@ -196,9 +225,12 @@ class BundleGame:
     def replay(
         self, logged: LoggedEpisode, keep_observations: bool = False, check_policies: bool = False
     ) -> ReplayResult:
-        """`replay_episode` in the game the episode was played in."""
+        """Replay `logged` natively in the game it was played in (a divergence names the platform as a possible cause)."""
+        from gymcast_runtime.replay import replay_episode
+
         policies = self.native_policies(logged.game) if check_policies else None
-        return replay_episode(self.session(logged.game), logged, keep_observations, policies)
+        answer = replay_episode(self.session(logged.game), logged.to_json(), keep_observations, policies)
+        return _result(logged, answer, PLATFORM_CAUSE)
 
 
 @contextmanager

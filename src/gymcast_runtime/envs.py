@@ -3,7 +3,10 @@ per-agent dicts, and PettingZoo's Parallel API (used as is)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from gymcast_runtime.refs import import_ref
 
 
 class EnvAdapter:
@@ -127,3 +130,26 @@ def adapt(env: Any, agents: list[str]) -> EnvAdapter:
             "for several agents give the env a Dict action space keyed by agent id, or use PettingZoo"
         )
     return SingleAgentEnv(env, agents)
+
+
+def make_env(env_config: dict[str, Any], render_mode: str | None = None) -> Any:
+    """The env a game config's `env` section describes: `creator(**kwargs)`, or `gymnasium.make(id, **kwargs)`.
+
+    A made env gets `render_mode` unless its kwargs name one. An id is made from the spec the build
+    recorded (`spec`: entry point, kwargs, max_episode_steps, ...; see `gymcast.bundler.env_spec`),
+    registered first if missing: ids that a package registers on import work where it was never imported.
+    """
+    import gymnasium
+    from gymnasium.envs.registration import EnvSpec, registry
+
+    kwargs = dict(env_config.get("kwargs") or {})
+    if env_config.get("creator"):
+        return import_ref(env_config["creator"])(**kwargs)
+    if render_mode is not None:
+        kwargs.setdefault("render_mode", render_mode)
+    env_id = env_config["id"]
+    if env_config.get("spec"):
+        spec = EnvSpec.from_json(json.dumps(env_config["spec"]))
+        registry.setdefault(spec.id, spec)
+        env_id = spec.id
+    return gymnasium.make(env_id, **kwargs)

@@ -18,6 +18,20 @@ def preload(modules: list[str]) -> None:
         importlib.import_module(name)
 
 
+def game_modules(games: dict[str, dict[str, Any]]) -> list[str]:
+    """The modules the games name (env creators, drawing functions), which the worker preloads."""
+    refs = [
+        ref
+        for config in games.values()
+        for ref in (
+            config["env"].get("creator"),
+            config["rendering"].get("frame_fn"),
+            config["rendering"].get("objects_fn"),
+        )
+    ]
+    return sorted({ref.split(":")[0] for ref in refs if ref})
+
+
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Play `steps` random steps of a game on a new env with every per-step call the worker makes
     (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""

@@ -13,7 +13,7 @@ import numpy as np
 from gymcast_runtime.callbacks import Callback, checked_custom
 from gymcast_runtime.draw import check_objects
 from gymcast_runtime.env_state import StateError, load_state, save_state
-from gymcast_runtime.envs import adapt
+from gymcast_runtime.envs import adapt, make_env
 from gymcast_runtime.hashing import state_hash
 from gymcast_runtime.policies import OnnxPlayer, PythonPlayer, make_ai_player
 from gymcast_runtime.refs import import_ref
@@ -33,8 +33,6 @@ class GameSession:
 
     def __init__(self, config: dict[str, Any]) -> None:
         install_multiprocessing_stub()
-        import gymnasium
-
         self.config = config
         self.agents: list[str] = list(config["players"])
         env_config = config["env"]
@@ -43,13 +41,8 @@ class GameSession:
         objects_fn = config["rendering"].get("objects_fn")
         self.objects_fn = import_ref(objects_fn) if objects_fn else None
         self.textures: dict[str, Any] = config["rendering"].get("assets") or {}
-        kwargs = dict(env_config.get("kwargs") or {})
-        if env_config.get("creator"):
-            self.env = import_ref(env_config["creator"])(**kwargs)
-        else:
-            if self.frame_fn is None and self.objects_fn is None:
-                kwargs.setdefault("render_mode", "rgb_array")
-            self.env = gymnasium.make(env_config["id"], **kwargs)
+        drawn_by_env = self.frame_fn is None and self.objects_fn is None
+        self.env = make_env(env_config, "rgb_array" if drawn_by_env else None)
         try:
             self.adapter = adapt(self.env, self.agents)
         except ValueError as error:

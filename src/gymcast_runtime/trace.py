@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from gymcast_runtime.loading import exercising, preload
+from gymcast_runtime.loading import exercising, game_modules, preload
 
 
 def exercise(config: dict[str, Any], steps: int, seed: int = 0) -> None:
@@ -55,16 +55,7 @@ def trace(games_json: str, extra_modules_json: str, steps: int, out: str) -> Non
     """Preload, play each game, import `extra_modules` (the safety list), then write `out/trace.json` and the .pyc files."""
     games = json.loads(games_json)
     importlib.import_module("gymcast_runtime.pruned")  # the worker installs its finder before preloading
-    refs = [
-        ref
-        for config in games.values()
-        for ref in (
-            config["env"].get("creator"),
-            config["rendering"].get("frame_fn"),
-            config["rendering"].get("objects_fn"),
-        )
-    ]
-    preload(sorted({ref.split(":")[0] for ref in refs if ref}))  # as the worker does
+    preload(game_modules(games))  # as the worker does
     for config in games.values():
         exercise(config, steps)
     missing = []

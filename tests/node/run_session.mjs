@@ -1,11 +1,12 @@
-// Runs a bundle's game (gymcast_runtime.bridge.WorkerGame, as the worker does) in Pyodide under Node: node run_session.mjs BUNDLE SEED ACTIONS_JSON
+// Runs a bundle's game (gymcast_runtime.bridge.WorkerGame, as the worker does) in Pyodide under Node:
+// node run_session.mjs BUNDLE SEED ACTIONS_JSON [GAME_KEY] (GAME_KEY: one of manifest.games; default: manifest.game).
 // Prints {"reset": ..., "steps": [...]} as JSON on the last line of stdout.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [bundle, seed, actionsJson] = process.argv.slice(2);
+const [bundle, seed, actionsJson, gameKey] = process.argv.slice(2);
 const manifest = JSON.parse(readFileSync(join(bundle, "manifest.json"), "utf8"));
 const indexURL = join(bundle, manifest.pyodide.index_url) + "/";
 const { loadPyodide } = await import(pathToFileURL(join(indexURL, "pyodide.mjs")).href);
@@ -15,7 +16,7 @@ const pyodide = await loadPyodide({
 });
 await pyodide.loadPackage(manifest.packages, { messageCallback: () => {} });
 const { WorkerGame } = pyodide.pyimport("gymcast_runtime.bridge");
-const game = WorkerGame(JSON.stringify(manifest.game));
+const game = WorkerGame(JSON.stringify(gameKey ? manifest.games[gameKey] : manifest.game));
 const reset = JSON.parse(game.reset_json(Number(seed)));
 const steps = JSON.parse(actionsJson).map((actions) => JSON.parse(game.step_json(JSON.stringify(actions))));
 const [height, width, channels, pixels] = game.frame_bytes().toJs();

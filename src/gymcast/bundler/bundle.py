@@ -330,11 +330,16 @@ def _check_output_folder(out: Path) -> None:
 
 
 def _own_wheels(name: str, loaded: LoadedExperiment, tmp: Path) -> list[Path]:
+    """The runtime's wheel (with an inert `gymcast` for experiment.py to import) and the experiment's own code,
+    experiment.py included, so functions and classes defined in it import in the browser."""
     runtime_folder = Path(gymcast_runtime.__file__).parent
     runtime_sources = {f"gymcast_runtime/{k}": v for k, v in collect_python_sources(runtime_folder).items()}
+    runtime_sources["gymcast/__init__.py"] = runtime_folder / "authoring_stub.py"
     experiment_sources: dict[str, Path] = {}
     for folder in loaded.code_folders():
-        for module, path in collect_python_sources(folder, exclude=frozenset({loaded.file.name})).items():
+        # a .code() folder's own experiment file of the same name describes another study: the loaded one ships
+        exclude = frozenset() if folder == loaded.folder else frozenset({loaded.file.name})
+        for module, path in collect_python_sources(folder, exclude=exclude).items():
             if module in experiment_sources and experiment_sources[module] != path:
                 raise BundleError(
                     f"{module} exists in two code folders ({experiment_sources[module]} and {path}); rename one"

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gymcast.experiment.errors import ConfigError
+from gymcast.bundler.env_spec import recorded_spec
+from gymcast.experiment.errors import ConfigError, traceback_tail
 from gymcast.native_policies import NativePolicies
 from gymcast_runtime.draw import objects_json
 from gymcast_runtime.refs import import_ref
@@ -23,8 +24,13 @@ def check_game_natively(
     """Run the game natively: check actions, ONNX tensors and frames, then a short smoke episode.
 
     Adds each ONNX player's tensor names (`inputs`, `outputs`) to `game`; returns
-    `{"frame": [h, w]}`. Raises ConfigError naming the field for any mismatch.
+    `{"frame": [h, w]}`. Records a registered env id's spec in `game["env"]["spec"]` (see `env_spec`).
+    Raises ConfigError naming the field for any mismatch, and for an exception from the env's code
+    (with the last lines of its traceback).
     """
+    env_field = "environment.env_creator" if game["env"].get("creator") else "environment.env_id"
+    if not game["env"].get("creator"):
+        game["env"]["spec"] = recorded_spec(game["env"]["id"])
     policies = NativePolicies(game, model_path or (lambda spec: Path(spec["model"])))
     for agent in policies.sessions:
         game["players"][agent].update(policies.tensor_names(agent))
@@ -40,11 +46,11 @@ def check_game_natively(
     try:
         session = GameSession(game)
     except Exception as error:  # the researcher's env code can raise anything
-        field = "environment.env_creator" if game["env"].get("creator") else "environment.env_id"
         raise ConfigError(
-            field,
+            env_field,
             f"creating the env failed: {type(error).__name__}: {error}",
-            "make sure the env can be created natively with the same arguments",
+            "make sure the env can be created natively with the same arguments (see the traceback below)",
+            traceback_tail(error),
         ) from error
     humans = {agent: player for agent, player in game["players"].items() if player["type"] == "human"}
     for agent, player in humans.items():
@@ -71,23 +77,32 @@ def check_game_natively(
         agent: game["players"][agent].get("logits") or game["players"][agent]["outputs"][0]
         for agent in policies.sessions
     }
+    doing = "reset(seed=0)"
     try:
         session.reset(seed=0)
         requests = session.policy_requests()
         policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
+        doing = "step 1"
         session.step(defaults, policies.run(requests))
         if game.get("multiplayer"):
+            doing = "saving and restoring its state"
             _check_snapshot(session, defaults, policies)
-        for _ in range(SMOKE_STEPS):
+        for step in range(SMOKE_STEPS):
+            doing = f"step {step + 2}"
             record = session.step(defaults, policies.run(session.policy_requests()))
             if record["terminated"] or record["truncated"]:
                 break
+        doing = "the end of the episode"
         session.end_episode({agent: 0.0 for agent in game["players"]})
         session.page("visible")
+    except ConfigError:
+        raise
     except TypeError as error:
         if "callback" not in str(error):
-            raise
+            raise _env_error(env_field, doing, error) from error
         raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
+    except Exception as error:  # the researcher's env code can raise anything
+        raise _env_error(env_field, doing, error) from error
     needs_pygame = _uses_pygame(session)
     if session.objects_fn is not None:
         try:
@@ -97,6 +112,7 @@ def check_game_natively(
                 "rendering.objects_fn",
                 f"drawing the env failed: {type(error).__name__}: {error}",
                 "return a list of gymcast_runtime.draw objects from objects_fn",
+                traceback_tail(error),
             ) from error
         return {"frame": None, "needs_pygame": needs_pygame}
     try:
@@ -106,6 +122,7 @@ def check_game_natively(
             "rendering.frame_fn",
             f"rendering a frame failed: {type(error).__name__}: {error}",
             "return a (height, width, 3) uint8 array from frame_fn, or make env.render() do so",
+            traceback_tail(error),
         ) from error
     return {
         "frame": [int(frame.shape[0]), int(frame.shape[1])],
@@ -148,6 +165,16 @@ def _renders_with_pygame(session: GameSession) -> bool:
             except (OSError, TypeError):
                 return False
     return False
+
+
+def _env_error(field: str, doing: str, error: Exception) -> ConfigError:
+    """An exception from the env's code during the native check, as a ConfigError with its traceback's end."""
+    return ConfigError(
+        field,
+        f"the env raised {type(error).__name__} at {doing} of the build's native check: {error}",
+        "fix the code at the end of the traceback below (it would fail the same way in the browser)",
+        traceback_tail(error),
+    )
 
 
 SNAPSHOT_STEPS = 5

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from gymcast.experiment.errors import ConfigError, traceback_tail
 from gymcast.manifest import read_manifest
 from gymcast.wheels.fetch import file_digest
 from gymcast_runtime.pruned import SITE_ROOT
@@ -46,6 +47,7 @@ SAFETY_MODULES = (
     "numpy.random",
 )
 TRACE_STEPS = 300
+PYTHON_TRACEBACK = "Traceback (most recent call last)"
 SLIM_FORMAT = 2  # bump when slim_archive writes archives differently: cached copies then go stale
 MIN_NODE_MAJOR = 18  # Pyodide 0.27's own requirement (package.json "engines"); tested on Node 20
 NOT_SHIPPED = (".pyi", ".h", ".a", ".pxd", ".pyx", ".c")  # headers, stubs and sources nothing imports at run time
@@ -102,6 +104,15 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
             text=True,
             timeout=600,
         )
+        if result.returncode != 0 and PYTHON_TRACEBACK in result.stderr:
+            raise ConfigError(
+                "environment",
+                f"the game raised an exception in Pyodide during the build's trace ({TRACE_STEPS} random steps of "
+                f"each game, as the browser would play them): {_last_line(result.stderr)}",
+                "fix the code at the end of the traceback below: it fails the same way in the browser "
+                "(--no-slim skips the trace, not the error)",
+                traceback_tail(result.stderr),
+            )
         if result.returncode != 0:
             raise SlimError(
                 f"tracing the game in Pyodide failed:\n{result.stderr[-4000:]}\n"
@@ -117,6 +128,11 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
             "spelling, ship the package that holds it with .requirements(...), or drop it from .keep_modules()"
         )
     return Trace(traced["used"], out / "pyc")
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def node_executable() -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from gymcast.experiment.builder import Experiment
-from gymcast.experiment.refs import EXPERIMENT_MODULE
+from gymcast.experiment.errors import ConfigError, traceback_tail
+from gymcast.experiment.refs import experiment_module_name
 
 EXPERIMENT_FILE = "experiment.py"
 
@@ -42,7 +45,8 @@ def load_experiment(path: Path) -> LoadedExperiment:
     """Import `path` (an experiment.py, or a folder containing one) and return its Experiment.
 
     The folder goes on `sys.path` first, so the experiment's own modules import as they will
-    in the browser.
+    in the browser. The file itself loads as the module its name gives (`experiment`), which ships to
+    the browser too, so functions and env classes defined in it can be referenced.
     """
     path = path.resolve()
     file = path / EXPERIMENT_FILE if path.is_dir() else path
@@ -51,11 +55,7 @@ def load_experiment(path: Path) -> LoadedExperiment:
     folder = file.parent
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location(EXPERIMENT_MODULE, file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[EXPERIMENT_MODULE] = module
-    spec.loader.exec_module(module)
+    module = _import_file(file)
     found = [value for value in vars(module).values() if isinstance(value, Experiment)]
     if len(found) != 1:
         problem = "defines no Experiment" if not found else f"defines {len(found)} Experiments"
@@ -66,3 +66,34 @@ def load_experiment(path: Path) -> LoadedExperiment:
         if str(extra) not in sys.path:
             sys.path.insert(1, str(extra))
     return loaded
+
+
+def _import_file(file: Path) -> ModuleType:
+    """Run `file` as the module `experiment_module_name` gives; a SyntaxError or a raising import is a ConfigError."""
+    name = experiment_module_name(file.name)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        sys.modules.pop(name, None)
+        raise ConfigError(
+            file.name,
+            f"line {error.lineno} is not valid Python ({error.msg})",
+            f"correct the syntax at {file}:{error.lineno}",
+            traceback_tail("".join(traceback.format_exception_only(error))),
+        ) from None
+    except ConfigError:
+        sys.modules.pop(name, None)
+        raise  # a builder call named its own field
+    except Exception as error:
+        sys.modules.pop(name, None)
+        raise ConfigError(
+            file.name,
+            f"running it raised {type(error).__name__}: {error}",
+            "fix the error at the end of the traceback below (an import, or code run when the file loads)",
+            traceback_tail(error),
+        ) from None
+    return module

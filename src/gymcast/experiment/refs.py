@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Callable
 from typing import Any
@@ -9,8 +10,15 @@ from typing import Any
 from gymcast.experiment.errors import ConfigError
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
-#: The module name experiment.py is loaded under; it imports gymcast, so the browser cannot import it.
-EXPERIMENT_MODULE = "__gymcast_experiment__"
+#: The module name an experiment file is loaded under when its name is not a module name: refs into it
+#: cannot resolve in the browser. Otherwise the file loads (and ships) under its own name, e.g. `experiment`.
+UNIMPORTABLE_EXPERIMENT = "__gymcast_experiment__"
+
+
+def experiment_module_name(file_name: str) -> str:
+    """The module name an experiment file loads and ships under: `experiment.py` -> `experiment`."""
+    stem = file_name.removesuffix(".py")
+    return stem if stem.isidentifier() and not keyword.iskeyword(stem) else UNIMPORTABLE_EXPERIMENT
 
 
 def to_ref(field: str, value: str | Callable[..., Any]) -> str:
@@ -28,11 +36,11 @@ def to_ref(field: str, value: str | Callable[..., Any]) -> str:
             'pass the function itself, or "module:function"',
         )
     module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
-    if module in (EXPERIMENT_MODULE, "__main__"):
+    if module in (UNIMPORTABLE_EXPERIMENT, "__main__"):
         raise ConfigError(
             field,
-            f"{qualname} is defined in experiment.py, which the browser cannot import",
-            f"move {qualname} into a module next to experiment.py (e.g. envs.py) and import it from there",
+            f"{qualname} is defined in a file whose name is not a Python module name, so the browser cannot import it",
+            f"rename the file (e.g. to experiment.py), or move {qualname} into a module next to it",
         )
     if not module or "<" in qualname:
         raise ConfigError(

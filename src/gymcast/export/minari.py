@@ -1,12 +1,13 @@
-"""Minari datasets: one episode per fully logged episode, observations rebuilt by replay."""
+"""Minari datasets: one episode per fully logged episode, observations rebuilt by exact replay."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from gymcast.replay import logged_episodes, open_bundle
+from gymcast.replay import logged_episodes, open_bundle, replay_episodes
 from gymcast.storage import EventStore
 
 
@@ -17,8 +18,9 @@ class ExportError(RuntimeError):
 def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: str | None = None) -> int:
     """Create Minari dataset `dataset_id` (in `$MINARI_DATASETS_PATH`) from the log; returns its episode count.
 
-    Episodes that were not logged to their end are left out. An episode whose replay does not
-    reproduce the logged hashes stops the export: its observations would be wrong.
+    Observations are rebuilt by replay in the bundle's own Pyodide (see `gymcast.replay`). Episodes that
+    were not logged to their end are left out. An episode whose replay does not reproduce the logged
+    hashes stops the export: its observations would be wrong.
     """
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -27,23 +29,24 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
     with open_bundle(bundle) as bundle_game:
         if any(len(game["players"]) != 1 for game in bundle_game.games.values()):
             raise ExportError("Minari export supports single-agent experiments only")
-        for logged in logged_episodes(store.iter_events(session_id)):
-            session = bundle_game.session(logged.game)
-            agent = session.agents[0]
-            result = bundle_game.replay(logged, keep_observations=True)
-            if result.status == "incomplete":
+        episodes = logged_episodes(store.iter_events(session_id))
+        for result in replay_episodes(bundle, episodes, keep_observations=True):
+            logged = result.episode
+            if result.status in ("incomplete", "partial"):
                 continue
             if result.status == "diverged":
                 raise ExportError(
                     f"session {logged.session_id} episode {logged.episode} diverges from its log at step "
                     f"{result.step} ({result.detail}); check it with `gymcast replay`"
                 )
+            session = bundle_game.session(logged.game)
+            agent = session.agents[0]
             steps = sorted(logged.steps, key=lambda s: s.step)
             buffers.append(
                 EpisodeBuffer(
                     id=len(buffers),
                     seed=logged.seed,
-                    observations=np.asarray(result.observations),
+                    observations=_in_space(result.observations or [], session.env.observation_space),
                     actions=np.asarray([s.actions[agent] for s in steps]),
                     rewards=[s.rewards[agent] for s in steps],
                     terminations=[s.terminated for s in steps],
@@ -67,3 +70,9 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
             data_format="arrow",
         )
     return len(buffers)
+
+
+def _in_space(observations: list[Any], space: Any) -> np.ndarray:
+    """Replayed observations (JSON values) as one array of the observation space's dtype."""
+    dtype = getattr(space, "dtype", None)
+    return np.asarray(observations, dtype=dtype) if dtype is not None else np.asarray(observations)
