@@ -50,7 +50,13 @@ def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
     ]
 
 
-def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, host):
+def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, global_rng_bundle, tmp_path):
+    """The game draws from the global RNGs, so a warm-up that used or lost their state would change it."""
+    with HostProcess(global_rng_bundle, tmp_path / "logs.sqlite") as host:
+        warm_up_then_play_twice(browser, host)
+
+
+def warm_up_then_play_twice(browser, host) -> None:
     store = SQLiteEventStore(host.data)
     at_once = open_player(browser, host.url, "quick")
     at_once.click("#start")  # Start at once: the warm-up gives way within a step, if it is still going
