@@ -38,9 +38,12 @@ def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_pa
     before = next(at for episode, step, at in drawn_steps if step == 4)  # the last frame before the slow step
     after = next(at for episode, step, at in drawn_steps if step == 6)
     during = [t for t in display_frames if before < t < after]
+    earlier = [t for t in display_frames if t <= before]
     assert after - before >= 350
-    # the main thread went on with display frames while the worker was busy: at least 10 per second
-    assert len(during) >= (after - before) / 100, (len(during), after - before)
+    # the main thread went on with display frames while the worker was busy: at least 10 per second, or, on a
+    # loaded machine whose page draws slowly anyway, at least half its own rate before the slow step
+    usual_rate = (len(earlier) - 1) / (earlier[-1] - earlier[0])
+    assert len(during) >= (after - before) * min(1 / 100, usual_rate / 2), (len(during), after - before, usual_rate)
 
 
 def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
