@@ -3,6 +3,8 @@ key and run events, two tabs sharing a session, the log without IndexedDB, and t
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 
 import pytest
@@ -109,3 +111,19 @@ def test_the_outbox_sends_at_once_when_the_browser_is_back_online(browser, unsee
     assert elapsed < 1.5, f"the queued events went out {elapsed:.1f} s after the browser was back online"
     assert status["rejected_events"] == 0
     page.context.close()
+
+
+def test_an_mturk_worker_is_identified_by_workerid_and_every_url_parameter_is_stored(browser, unseeded):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{unseeded.url}/?workerId=W42&assignmentId=A7&hitId=H9")
+    status = wait_for(page, "s.phase === 'ready' && s.pending_events === 0", 90)
+    context.close()
+    assert status["participant_id"] == "W42"
+    with sqlite3.connect(unseeded.data) as db:
+        participant, params = db.execute(
+            "SELECT participant_id, url_params FROM sessions WHERE session_id = ?", (status["session_id"],)
+        ).fetchone()
+    assert participant == "W42" and json.loads(params) == {"workerId": "W42", "assignmentId": "A7", "hitId": "H9"}
+    (load,) = events_of(SQLiteEventStore(unseeded.data), status["session_id"], "page_load")
+    assert load.data["participant_source"] == "workerId"
