@@ -135,6 +135,14 @@ MUTATIONS = (
         ("tests/test_smoothness_chromium.py::test_the_game_warms_up_before_start_and_plays_the_same_either_way",),
     ),
     Mutation(
+        "reload-replays-cut-episode",
+        "a game episode cut off by a reload is played again",
+        "src/gymcast/browser_runtime/js/*.js",
+        r"event\.type === \"episode_end\" && !event\.restarted\) \{\s*progress\.update\(\{ episodes_done",
+        'event.type === "episode_start") { progress.update({ episodes_done',
+        ("tests/test_outbox_chromium.py::test_a_reload_sends_what_the_previous_page_could_not",),
+    ),
+    Mutation(
         "object-short-turn",
         "object rendering turns the short way round",
         "src/gymcast/browser_runtime/js/objects.js",
