@@ -58,8 +58,8 @@ MUTATIONS = (
         "assignment-completed-only",
         "balanced assignment counts completed or active sessions",
         "src/gymcast/storage/**/*.py",
-        r"completed_at IS NOT NULL OR created_at >= \?",
-        "completed_at IS NOT NULL OR ? IS NULL",
+        r"\b(?:created_at|counted_at) >= \?",  # the window that keeps unfinished sessions counted
+        "? IS NULL",
         ("tests/test_assignment.py", "tests/test_assignment_rules.py"),
     ),
     Mutation(
@@ -74,15 +74,15 @@ MUTATIONS = (
         "assignment-no-expiry",
         "an unfinished session stops counting after the active window",
         "src/gymcast/storage/**/*.py",
-        r"completed_at IS NOT NULL OR created_at >= \?",
-        "completed_at IS NOT NULL OR ? IS NOT NULL",
+        r"\b(?:created_at|counted_at) >= \?",
+        "? IS NOT NULL",
         ("tests/test_assignment_rules.py",),
     ),
     Mutation(
         "durability",
         "an acknowledged event is on disk",
         "src/gymcast/storage/**/*.py",
-        r"(INSERT OR IGNORE INTO events VALUES \([?, ]+\)\", rows)\)",
+        r"(INSERT (?:OR IGNORE )?INTO events VALUES \([?, ]+\)\", \w+)\)",  # write all but the last, ack all
         r"\1[:-1])",
         ("tests/test_durability.py",),
     ),
