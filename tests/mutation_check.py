@@ -143,6 +143,14 @@ MUTATIONS = (
         ("tests/test_outbox_chromium.py::test_a_reload_sends_what_the_previous_page_could_not",),
     ),
     Mutation(
+        "step-logged-once",
+        "every step is logged once, numbered 1..k within a run",
+        "src/gymcast/browser_runtime/js/**/*.js",
+        r"actions: input\.actions, \.\.\.result,",
+        "actions: input.actions, ...result, step: result.step === 3 ? 2 : result.step,",
+        ("tests/test_study_chromium.py::test_reloads_mid_game_and_mid_survey_resume_without_loss",),
+    ),
+    Mutation(
         "object-short-turn",
         "object rendering turns the short way round",
         "src/gymcast/browser_runtime/js/objects.js",
