@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import HostProcess, wait_for
 from gymcast.testing import free_port
 
 SNAPSHOTS = "gymcast-python-snapshots"
 IMMUTABLE = "gymcast-immutable"
 CACHE_KEYS = "async (name) => (await (await caches.open(name)).keys()).map((request) => request.url)"
+#: keeps the first half of each saved snapshot, like a write cut short
 SPOIL = """async (name) => {
   const cache = await caches.open(name);
-  for (const request of await cache.keys()) await cache.put(request, new Response(new Uint8Array(4096).fill(7)));
+  for (const request of await cache.keys()) {
+    const bytes = new Uint8Array(await (await cache.match(request)).arrayBuffer());
+    await cache.put(request, new Response(bytes.slice(0, bytes.length >> 1)));
+  }
 }"""
 CACHE_BYTES = """async (name) => {
   const cache = await caches.open(name);
@@ -21,6 +27,11 @@ CACHE_BYTES = """async (name) => {
 }"""
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (issue 21 audit, 2026-11-30): Pyodide's load of a damaged snapshot hangs instead of throwing, "
+    "so the page stays at 'loading'; drop this mark once the snapshot is checked (or its load timed out) before use",
+)
 def test_a_snapshot_that_fails_to_load_is_dropped_and_python_starts_afresh(browser, cartpole_bundle, tmp_path):
     context = browser.new_context(service_workers="block")
     with HostProcess(cartpole_bundle, tmp_path / "logs.sqlite") as host:
@@ -28,15 +39,16 @@ def test_a_snapshot_that_fails_to_load_is_dropped_and_python_starts_afresh(brows
         page.goto(f"{host.url}/?PROLIFIC_PID=spoiled")
         assert wait_for(page, "s.phase === 'ready'", 90)["python_snapshot"] == "made"
         page.wait_for_function(f"(async () => ({CACHE_KEYS})('{SNAPSHOTS}'))().then((keys) => keys.length > 0)")
-        page.evaluate(SPOIL, SNAPSHOTS)  # the saved snapshot is now garbage
+        half = page.evaluate(CACHE_BYTES, SNAPSHOTS)[0] // 2
+        page.evaluate(SPOIL, SNAPSHOTS)  # the saved snapshot is now cut short
         page.reload()
-        status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'", 90)
+        status = wait_for(page, "s.phase === 'ready' || s.phase === 'error'", 30)
         assert status["phase"] == "ready" and status["python_snapshot"] == "made", status  # not "used"
         page.click("#start")
         wait_for(page, "s.phase === 'done'", 90)
         page.wait_for_function(
-            f"(async () => ({CACHE_BYTES})('{SNAPSHOTS}'))().then((sizes) => sizes.length === 1 && sizes[0] > 4096)"
-        )  # the garbage was replaced by a fresh snapshot
+            f"(async () => ({CACHE_BYTES})('{SNAPSHOTS}'))().then((sizes) => sizes.length === 1 && sizes[0] > {half})"
+        )  # the cut one was replaced by a whole, fresh snapshot
     context.close()
 
 
