@@ -38,7 +38,7 @@ def test_a_snapshot_that_fails_to_load_is_dropped_and_python_starts_afresh(brows
         page = context.new_page()
         page.goto(f"{host.url}/?PROLIFIC_PID=spoiled")
         assert wait_for(page, "s.phase === 'ready'", 90)["python_snapshot"] == "made"
-        page.wait_for_function(f"(async () => ({CACHE_KEYS})('{SNAPSHOTS}'))().then((keys) => keys.length > 0)")
+        page.wait_for_function(f"() => ({CACHE_KEYS})('{SNAPSHOTS}').then((keys) => keys.length > 0)")
         half = page.evaluate(CACHE_BYTES, SNAPSHOTS)[0] // 2
         page.evaluate(SPOIL, SNAPSHOTS)  # the saved snapshot is now cut short
         page.reload()
@@ -47,7 +47,7 @@ def test_a_snapshot_that_fails_to_load_is_dropped_and_python_starts_afresh(brows
         page.click("#start")
         wait_for(page, "s.phase === 'done'", 90)
         page.wait_for_function(
-            f"(async () => ({CACHE_BYTES})('{SNAPSHOTS}'))().then((sizes) => sizes.length === 1 && sizes[0] > {half})"
+            f"() => ({CACHE_BYTES})('{SNAPSHOTS}').then((sizes) => sizes.length === 1 && sizes[0] > {half})"
         )  # the cut one was replaced by a whole, fresh snapshot
     context.close()
 
