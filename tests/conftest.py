@@ -22,6 +22,7 @@ __all__ = [
     "events_of",
     "gymcast_command",
     "open_player",
+    "reload_during_episode",
     "seeded_cache",
     "start_pair",
     "steps_by_session",
@@ -30,6 +31,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "examples" / "cartpole"
+GLOBAL_RNG = REPO / "tests" / "fixtures" / "experiments" / "global_rng"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,14 @@ def cartpole_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "cartpole"
     build_bundle(CARTPOLE, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def global_rng_bundle(tmp_path_factory) -> Path:
+    """A CartPole whose steps draw from the global RNGs (tests/fixtures/experiments/global_rng), built once."""
+    from gymcast.bundler.bundle import build_bundle
+
+    return build_bundle(GLOBAL_RNG, tmp_path_factory.mktemp("bundles") / "global_rng").path
 
 
 @pytest.fixture
@@ -98,6 +108,28 @@ def wait_for(page, condition: str, timeout_s: float = 60) -> dict:
             f"waited {timeout_s} s for `{condition}`; the page is at {page.evaluate(STATUS)}"
         ) from None
     return page.evaluate(STATUS)
+
+
+#: reloads the page from inside it at the first display frame whose status is in an episode at `minStep` or later
+#: (no round trip to the test, so the reload lands inside even a short episode); keeps that status for the test
+RELOAD_IN_EPISODE = """(minStep) => {
+  const poll = () => {
+    const s = window.gymcast && window.gymcast.status();
+    if (!(s && s.in_episode && s.step >= minStep)) return requestAnimationFrame(poll);
+    sessionStorage.setItem("gymcast-test-reloaded-at", JSON.stringify(s));
+    location.reload();
+  };
+  poll();
+}"""
+
+
+def reload_during_episode(page, min_step: int = 3, timeout_s: float = 60) -> dict:
+    """Reload the page in the middle of an episode (at step `min_step` or later); return the status just before."""
+    import json
+
+    with page.expect_navigation(timeout=timeout_s * 1000):
+        page.evaluate(RELOAD_IN_EPISODE, min_step)
+    return json.loads(page.evaluate("sessionStorage.getItem('gymcast-test-reloaded-at')"))
 
 
 @dataclass(frozen=True)

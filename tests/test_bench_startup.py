@@ -51,7 +51,7 @@ def test_the_harness_prints_start_up_before_and_after_and_play_figures():
     play = result.stdout.split("\nPlay, unthrottled, warm", 1)[1]
     for name in ("steps late by more than one period", "display frames dropped"):
         late, total = re.search(rf"^{name}\s+(\d+)/(\d+)$", play, re.M).groups()
-        assert int(total) > 0 and int(late) <= int(total)
+        assert int(total) >= 30 and int(late) < int(total), (name, late, total)  # a second or more was counted
     assert re.search(r"^input-to-screen p50 \(ms\)\s+[\d.]+$", play, re.M)
 
 

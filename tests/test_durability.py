@@ -59,7 +59,7 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_p
             acked.update(reply["acked"])
             pending = [e for e in pending if e["seq"] not in acked]
 
-    sender = threading.Thread(target=client)
+    sender = threading.Thread(target=client, daemon=True)  # a failed check must not leave it retrying forever
     sender.start()
     restarted = None
     try:
@@ -74,7 +74,9 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_p
         assert len(acked_before_kill) >= 500
         assert acked_before_kill <= survived, f"{len(acked_before_kill - survived)} acknowledged events were lost"
         restarted = HostProcess(cartpole_bundle, data, port=host.port).start()
-        time.sleep(0.5)  # the client resumes against the restarted host
+        deadline = time.monotonic() + 30  # the client resumes against the restarted host
+        while len(acked) <= len(acked_before_kill) and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         stop.set()
         sender.join(30)

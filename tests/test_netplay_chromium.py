@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,20 @@ def test_two_pages_play_one_game_in_lockstep(browser, bundle, tmp_path):
     assert not [e for e in store.iter_relay_events() if e.type == "desync"]
 
 
+def wait_until_logged(store: SQLiteEventStore, step: int, sessions: int, timeout_s: float = 90) -> None:
+    """Wait until `sessions` sessions have each logged step `step` (and so, in seq order, those before it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        logged = steps_by_session(store)
+        if len(logged) == sessions and all(max(steps) >= step for steps in logged.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"waited {timeout_s} s for {sessions} sessions to log step {step}")
+
+
 def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tmp_path):
-    bundle = duo_bundle(tmp_path / "long", max_steps=1500)  # 25 s at 60 fps: time to come back
+    bundle = duo_bundle(tmp_path / "long", max_steps=1_000_000)  # never ends by itself: no race with the clock
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
         stay = open_player(browser, host.url, "stays")
         leaver_context = browser.new_context()
@@ -77,12 +90,10 @@ def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tm
         wait_for(stay, f"s.step >= {away_from + 20}", 15)  # the game goes on with the fallback
         back = open_player(browser, host.url, "leaves", leaver_context)
         back.click("#start")
-        wait_for(back, "s.net && s.net.phase === 'rejoined' && s.step > 0", 30)
-        wait_for(stay, "s.net.partner === 'human'", 15)
-        for page in (stay, back):
-            wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90)
-        back_status = back.evaluate("window.gymcast.status()")
-    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+        back_status = wait_for(back, "s.net && s.net.phase === 'rejoined' && s.step > 0", 60)
+        wait_for(stay, "s.net.partner === 'human'", 30)
+        checked_to = back_status["step"] + 60  # both games go on together; check 60 steps of it once logged
+        wait_until_logged(store, checked_to, sessions=2)
     kinds = [event.type for event in store.iter_relay_events()]
     assert kinds.index("dropout") < kinds.index("rejoin") < kinds.index("state_sent")
     (rejoined,) = events_of(store, back_status["session_id"], "rejoined")
@@ -91,7 +102,7 @@ def test_a_player_who_leaves_mid_episode_comes_back_to_the_same_game(browser, tm
         steps[back_status["session_id"]],
         next(s for sid, s in steps.items() if sid != back_status["session_id"]),
     )
-    after = [step for step in returned if step > rejoined.step]
+    after = [step for step in returned if rejoined.step < step <= checked_to]
     assert after and all(returned[s]["obs_hash"] == stayed[s]["obs_hash"] for s in after)
     stand_in_steps = [s for s in stayed if s > away_from and s <= rejoined.step]
     assert stand_in_steps, "the partner's game went on while the player was away"

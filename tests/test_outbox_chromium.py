@@ -6,7 +6,7 @@ import json
 import sqlite3
 import time
 
-from conftest import wait_for
+from conftest import reload_during_episode, wait_for
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 
@@ -48,8 +48,9 @@ def test_a_reload_sends_what_the_previous_page_could_not(page, host):
     wait_for(page, "s.phase === 'ready'")
     page.route(blocked, lambda route: route.abort())  # the host is unreachable for logs
     page.click("#start")
-    before = wait_for(page, "s.episode === 0 && !s.in_episode && s.pending_events > 10")  # in the pause
-    page.reload()
+    wait_for(page, "s.episode === 0 && !s.in_episode && s.pending_events > 10")  # episode 0 is over
+    before = reload_during_episode(page, min_step=2)  # cut episode 1 off
+    assert before["episode"] == 1 and before["pending_events"] > 10
     resumed = wait_for(page, "s.phase === 'ready'")
     assert resumed["session_id"] == before["session_id"]
     assert resumed["pending_events"] >= before["pending_events"]  # restored from IndexedDB
@@ -69,5 +70,8 @@ def test_a_reload_sends_what_the_previous_page_could_not(page, host):
     episodes = logged_episodes(SQLiteEventStore(host.data).iter_events())
     first_run = [e for e in episodes if e.run == 1]
     assert first_run[0].ended and len(first_run[0].steps) > 0  # the episode finished before the reload
-    assert [e.episode for e in episodes if e.run == 2] == [1, 2]  # the reload resumed after the finished episode
+    assert [e.episode for e in first_run] == [0, 1] and not first_run[1].ended and first_run[1].steps  # cut off
+    assert [e.episode for e in episodes if e.run == 2] == [1, 2]  # the cut-off episode is played again
+    with open_bundle(host.bundle) as bundle_game:
+        assert [bundle_game.replay(e).status for e in episodes] == ["match", "incomplete", "match", "match"]
     assert status["phase"] == "done"

@@ -6,13 +6,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import CARTPOLE, environment_with, gymcast_command
 from gymcast import Experiment, Human, OnnxPolicy, RandomPolicy
 from gymcast.native_policies import NativePolicies
 from gymcast_runtime import GameSession
-from gymcast_runtime.policies import sample_logits
+from gymcast_runtime.policies import OnnxPlayer, sample_logits
 from onnx_models import linear_model, swapping_recurrent_model
 
 
@@ -67,10 +68,22 @@ def test_recurrent_state_is_carried_between_decisions(tmp_path):
     assert [r["actions"]["ai"] for r in records] == [0, 1, 0, 1]
 
 
+def sampled(seed: int, episode: int, draws: int = 64) -> list[int]:
+    """An ONNX player's sampled actions in `episode`, over even logits (every draw matters)."""
+    player = OnnxPlayer("ai", {"seed": seed, "action": "sample", "inputs": ["obs"], "outputs": ["logits"]})
+    player.reset(episode)
+    return [player.choose({"logits": np.zeros((1, 2))}) for _ in range(draws)]
+
+
 def test_sampling_is_seeded_per_episode():
     logits = [0.2, 0.1]
     assert sample_logits(logits, 0.0) == 0 and sample_logits(logits, 0.999) == 1
     assert sample_logits([0.0, 0.0, 50.0], 0.5) == 2
+    assert sampled(3, 1) == sampled(3, 1)  # episode k of a seed always draws the same
+    assert len({tuple(sampled(3, episode)) for episode in range(4)}) == 4  # each episode draws afresh
+    assert sampled(3, 1) != sampled(4, 1)
+    assert sampled(3, 1) != sampled(4, 0) and sampled(3, 0) != sampled(0, 3)  # (seed, episode), not seed + episode
+    assert sampled(3, 2) == [sample_logits([0.0, 0.0], u) for u in np.random.default_rng([3, 2]).random(64)]
 
 
 def test_sampled_actions_repeat_with_the_same_seed_and_differ_with_another(tmp_path):

@@ -38,9 +38,12 @@ def test_a_slow_step_is_logged_late_while_the_page_keeps_drawing(browser, tmp_pa
     before = next(at for episode, step, at in drawn_steps if step == 4)  # the last frame before the slow step
     after = next(at for episode, step, at in drawn_steps if step == 6)
     during = [t for t in display_frames if before < t < after]
+    earlier = [t for t in display_frames if t <= before]
     assert after - before >= 350
-    # the main thread went on with display frames while the worker was busy: at least 10 per second
-    assert len(during) >= (after - before) / 100, (len(during), after - before)
+    # the main thread went on with display frames while the worker was busy: at least 10 per second, or, on a
+    # loaded machine whose page draws slowly anyway, at least half its own rate before the slow step
+    usual_rate = (len(earlier) - 1) / (earlier[-1] - earlier[0])
+    assert len(during) >= (after - before) * min(1 / 100, usual_rate / 2), (len(during), after - before, usual_rate)
 
 
 def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
@@ -50,7 +53,13 @@ def logged_game(store: SQLiteEventStore, session_id: str) -> list[tuple]:
     ]
 
 
-def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, host):
+def test_the_game_warms_up_before_start_and_plays_the_same_either_way(browser, global_rng_bundle, tmp_path):
+    """The game draws from the global RNGs, so a warm-up that used or lost their state would change it."""
+    with HostProcess(global_rng_bundle, tmp_path / "logs.sqlite") as host:
+        warm_up_then_play_twice(browser, host)
+
+
+def warm_up_then_play_twice(browser, host) -> None:
     store = SQLiteEventStore(host.data)
     at_once = open_player(browser, host.url, "quick")
     at_once.click("#start")  # Start at once: the warm-up gives way within a step, if it is still going

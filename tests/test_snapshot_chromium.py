@@ -7,10 +7,10 @@ from conftest import HostProcess, events_of, wait_for
 from gymcast.storage import SQLiteEventStore
 
 
-def test_a_second_visit_starts_python_from_the_snapshot_and_plays_the_same_game(browser, cartpole_bundle, tmp_path):
+def test_a_second_visit_starts_python_from_the_snapshot_and_plays_the_same_game(browser, global_rng_bundle, tmp_path):
     context = browser.new_context(service_workers="block")  # only the snapshot differs between the visits
     statuses = []
-    with HostProcess(cartpole_bundle, tmp_path / "logs.sqlite") as host:
+    with HostProcess(global_rng_bundle, tmp_path / "logs.sqlite") as host:
         for participant in ("first", "second"):
             page = context.new_page()
             page.goto(f"{host.url}/?PROLIFIC_PID={participant}")
@@ -25,6 +25,7 @@ def test_a_second_visit_starts_python_from_the_snapshot_and_plays_the_same_game(
         [(e.episode, e.step, e.data["obs_hash"], e.data["actions"]) for e in events_of(store, s["session_id"], "step")]
         for s in statuses
     )
-    assert first and first == second  # same seed, same default actions: the same states, step by step
+    # same seed, same default actions and the same global RNG state (the env draws from it): the same states
+    assert first and first == second
     (boot,) = events_of(store, statuses[1]["session_id"], "boot")
     assert boot.data["python_snapshot"] == "used"

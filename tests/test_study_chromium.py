@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HostProcess, wait_for
+from conftest import HostProcess, reload_during_episode, wait_for
 from gymcast.bundler.bundle import build_bundle
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
@@ -75,10 +76,14 @@ def session_row(db, session_id: str) -> dict:
 
 
 def assert_nothing_lost_or_duplicated(events: list[dict]) -> None:
+    """Seqs run 1..n; within each run (a reload starts a new one) every episode's steps run 1..k, each once."""
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    steps = [(e["scene"], e["episode"], e["step"], e.get("attempt", 0)) for e in events if e["type"] == "step"]
-    starts = [i for i, e in enumerate(events) if e["type"] == "run_start"]
-    assert len(steps) == len(set(steps)) or len(starts) > 1
+    runs = itertools.accumulate(e["type"] == "run_start" for e in events)
+    steps: dict[tuple, list[int]] = {}
+    for run, e in zip(runs, events):
+        if e["type"] == "step":
+            steps.setdefault((run, e["scene"], e["episode"], e.get("attempt", 0)), []).append(e["step"])
+    assert steps and all(numbers == list(range(1, len(numbers) + 1)) for numbers in steps.values()), steps
 
 
 def test_the_whole_study_with_prolific_parameters(study_host, study_page):
@@ -134,8 +139,9 @@ def test_reloads_mid_game_and_mid_survey_resume_without_loss(study_host, study_p
     play_scene(page, "practice")
     wait_for(page, "s.scene === 'main' && s.phase === 'ready'")
     page.click("#start")
-    first = wait_for(page, "s.episode === 0 && !s.in_episode && s.step > 0")  # between main's two episodes
-    page.reload()
+    wait_for(page, "s.episode === 0 && !s.in_episode && s.step > 0")  # main's first episode is over
+    first = reload_during_episode(page, min_step=2)  # cut main's second episode off
+    assert first["episode"] == 1
     resumed = wait_for(page, "s.scene === 'main' && s.phase === 'ready'")
     assert resumed["session_id"] == first["session_id"] and resumed["condition"] == first["condition"]
     page.click("#start")
@@ -153,7 +159,17 @@ def test_reloads_mid_game_and_mid_survey_resume_without_loss(study_host, study_p
     runs = [(e["game"], e["start_episode"]) for e in events if e["type"] == "run_start"]
     assert runs == [("practice", 0), (f"main:{first['condition']}", 0), (f"main:{first['condition']}", 1)]
     main_ends = [e["episode"] for e in events if e["type"] == "episode_end" and e["scene"] == "main"]
-    assert main_ends == [0, 1]  # episode 0 kept once, episode 1 played after the reload
+    assert main_ends == [0, 1]  # episode 0 kept once, episode 1 played again after the reload
+    main_starts = [e["episode"] for e in events if e["type"] == "episode_start" and e["scene"] == "main"]
+    assert main_starts == [0, 1, 1]
+    run_of = list(itertools.accumulate(e["type"] == "run_start" for e in events))
+    cut = [e["step"] for run, e in zip(run_of, events) if run == 2 and e["type"] == "step" and e["episode"] == 1]
+    assert cut and max(cut) >= 2  # the cut-off attempt's steps stay in the log, in their own run
+    with open_bundle(study_host.bundle) as game:
+        results = [
+            game.replay(e) for e in logged_episodes(SQLiteEventStore(study_host.data).iter_events(first["session_id"]))
+        ]
+    assert [r.status for r in results] == ["match", "match", "incomplete", "match"]
     assert [e["answers"]["age"] for e in events if e["type"] == "survey"] == [41]
     assert [e["resumed"] for e in events if e["type"] == "page_load"] == [False, True, True]
     assert sum(e["type"] == "consent" for e in events) == 1
