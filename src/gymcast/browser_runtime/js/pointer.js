@@ -41,7 +41,11 @@ export function showKeyButtons(container, keys, keyboard) {
     button.textContent = LABELS[key] ?? key;
     button.addEventListener("pointerdown", (event) => {
       event.preventDefault();
-      if (button.hasPointerCapture?.(event.pointerId) === false) button.setPointerCapture?.(event.pointerId);
+      try {
+        button.setPointerCapture(event.pointerId); // the release reaches the button even off it
+      } catch {
+        // not a live pointer (a synthetic event): nothing to capture
+      }
       keyboard.press(key);
     });
     for (const up of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(up, () => keyboard.release(key));
