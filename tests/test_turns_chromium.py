@@ -4,7 +4,6 @@ touch screen playing CartPole with the on-screen key buttons. Every AEC game pla
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -243,15 +242,18 @@ def test_a_phone_plays_cartpole_with_the_on_screen_buttons(browser, host):
     page.locator("#start").tap()
     wait_for(page, "s.episode === 1")  # holding → pushes the cart right until the pole falls
     button.dispatch_event("pointerup", pointer)
+    wait_for(page, "s.episode === 2 && s.in_episode")
+    page.locator("[data-key='ArrowLeft']").dispatch_event("pointerdown", pointer)
     status = wait_for(page, "s.phase === 'done' && s.pending_events === 0")
     context.close()
     store = SQLiteEventStore(host.data)
     keys = [(e.data["key"], e.data["down"]) for e in events_of(store, status["session_id"], "key")]
-    assert keys == [("ArrowRight", True), ("ArrowRight", False)]
-    steps = [e.data for e in events_of(store, status["session_id"], "step")]
+    assert keys == [("ArrowRight", False), ("ArrowLeft", True)]  # the first press came before the run began
+    steps = [{**e.data, "episode": e.episode} for e in events_of(store, status["session_id"], "step")]
     first = [step for step in steps if step["episode"] == 0]
     assert first and all(step["actions"]["player"] == 1 and step["keys"]["player"] == "ArrowRight" for step in first)
-    assert all(step["actions"]["player"] == 0 for step in steps if step["episode"] == 2)
+    held = [step for step in steps if step["episode"] == 2 and step["keys"]["player"] == "ArrowLeft"]
+    assert held and all(step["actions"]["player"] == 0 for step in held)
 
 
 def test_a_phone_plays_the_board_game_by_taps(browser, board_bundle, tmp_path):
