@@ -4,6 +4,7 @@ touch screen playing CartPole with the on-screen key buttons. Every AEC game pla
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import time
 from pathlib import Path
@@ -114,6 +115,15 @@ def test_the_board_game_is_played_by_clicks_against_the_python_player(browser, b
     turns = events_of(store, status["session_id"], "turn")
     assert {event.data["controller"] for event in turns} == {"human", "ai"}
     replay_matches(db, board_bundle, episodes=1)
+    export = subprocess.run(
+        gymcast_command("export", str(db), "--format", "csv", "-o", str(tmp_path / "events.csv")), capture_output=True
+    )
+    assert export.returncode == 0, export.stderr
+    with (tmp_path / "events.csv").open() as file:
+        rows = [row for row in csv.DictReader(file) if row["type"] == "step"]
+    assert [row["actions.red"] or row["actions.yellow"] for row in rows] == [
+        str(next(iter(step["actions"].values()))) for step in steps
+    ]
 
 
 def test_a_full_column_is_refused_and_shown(browser, board_bundle, tmp_path):
