@@ -142,3 +142,17 @@ def test_default_action_none_is_allowed_only_in_turn_based_play():
         .players({"p": RandomPolicy()})
         .to_manifest()["gameplay"]
     )
+
+
+def test_a_networked_turn_game_without_default_actions_needs_another_dropout_rule():
+    players = {"red": Human(keys={"1": 0}, default_action=None), "yellow": Human(keys={"1": 0}, default_action=None)}
+    experiment = (
+        Experiment("board")
+        .environment(env_creator="board:make_connect_four")
+        .players(players)
+        .gameplay(input_mode="turns")
+        .multiplayer()
+    )
+    with pytest.raises(ConfigError, match=r"multiplayer.on_dropout.*on_dropout=\"ai\""):
+        experiment.to_manifest()
+    assert experiment.multiplayer(on_dropout="end").to_manifest()["multiplayer"]["on_dropout"] == "end"

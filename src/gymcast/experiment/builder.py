@@ -406,6 +406,13 @@ class Experiment:
                 _check_default_actions(f"conditions[{name!r}].players", settings.get("players") or {})
         if self._multiplayer is not None:
             self._multiplayer.check_seats(self._players)
+            no_default = [a for a, p in self._players.items() if isinstance(p, Human) and p.default_action is None]
+            if no_default and self._multiplayer.on_dropout == "default_action":
+                raise ConfigError(
+                    "multiplayer.on_dropout",
+                    f"the seats {no_default} have no default action to play when their person leaves",
+                    'pass on_dropout="ai" with fallbacks, or on_dropout="end"',
+                )
             used = [name for name in ("pause", "restart", "fps_range") if self._controls[name]]
             if used:
                 raise ConfigError(
