@@ -47,6 +47,18 @@ class WorkerGame:
         """`fallback_actions` with JSON in and out."""
         return json.dumps(self.session.fallback_actions(json.loads(agents_json), outputs_from_json(outputs_json)))
 
+    def turn_json(self) -> str:
+        """`turn`, answered as JSON."""
+        return json.dumps(self.session.turn())
+
+    def is_legal_json(self, agent: str, action_json: str) -> bool:
+        """`is_legal` with the action as JSON."""
+        return self.session.is_legal(str(agent), json.loads(action_json))
+
+    def click_json(self, x: float, y: float) -> str:
+        """`click`, answered as JSON (`null` when the click means no action)."""
+        return json.dumps(self.session.click(float(x), float(y)))
+
     def end_episode_json(self, returns_json: str) -> str:
         """`end_episode` with returns given as JSON, answered as JSON."""
         return json.dumps(self.session.end_episode(json.loads(returns_json)))

@@ -1,5 +1,5 @@
 """One interface over the env APIs gymcast accepts: single-agent gymnasium, gymnasium with
-per-agent dicts, and PettingZoo's Parallel API (used as is)."""
+per-agent dicts, and PettingZoo's Parallel and AEC APIs (used as is)."""
 
 from __future__ import annotations
 
@@ -38,18 +38,35 @@ class EnvAdapter:
         """`agent`'s part of the current observation."""
         raise NotImplementedError
 
+    def to_move(self) -> list[str]:
+        """The agents whose actions the next `step` takes (every agent, except in turn-taking AEC envs)."""
+        return list(self.agents)
+
+    def action_mask(self, agent: str) -> list[int] | None:
+        """`agent`'s legal actions now as a 0/1 list (from an "action_mask" in its observation or info), or None."""
+        return mask_of(self.observation(agent), self.info(agent))
+
+    def info(self, agent: str) -> Any:
+        """`agent`'s latest info dict (where some envs put "action_mask")."""
+        return None
+
 
 class SingleAgentEnv(EnvAdapter):
     """A plain gymnasium env played by one agent."""
 
+    last_info: Any = None
+
     def reset(self, seed: int) -> Any:
-        self.observation_all, _ = self.env.reset(seed=seed)
+        self.observation_all, self.last_info = self.env.reset(seed=seed)
         return self.observation_all
 
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
         (agent,) = self.agents
-        self.observation_all, reward, terminated, truncated, _ = self.env.step(actions[agent])
+        self.observation_all, reward, terminated, truncated, self.last_info = self.env.step(actions[agent])
         return {agent: float(reward)}, bool(terminated), bool(truncated)
+
+    def info(self, agent: str) -> Any:
+        return self.last_info
 
     def action_space(self, agent: str) -> Any:
         return self.env.action_space
@@ -66,7 +83,7 @@ class DictAgentsEnv(SingleAgentEnv):
     """
 
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
-        self.observation_all, reward, terminated, truncated, _ = self.env.step(dict(actions))
+        self.observation_all, reward, terminated, truncated, self.last_info = self.env.step(dict(actions))
         if isinstance(reward, dict):
             rewards = {agent: float(reward.get(agent, 0.0)) for agent in self.agents}
         else:
@@ -105,10 +122,101 @@ class ParallelAgentsEnv(EnvAdapter):
         return self.observation_all.get(agent)
 
 
+class AECAgentsEnv(EnvAdapter):
+    """A PettingZoo `AECEnv`: agents take turns (`agent_selection`), one action per `step`.
+
+    Each `step` applies the action of the agent to move, then steps every agent that is done but
+    still listed with `None` (as PettingZoo requires), summing the rewards of both. The episode ends
+    when no agent is left or every listed agent is terminated or truncated. The full observation
+    (hashed and logged) is `{agent: env.observe(agent)}` over the players.
+    """
+
+    def reset(self, seed: int) -> Any:
+        self.env.reset(seed=seed)
+        self.observation_all = self._observe_all()
+        return self.observation_all
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, float], bool, bool]:
+        rewards = {agent: 0.0 for agent in self.agents}
+        (mover,) = self.to_move()
+        self._step_and_add(actions[mover], rewards)
+        while self.env.agents and not self._over() and self._done(self.env.agent_selection):
+            self._step_and_add(None, rewards)
+        over = self._over()
+        terminations = getattr(self.env, "terminations", {})
+        terminated = over and any(terminations.get(agent) for agent in self.agents)
+        self.observation_all = self._observe_all()
+        return rewards, terminated, over and not terminated
+
+    def _step_and_add(self, action: Any, rewards: dict[str, float]) -> None:
+        self.env.step(action)
+        for agent, reward in (getattr(self.env, "rewards", None) or {}).items():
+            if agent in rewards:
+                rewards[agent] += float(reward)
+
+    def _done(self, agent: str) -> bool:
+        return bool(self.env.terminations.get(agent) or self.env.truncations.get(agent))
+
+    def _over(self) -> bool:
+        return not self.env.agents or all(self._done(agent) for agent in self.env.agents)
+
+    def _observe_all(self) -> dict[str, Any]:
+        return {agent: self.env.observe(agent) for agent in self.agents}
+
+    def to_move(self) -> list[str]:
+        return [self.env.agent_selection]
+
+    def action_space(self, agent: str) -> Any:
+        return self.env.action_space(agent)
+
+    def observation(self, agent: str) -> Any:
+        return self.observation_all.get(agent) if isinstance(self.observation_all, dict) else None
+
+    def info(self, agent: str) -> Any:
+        return (getattr(self.env, "infos", None) or {}).get(agent)
+
+
+def mask_of(observation: Any, info: Any) -> list[int] | None:
+    """The "action_mask" of a dict observation, else of an info dict, as a 0/1 list; None when neither has one."""
+    for source in (observation, info):
+        if isinstance(source, dict) and source.get("action_mask") is not None:
+            import numpy as np
+
+            return [int(bool(x)) for x in np.asarray(source["action_mask"]).reshape(-1)]
+    return None
+
+
+def is_aec(env: Any) -> bool:
+    """Whether `env` is a PettingZoo AEC env (an `AECEnv`, or anything with `agent_selection` and `observe`)."""
+    try:
+        from pettingzoo import AECEnv
+
+        if isinstance(env, AECEnv):
+            return True
+    except ImportError:
+        pass
+    return hasattr(env, "agent_selection") and callable(getattr(env, "observe", None))
+
+
+def adapt_aec(env: Any, agents: list[str]) -> EnvAdapter:
+    """The adapter for a PettingZoo AEC env; ValueError names players that are not its agents."""
+    unknown = sorted(set(agents) - set(env.possible_agents))
+    if unknown:
+        raise ValueError(
+            f"players {unknown} are not agents of this PettingZoo AEC env; its agents are {env.possible_agents}"
+        )
+    missing = [agent for agent in env.possible_agents if agent not in agents]
+    if missing:
+        raise ValueError(f"the PettingZoo AEC env's agents {missing} have no player; give every agent a player")
+    return AECAgentsEnv(env, agents)
+
+
 def adapt(env: Any, agents: list[str]) -> EnvAdapter:
     """Pick the adapter for `env` played by `agents`; ValueError explains a mismatch."""
     import gymnasium
 
+    if is_aec(env):
+        return adapt_aec(env, agents)
     if hasattr(env, "possible_agents") and callable(getattr(env, "action_space", None)):
         unknown = sorted(set(agents) - set(env.possible_agents))
         if unknown:

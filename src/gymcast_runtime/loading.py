@@ -42,7 +42,7 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
     session.reset(seed)
     for step in range(steps):
         requests = session.policy_requests()
-        actions = {agent: session.adapter.action_space(agent).sample() for agent in session.agents}
+        actions = session.random_actions()
         record = session.step(actions)
         if session.objects_fn:
             objects_json(session.objects())

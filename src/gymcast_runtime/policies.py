@@ -12,8 +12,21 @@ from gymcast_runtime.refs import import_ref
 
 
 def default_preprocess(observation: Any) -> np.ndarray:
-    """The observation as float32 with a leading batch axis of 1."""
+    """The observation as float32 with a leading batch axis of 1 (a PettingZoo dict observation: its "observation")."""
+    if isinstance(observation, dict) and "observation" in observation:
+        observation = observation["observation"]
     return np.asarray(observation, dtype=np.float32)[None, ...]
+
+
+def masked(logits: np.ndarray, mask: list[int] | None) -> np.ndarray:
+    """`logits` with every illegal action (0 in `mask`) set to -inf; unchanged without a mask."""
+    if mask is None:
+        return logits
+    if len(mask) != logits.size:
+        raise ValueError(f"the action mask has {len(mask)} entries but the model gives {logits.size} logits")
+    if not any(mask):
+        raise ValueError("the action mask allows no action")
+    return np.where(np.asarray(mask, dtype=bool), logits, -np.inf)
 
 
 class OnnxPlayer:
@@ -51,9 +64,11 @@ class OnnxPlayer:
             feeds[self.recurrent["input"]] = self.state
         return {name: np.asarray(value, dtype=np.float32) for name, value in feeds.items()}
 
-    def choose(self, outputs: dict[str, np.ndarray]) -> int:
-        """The action from the model's outputs; also carries the recurrent state to the next call."""
+    def choose(self, outputs: dict[str, np.ndarray], mask: list[int] | None = None) -> int:
+        """The action from the model's outputs, never one that `mask` forbids (its logit becomes -inf);
+        also carries the recurrent state to the next call."""
         logits = np.asarray(outputs[self.spec.get("logits") or self.spec["outputs"][0]], dtype=np.float64).reshape(-1)
+        logits = masked(logits, mask)
         if self.recurrent:
             self.state = np.asarray(outputs[self.recurrent["output"]], dtype=np.float32)
         if self.spec.get("action", "argmax") == "sample":
@@ -70,7 +85,7 @@ class OnnxPlayer:
 def sample_logits(logits: list[float], uniform: float) -> int:
     """Sample an index from softmax(logits) with one uniform draw in [0, 1), using only Python floats."""
     top = max(logits)
-    weights = [math.exp(x - top) for x in logits]
+    weights = [math.exp(x - top) if x != -math.inf else 0.0 for x in logits]
     threshold = uniform * sum(weights)
     running = 0.0
     for index, weight in enumerate(weights):
@@ -82,17 +97,26 @@ def sample_logits(logits: list[float], uniform: float) -> int:
 
 class PythonPlayer:
     """A policy object of the experiment's own code: `act(observation) -> action`, optionally
-    `on_feedback(episode, step, value)` for human feedback and `reset(episode)`."""
+    `on_feedback(episode, step, value)` for human feedback and `reset(episode)`.
+
+    When the env gives an action mask and `act` has an `action_mask` parameter, the mask (a 0/1 list
+    over the actions) is passed as `act(observation, action_mask=mask)`.
+    """
 
     def __init__(self, agent: str, spec: dict[str, Any]) -> None:
+        import inspect
+
         self.agent = agent
         self.policy = import_ref(spec["policy"])()
+        self.takes_mask = "action_mask" in inspect.signature(self.policy.act).parameters
 
     def reset(self, episode: int) -> None:
         if hasattr(self.policy, "reset"):
             self.policy.reset(episode)
 
-    def act(self, observation: Any) -> Any:
+    def act(self, observation: Any, mask: list[int] | None = None) -> Any:
+        if self.takes_mask:
+            return self.policy.act(observation, action_mask=mask)
         return self.policy.act(observation)
 
     def feedback(self, episode: int, step: int, value: str) -> bool:
@@ -112,8 +136,11 @@ class RandomPlayer:
     def reset(self, episode: int) -> None:
         self.space.seed(self.seed * 100_003 + episode)
 
-    def act(self, observation: Any) -> Any:
-        return self.space.sample()
+    def act(self, observation: Any, mask: list[int] | None = None) -> Any:
+        """A uniform action; with `mask`, uniform over the legal ones."""
+        if mask is None:
+            return self.space.sample()
+        return self.space.sample(mask=np.asarray(mask, dtype=np.int8))
 
 
 def make_ai_player(agent: str, spec: dict[str, Any], space: Any) -> OnnxPlayer | PythonPlayer | RandomPlayer:

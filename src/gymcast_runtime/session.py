@@ -41,6 +41,8 @@ class GameSession:
         objects_fn = config["rendering"].get("objects_fn")
         self.objects_fn = import_ref(objects_fn) if objects_fn else None
         self.textures: dict[str, Any] = config["rendering"].get("assets") or {}
+        click_fn = config["rendering"].get("click_fn")
+        self.click_fn = import_ref(click_fn) if click_fn else None
         drawn_by_env = self.frame_fn is None and self.objects_fn is None
         self.env = make_env(env_config, "rgb_array" if drawn_by_env else None)
         try:
@@ -82,9 +84,11 @@ class GameSession:
     def policy_requests(self) -> list[dict[str, Any]]:
         """Inputs for each ONNX player that decides this step: `[{agent, model, feeds: {name: array}}]`.
 
-        Call once per step, before `step`, and pass the models' outputs to `step`.
+        Call once per step, before `step`, and pass the models' outputs to `step`. In turn-taking
+        (AEC) envs only the players to move decide.
         """
-        return self._requests(self.ai)
+        movers = self.adapter.to_move()
+        return self._requests({agent: player for agent, player in self.ai.items() if agent in movers})
 
     def _requests(self, players: dict[str, Any]) -> list[dict[str, Any]]:
         requests = []
@@ -114,7 +118,7 @@ class GameSession:
             if player is None:
                 action = self.config["players"][agent].get("default_action", 0)
             else:
-                action = _decide(agent, player, self.adapter.observation(agent), outputs)
+                action = _decide(agent, player, self.adapter.observation(agent), outputs, self.action_mask(agent))
             actions[agent] = to_json_value(coerce_action(self.adapter.action_space(agent), action))
         return actions
 
@@ -148,15 +152,56 @@ class GameSession:
 
     def _resolve_actions(self, actions: dict[str, Any], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         applied: dict[str, Any] = {}
-        for agent in self.agents:
+        for agent in self.adapter.to_move():
             if agent in actions:
                 action = actions[agent]
             elif agent not in self.ai:
                 raise SessionConfigError(f"no action for agent {agent!r}; got actions for {sorted(actions)}")
             else:
-                action = _decide(agent, self.ai[agent], self.adapter.observation(agent), outputs)
+                mask = self.action_mask(agent)
+                action = _decide(agent, self.ai[agent], self.adapter.observation(agent), outputs, mask)
+                if not _allowed(mask, action):
+                    raise SessionConfigError(f"AI player {agent!r} chose {action!r}, which the action mask forbids")
             applied[agent] = coerce_action(self.adapter.action_space(agent), action)
         return applied
+
+    def to_move(self) -> list[str]:
+        """The agents whose actions the next `step` takes: every agent, or in an AEC env the one to move."""
+        return self.adapter.to_move()
+
+    def action_mask(self, agent: str) -> list[int] | None:
+        """`agent`'s legal actions now as a 0/1 list, or None when the env gives no action mask."""
+        return self.adapter.action_mask(agent)
+
+    def is_legal(self, agent: str, action: Any) -> bool:
+        """Whether `agent` may take `action` now: it is to move, the action is in its space and its mask allows it."""
+        if agent not in self.adapter.to_move():
+            return False
+        space = self.adapter.action_space(agent)
+        try:
+            inside = bool(space.contains(coerce_action(space, action)))
+        except (TypeError, ValueError, KeyError):
+            return False
+        return inside and _allowed(self.action_mask(agent), action)
+
+    def turn(self) -> dict[str, Any]:
+        """Who moves next, for turn-based play: `{"to_move": [agents], "masks": {agent: mask or None}}`."""
+        movers = self.adapter.to_move()
+        return {"to_move": movers, "masks": {agent: self.action_mask(agent) for agent in movers}}
+
+    def random_actions(self) -> dict[str, Any]:
+        """A uniformly random legal action for each agent to move (warm-up and build-time traces)."""
+        actions = {}
+        for agent in self.adapter.to_move():
+            space, mask = self.adapter.action_space(agent), self.action_mask(agent)
+            actions[agent] = space.sample() if mask is None else space.sample(mask=np.asarray(mask, dtype=np.int8))
+        return actions
+
+    def click(self, x: float, y: float) -> Any:
+        """The action `rendering.click_fn(env, x, y)` makes of a click at canvas pixel (x, y), or None."""
+        if self.click_fn is None:
+            return None
+        return to_json_value(self.click_fn(self.env, x, y))
 
     def obs_hash(self) -> str:
         """The hash of the current observation (what networked browsers compare)."""
@@ -248,14 +293,28 @@ class GameSession:
         return check_objects(self.objects_fn(self.env), self.textures)
 
 
-def _decide(agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]]) -> Any:
-    """An AI player's action now: ONNX players from this step's model outputs (or their last action)."""
+def _decide(
+    agent: str, player: Any, observation: Any, outputs: dict[str, dict[str, Any]], mask: list[int] | None = None
+) -> Any:
+    """An AI player's action now: ONNX players from this step's model outputs (or their last action);
+    `mask` (0/1 per action, or None) keeps every player to legal actions."""
     if isinstance(player, OnnxPlayer):
-        action = player.choose(outputs[agent]) if agent in outputs else player.repeat()
+        action = player.choose(outputs[agent], mask) if agent in outputs else player.repeat()
         if action is None:
             raise SessionConfigError(f"no model output for ONNX player {agent!r}; run its requests first")
         return action
-    return player.act(observation)
+    return player.act(observation, mask)
+
+
+def _allowed(mask: list[int] | None, action: Any) -> bool:
+    """Whether `mask` allows `action` (always without a mask; a non-integer action is checked by its space)."""
+    if mask is None or isinstance(action, (list, dict)):
+        return True
+    try:
+        index = int(action)
+    except (TypeError, ValueError):
+        return False
+    return 0 <= index < len(mask) and bool(mask[index])
 
 
 def coerce_action(space: Any, value: Any) -> Any:

@@ -57,6 +57,8 @@ def check_game_natively(
         space = session.adapter.action_space(agent)
         actions = {**player["keys"], "<default_action>": player["default_action"]}
         for key, action in actions.items():
+            if action is None and key == "<default_action>":
+                continue  # turn-based play: no default action (the builder allows None only there)
             where = (
                 f"players[{agent!r}].default_action"
                 if key == "<default_action>"
@@ -73,6 +75,13 @@ def check_game_natively(
                     f"use an action that {space} contains",
                 )
     defaults = {agent: player["default_action"] for agent, player in humans.items()}
+
+    def moves() -> dict[str, Any]:
+        """The humans' actions for the next smoke step: their defaults, or in turn-based play a legal move of theirs."""
+        if game["gameplay"].get("input_mode") != "turns":
+            return defaults
+        return {agent: _legal_move(session, agent, humans[agent]) for agent in session.to_move() if agent in humans}
+
     logits = {
         agent: game["players"][agent].get("logits") or game["players"][agent]["outputs"][0]
         for agent in policies.sessions
@@ -83,13 +92,13 @@ def check_game_natively(
         requests = session.policy_requests()
         policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
         doing = "step 1"
-        session.step(defaults, policies.run(requests))
+        session.step(moves(), policies.run(requests))
         if game.get("multiplayer"):
             doing = "saving and restoring its state"
-            _check_snapshot(session, defaults, policies)
+            _check_snapshot(session, moves, policies)
         for step in range(SMOKE_STEPS):
             doing = f"step {step + 2}"
-            record = session.step(defaults, policies.run(session.policy_requests()))
+            record = session.step(moves(), policies.run(session.policy_requests()))
             if record["terminated"] or record["truncated"]:
                 break
         doing = "the end of the episode"
@@ -128,6 +137,15 @@ def check_game_natively(
         "frame": [int(frame.shape[0]), int(frame.shape[1])],
         "needs_pygame": needs_pygame or _renders_with_pygame(session),
     }
+
+
+def _legal_move(session: GameSession, agent: str, player: dict[str, Any]) -> Any:
+    """A legal action of human `agent` now: its default, else the first legal one of its keys, else of its mask."""
+    for action in [player["default_action"], *player["keys"].values()]:
+        if action is not None and session.is_legal(agent, action):
+            return action
+    mask = session.action_mask(agent)
+    return mask.index(1) if mask and 1 in mask else next(iter(player["keys"].values()))
 
 
 def _env_classes(session: GameSession) -> list[type]:
@@ -180,7 +198,7 @@ def _env_error(field: str, doing: str, error: Exception) -> ConfigError:
 SNAPSHOT_STEPS = 5
 
 
-def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: NativePolicies) -> None:
+def _check_snapshot(session: GameSession, moves: Callable[[], dict[str, Any]], policies: NativePolicies) -> None:
     """Networked games repair desyncs and let players rejoin by moving env state as data: check that it
     saves, and that the same session and a new one (a rejoining browser) both continue identically from it."""
     from gymcast_runtime.env_state import StateError
@@ -194,7 +212,7 @@ def _check_snapshot(session: GameSession, actions: dict[str, Any], policies: Nat
     def run(player: GameSession) -> list[str]:
         hashes = []
         for _ in range(SNAPSHOT_STEPS):
-            player.step(actions, policies.run(player.policy_requests()))
+            player.step(moves(), policies.run(player.policy_requests()))
             hashes.append(player.obs_hash())
         return hashes
 

@@ -15,7 +15,7 @@ from gymcast.experiment.multiplayer import Multiplayer, networked
 from gymcast.experiment.players import Human, OnnxPolicy, Player, PythonPolicy, RandomPolicy
 from gymcast.experiment.refs import to_ref
 
-INPUT_MODES = ("pressed_keys", "single_keystroke")
+INPUT_MODES = ("pressed_keys", "single_keystroke", "turns")
 ASSIGNMENTS = ("balanced", "random")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -109,14 +109,17 @@ class Experiment:
         frame_fn: str | Callable[..., Any] | None = None,
         objects_fn: str | Callable[..., Any] | None = None,
         assets: dict[str, Any] | None = None,
+        click_fn: str | Callable[..., Any] | None = None,
     ) -> Experiment:
-        """Display: steps per second, canvas size in CSS pixels, and how the env is drawn.
+        """Display: steps per second, canvas size in CSS pixels, how the env is drawn, and what a click means.
 
         - `frame_fn(env) -> (H, W, 3) uint8`: pixels, shown as they are.
         - `objects_fn(env) -> [drawable, ...]` (see `gymcast_runtime.draw`): objects drawn by Phaser
           at the display's refresh rate, gliding between steps; `assets` names the images that
           sprites use ({name: file} or {name: {file, frame_width, frame_height}} for a sprite sheet).
         - neither: `env.render()` with `render_mode="rgb_array"`.
+        - `click_fn(env, x, y) -> action or None`: a click or tap on the canvas at canvas pixel (x, y)
+          becomes the action of the human to move (see `gymcast_runtime.input.grid_click` for boards).
         """
         if frame_fn is not None and objects_fn is not None:
             raise ConfigError(
@@ -136,6 +139,8 @@ class Experiment:
             "objects_fn": to_ref("rendering.objects_fn", objects_fn) if objects_fn is not None else None,
             "assets": check_assets(assets),
         }
+        if click_fn is not None:  # only games that use it carry it, so other manifests stay as they were
+            self._rendering["click_fn"] = to_ref("rendering.click_fn", click_fn)
         return self
 
     def gameplay(
@@ -144,18 +149,32 @@ class Experiment:
         max_steps: int | None = None,
         input_mode: str = "pressed_keys",
         seed: int | None = None,
+        ai_think_ms: int = 0,
     ) -> Experiment:
-        """Episodes per participant, a step cap per episode, how keys become actions, and the base seed.
+        """Episodes per participant, a step cap per episode, how input becomes actions, and the base seed.
 
         Episode k is reset with seed `seed + k`. With `seed=None`, each session draws a base seed
         and logs it, so every episode can still be replayed.
+        `input_mode="turns"`: the env steps only when the player to move acts (a key, a click or a
+        tap); AI players move `ai_think_ms` after their turn begins, so a participant can follow.
+        Humans need no `default_action` then (`default_action=None`).
         """
+        mode = check_choice("gameplay.input_mode", input_mode, INPUT_MODES)
+        think = check_int("gameplay.ai_think_ms", ai_think_ms, 0, 60_000)
+        if think and mode != "turns":
+            raise ConfigError(
+                "gameplay.ai_think_ms",
+                f"a thinking delay applies only to turn-based play, but input_mode is {mode!r}",
+                'pass input_mode="turns", or drop ai_think_ms',
+            )
         self._gameplay = {
             "num_episodes": check_int("gameplay.num_episodes", num_episodes, 1, MAX_EPISODES),
             "max_steps": check_int("gameplay.max_steps", max_steps, 1) if max_steps is not None else None,
-            "input_mode": check_choice("gameplay.input_mode", input_mode, INPUT_MODES),
+            "input_mode": mode,
             "seed": check_int("gameplay.seed", seed, 0, MAX_BASE_SEED) if seed is not None else None,
         }
+        if mode == "turns":  # only turn-based games carry it, so other manifests stay as they were
+            self._gameplay["ai_think_ms"] = think
         return self
 
     def hosting(
@@ -390,8 +409,19 @@ class Experiment:
             )
         if self._players is None:
             raise ConfigError("players", "no players are set", 'call .players({"player": Human(keys={...})})')
+        if self._gameplay["input_mode"] != "turns":
+            _check_default_actions("players", self._players)
+            for name, settings in self._conditions.items():
+                _check_default_actions(f"conditions[{name!r}].players", settings.get("players") or {})
         if self._multiplayer is not None:
             self._multiplayer.check_seats(self._players)
+            no_default = [a for a, p in self._players.items() if isinstance(p, Human) and p.default_action is None]
+            if no_default and self._multiplayer.on_dropout == "default_action":
+                raise ConfigError(
+                    "multiplayer.on_dropout",
+                    f"the seats {no_default} have no default action to play when their person leaves",
+                    'pass on_dropout="ai" with fallbacks, or on_dropout="end"',
+                )
             used = [name for name in ("pause", "restart", "fps_range") if self._controls[name]]
             if used:
                 raise ConfigError(
@@ -472,6 +502,17 @@ def _check_players(field: str, players: Any) -> None:
                 "use Human(keys=...), OnnxPolicy(model=...), PythonPolicy(policy=...) or RandomPolicy()",
             )
         player.validate(f"{field}[{agent!r}]")
+
+
+def _check_default_actions(field: str, players: dict[str, Player]) -> None:
+    """Outside turn-based play every Human needs a default action (the action of a step without input)."""
+    for agent, player in players.items():
+        if isinstance(player, Human) and player.default_action is None:
+            raise ConfigError(
+                f"{field}[{agent!r}].default_action",
+                "None is allowed only in turn-based play: real-time steps need an action when no key is held",
+                'pass the action of "no key", e.g. default_action=0, or use .gameplay(input_mode="turns")',
+            )
 
 
 def _with_settings(game: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

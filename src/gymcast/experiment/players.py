@@ -34,7 +34,8 @@ class Human:
     Args:
         keys: browser key name (`KeyboardEvent.key`, e.g. "ArrowLeft", "a", " ") -> env action. A chord
             of keys held together is joined by "+" ("ArrowLeft+ArrowUp"); the largest held chord wins.
-        default_action: the action taken on a step when no mapped key applies.
+        default_action: the action taken on a step when no mapped key applies; None only in turn-based
+            play (`.gameplay(input_mode="turns")`), where the env waits for the person's move instead.
     """
 
     keys: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +134,8 @@ class PythonPolicy:
 
     `policy` references a class taking no arguments, with `act(observation) -> action` and
     optionally `reset(episode)` and `on_feedback(episode, step, value)` (value "good" or "bad").
+    With an env that gives action masks, `act(observation, action_mask=None)` receives the mask
+    (0/1 per action) when its signature names `action_mask`; an illegal move stops the game.
     """
 
     policy: Any

@@ -6,6 +6,7 @@ import { KeyboardCapture, chordKeys } from "./input.js";
 import { Outbox, createSession, requestCompletionCode } from "./outbox.js";
 import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
 import { ObjectView } from "./objects.js";
+import { captureClicks, isTouchDevice, showKeyButtons } from "./pointer.js";
 import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,11 +14,12 @@ const REGISTRATION_WAIT_MS = 8000;
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
   session_id: null, participant_id: null, condition: null, error: null, net: null, offline_ready: false,
-  boot_ms: null, python_snapshot: null,
+  boot_ms: null, python_snapshot: null, turn: null, notice: null,
 };
 let outbox = null;
 let completed = false; // the session's completion is logged: the host takes no more events
 let view = null;
+let keyboard = null; // the KeyboardCapture (on-screen buttons press its keys too)
 
 window.gymcast = {
   status: () => ({
@@ -66,6 +68,8 @@ function startWorker(manifest, baseUrl, log) {
       else if (data.type === "event") (bridge.game ? bridge.game.onEvent : log)(data.event);
       else if (data.type === "done") bridge.game?.done(data.outcome ?? null);
       else if (data.type === "net") bridge.game?.onNet(data);
+      else if (data.type === "turn") showTurn(data);
+      else if (data.type === "notice") showNotice(data.text);
       else if (data.type === "error") {
         reject(new Error(data.message));
         fail(data.message); // also once a game has started
@@ -151,7 +155,7 @@ async function boot() {
     log({ type: "condition", condition, source: registered?.condition ? "host" : "participant hash" });
   }
   status.condition = progress.state.condition;
-  new KeyboardCapture(allKeys(manifest), (key, down, t) => bridge.worker.postMessage({ type: "key", key, down, t }));
+  keyboard = new KeyboardCapture(allKeys(manifest), (key, down, t) => bridge.worker.postMessage({ type: "key", key, down, t }));
   for (const [what, target] of [["visibilitychange", document], ["blur", window], ["focus", window]]) {
     target.addEventListener(what, () => bridge.worker.postMessage({
       type: "page", what: what === "visibilitychange" ? document.visibilityState : what,
@@ -234,6 +238,7 @@ async function runGame(scene, { manifest, bridge, progress, log, registration, a
     : new FrameView($("screen"), config.rendering.width, config.rendering.height);
   const overlay = new Overlay($("overlay"));
   showControls(config, (message) => bridge.worker.postMessage(message));
+  showPointerInput(config, (message) => bridge.worker.postMessage(message));
   const total = config.gameplay.num_episodes;
   const finished = new Promise((resolve) => {
     bridge.game = {
@@ -334,6 +339,38 @@ function showControls(config, send) {
   $("restart").onclick = () => send({ type: "restart" });
   $("fps-down").onclick = () => send({ type: "fps", fps: (status.fps ?? config.rendering.fps) - 5 });
   $("fps-up").onclick = () => send({ type: "fps", fps: (status.fps ?? config.rendering.fps) + 5 });
+}
+
+/** Canvas clicks and taps go to the worker (games with a click_fn); touch devices get a button per key. */
+function showPointerInput(config, send) {
+  status.turn = null;
+  $("turn-note").textContent = "";
+  $("turn-note").hidden = $("notice").hidden = config.gameplay.input_mode !== "turns";
+  stopClicks?.();
+  stopClicks = config.rendering.click_fn
+    ? captureClicks($("screen"), config.rendering.width, config.rendering.height, (x, y) => send({ type: "click", x, y }))
+    : null;
+  const keys = Object.values(config.players).flatMap((player) => Object.keys(player.keys ?? {}).flatMap(chordKeys));
+  showKeyButtons($("touch-keys"), isTouchDevice() ? [...new Set(keys)] : [], keyboard);
+}
+let stopClicks = null;
+
+/** Turn-based play: say whose move it is. */
+function showTurn(turn) {
+  status.turn = { to_move: turn.to_move, controller: turn.controller, yours: turn.yours, step: turn.step };
+  const who = turn.to_move.join(" and ");
+  $("turn-note").textContent = turn.yours ? `Your turn (${who})`
+    : turn.controller === "ai" ? `The computer (${who}) is thinking…` : `Waiting for ${who} to move…`;
+  showNotice("");
+}
+
+let noticeTimer;
+/** A short note under the game (a refused move); it fades after a few seconds. */
+function showNotice(text) {
+  if (text) status.notice = { text, at: Date.now() };
+  $("notice").textContent = text;
+  clearTimeout(noticeTimer);
+  if (text) noticeTimer = setTimeout(() => ($("notice").textContent = ""), 3000);
 }
 
 function allKeys(manifest) {

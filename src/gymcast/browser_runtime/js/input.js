@@ -14,10 +14,21 @@ export class KeyboardCapture {
   #handle(event, down) {
     if (!this.keys.has(event.key)) return;
     event.preventDefault(); // arrows and space would scroll the page
-    if (down && (event.repeat || this.held.has(event.key))) return;
-    if (!down && !this.held.has(event.key)) return;
-    down ? this.held.add(event.key) : this.held.delete(event.key);
-    this.onKey(event.key, down, Date.now());
+    if (event.repeat) return;
+    down ? this.press(event.key) : this.release(event.key);
+  }
+
+  /** `key` goes down (a key press, or an on-screen button pressed: pointer.js); ignored while held. */
+  press(key) {
+    if (this.held.has(key)) return;
+    this.held.add(key);
+    this.onKey(key, true, Date.now());
+  }
+
+  /** `key` goes up; ignored unless held. */
+  release(key) {
+    if (!this.held.delete(key)) return;
+    this.onKey(key, false, Date.now());
   }
 
   /** Release every held key, e.g. when the window loses focus and keyups would be missed. */
@@ -34,6 +45,7 @@ export class KeyState {
   constructor() {
     this.pressed = [];
     this.strokes = [];
+    this.clicks = []; // actions of canvas clicks (rendering.click_fn) not yet used, in real-time play
     this.buffers = new Map(); // agent -> {action, key, remaining}: a human's last input kept alive
   }
 
@@ -75,10 +87,11 @@ function heldChord(keyMap, pressed) {
  * pressed_keys: the largest chord of theirs fully held ("ArrowLeft+ArrowUp"), else the most recently
  * pressed key of theirs still held, or else one tapped since the
  * last step (a tap shorter than a step still counts once). single_keystroke: their oldest unused
- * keystroke. With no key, their last input stays alive for `action_buffer - 1` more steps;
+ * keystroke. A canvas click (its click_fn action) comes first, once. With no key, their last input stays alive for `action_buffer - 1` more steps;
  * after that, the default action. Returns {action, key}, key null for the default.
  */
 export function chooseAction(agent, player, state, mode) {
+  if (state.clicks.length) return { action: state.clicks.shift(), key: "click" }; // a click counts once
   let key;
   if (mode === "single_keystroke") {
     key = state.takeStroke(player.keys);

@@ -9,6 +9,12 @@
 // milliseconds per step and have no cheap state save/load; rollback would re-simulate many steps
 // per frame.
 //
+// Turn-based games (gameplay.input_mode "turns") use turn-based lockstep over the same relay messages:
+// there is no input delay, and every seat still sends one `action` per step, for the step being played.
+// The seat to move sends its move once its person makes it; every other seat sends `null` (a pass) at
+// once. A step runs when every seat's entry is here, with the movers' actions only. A page whose seat
+// is not to move cannot move: Run refuses its input. The relay forwards these like any action.
+//
 // A NetPlay drives its run (run.js) through the run's "For NetPlay" methods, keeps its books in a
 // Lockstep (lockstep.js), and tells the page through the worker's PageChannel (protocol.js).
 
@@ -162,6 +168,51 @@ export class NetPlay {
     const used = { [this.seat]: this.keysUsed.get(step) ?? null };
     this.keysUsed.delete(step);
     return { actions: { ...joint }, used, extra: { wait_ms: round(waitedMs), input_delay: this.delay } };
+  }
+
+  /**
+   * Turn-based play: step `step`'s actions of the agents `toMove` once every seat has sent its entry
+   * (its move, or a pass), or null while one is missing. This seat passes at once when it is not to
+   * move, or sends its person's move (Run.takeMove) when it is; seats this browser stands in for get
+   * their fallback's move, or a pass.
+   */
+  async turnInput(step, toMove, generation) {
+    if (this.awaitingState || this.ended) return null;
+    const { episode } = this.run.at();
+    if (!this.lockstep.has(episode, step, this.seat)) {
+      const move = toMove.includes(this.seat) ? this.run.takeMove(this.seat) : { action: null, key: null };
+      if (move) {
+        this.lockstep.record(episode, step, this.seat, move.action);
+        this.keysUsed.set(step, move.key);
+        this.connection.send({ type: "action", episode, step, agent: this.seat, action: move.action });
+      }
+    }
+    const due = [...this.standIns].filter((agent) => this.lockstep.standInDue(episode, step, agent));
+    const deciding = due.filter((agent) => toMove.includes(agent));
+    let decided = {};
+    if (deciding.length) {
+      const agents = JSON.stringify(deciding);
+      const requests = JSON.parse(this.game.fallback_requests_json(agents));
+      const outputs = requests.length ? (await this.policies.run(requests)).outputs : {};
+      decided = JSON.parse(this.game.fallback_actions_json(agents, JSON.stringify(outputs)));
+    }
+    for (const agent of due) {
+      this.lockstep.markStandInSent(episode, step, agent);
+      this.connection.send({ type: "action", episode, step, agent, action: decided[agent] ?? null });
+    }
+    if (!this.run.isCurrent(generation)) return null;
+    const joint = this.lockstep.joint(episode, step);
+    if (!joint) {
+      this.waitingSince ??= performance.now();
+      this.waitingGeneration = generation;
+      return null;
+    }
+    const waitedMs = this.waitingSince === null ? 0 : performance.now() - this.waitingSince;
+    this.waitingSince = null;
+    const used = toMove.includes(this.seat) ? { [this.seat]: this.keysUsed.get(step) ?? null } : {};
+    this.keysUsed.delete(step);
+    const actions = Object.fromEntries(toMove.map((agent) => [agent, joint[agent]]));
+    return { actions, used, extra: { wait_ms: round(waitedMs) } };
   }
 
   /** Send this seat's actions up to `step + delay`, and decide for the seats this browser stands in for. */

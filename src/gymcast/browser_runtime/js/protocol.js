@@ -45,6 +45,15 @@
  */
 
 /**
+ * A click or tap on the game canvas, in canvas pixels (`rendering.width` x `rendering.height`, scaled
+ * from the displayed size); the game's `click_fn` makes it an action (logged as a `click` event).
+ * @typedef {object} ClickMessage
+ * @property {"click"} type
+ * @property {number} x
+ * @property {number} y
+ */
+
+/**
  * The page's visibility or focus changed (logged as a `page` event; the game's `on_page` hook runs).
  * @typedef {object} PageMessage
  * @property {"page"} type
@@ -61,7 +70,7 @@
  * @typedef {FeedbackMessage | PauseMessage | ResumeMessage | RestartMessage | FpsMessage} ControlMessage
  */
 
-/** @typedef {InitMessage | StartMessage | KeyMessage | PageMessage | ControlMessage} ToWorker */
+/** @typedef {InitMessage | StartMessage | KeyMessage | ClickMessage | PageMessage | ControlMessage} ToWorker */
 
 // ---- worker -> page -------------------------------------------------------------------------
 
@@ -137,6 +146,22 @@
  */
 
 /**
+ * Turn-based play: whose move it is now (also logged as a `turn` event).
+ * @typedef {object} TurnStatus
+ * @property {string[]} to_move the agents to move
+ * @property {"human" | "ai"} controller who plays them
+ * @property {boolean} yours whether a person at this page is to move
+ * @property {number} episode
+ * @property {number} step the steps played so far
+ * @typedef {{type: "turn"} & TurnStatus} TurnMessage
+ */
+
+/**
+ * A short note for the participant, e.g. "That move is not allowed." after a refused move.
+ * @typedef {{type: "notice", text: string}} NoticeMessage
+ */
+
+/**
  * Why a run ended before its episodes were played.
  * @typedef {{kind: "timeout", code: string, redirect: string}} TimeoutOutcome no partner came, and the study ends
  * @typedef {{kind: "group_end", reason: string}} GroupEndOutcome the group ended
@@ -155,7 +180,7 @@
 
 /**
  * @typedef {ProgressMessage | ReadyMessage | EventMessage | FrameMessage | ObjectsMessage | NetMessage
- *   | DoneMessage | ErrorMessage} ToPage
+ *   | TurnMessage | NoticeMessage | DoneMessage | ErrorMessage} ToPage
  */
 
 /**
@@ -168,6 +193,8 @@
  * @property {(bitmap: ImageBitmap, episode: number, step: number) => void} frame
  * @property {(json: string, period_ms: number, episode: number, step: number) => void} objects
  * @property {(status: NetStatus) => void} net
+ * @property {(turn: TurnStatus) => void} turn
+ * @property {(text: string) => void} notice
  * @property {(outcome: Outcome | null) => void} done
  * @property {(error: unknown) => void} error
  */

@@ -3,6 +3,11 @@
 // episodes and the participant controls (pause, resume, restart, fps, feedback). A networked game
 // (config.multiplayer, with a relay) plays in lockstep through a NetPlay (netplay.js), which drives the
 // run only through the methods under "For NetPlay" below.
+//
+// Turn-based games (gameplay.input_mode "turns") have no fixed rate: each step waits for the player
+// to move (Python's `turn`). A human's move is a key press or a click (queued in `moves` only while a
+// human of this browser is to move; otherwise it is logged as an `illegal_move`, "not_your_turn");
+// an AI moves `ai_think_ms` after its turn begins. Networked, NetPlay.turnInput gathers the step.
 
 import { frameBitmap } from "./frames.js";
 import { chooseAction } from "./input.js";
@@ -101,6 +106,13 @@ export class Run {
     this.inEpisode = false;
     /** @type {NetPlay | null} */
     this.net = null;
+    this.turns = config.gameplay.input_mode === "turns";
+    /** @type {{agent: string, action: any, key: string}[]} moves of this browser's humans, waiting to be used */
+    this.moves = [];
+    /** @type {string[]} the humans of this browser to move now ([] while nobody here may move) */
+    this.localMovers = [];
+    this.announced = -1; // the step whose turn was last announced
+    this.thinkingSince = null; // performance.now() when the AI to move began thinking
   }
 
   /** A base seed in [0, max_base_seed], so every episode's seed (base + episode) stays a valid seed. */
@@ -116,6 +128,45 @@ export class Run {
 
   onKey(key, down, t) {
     this.#emit({ type: "key", key, down, key_time: t, episode: this.episode, step: this.step });
+    if (!this.turns || !down) return;
+    this.keys.strokes = []; // turn-based play takes moves from `moves`, not keystrokes
+    const agent = this.localMovers.find((name) => key in this.config.players[name].keys)
+      ?? Object.keys(this.config.players).find((name) => key in (this.config.players[name].keys ?? {}));
+    if (agent !== undefined) this.#offerMove(agent, this.config.players[agent].keys[key], key);
+  }
+
+  /** A click or tap on the canvas at canvas pixel (x, y): the experiment's click_fn makes it a move, or nothing. */
+  onClick(x, y) {
+    const action = this.config.rendering.click_fn ? JSON.parse(this.game.click_json(x, y)) : null;
+    this.#emit({ type: "click", x: round(x), y: round(y), action, episode: this.episode, step: this.step });
+    if (action === null) return;
+    if (this.turns) return this.#offerMove(this.localMovers[0] ?? this.humans[0]?.[0], action, "click");
+    this.keys.clicks.push(action); // real time: the next step of this browser's first human takes it
+  }
+
+  /** A human's move in turn-based play: queued while one of this browser's humans is to move, else refused. */
+  #offerMove(agent, action, key) {
+    if (!this.inEpisode || this.paused) return;
+    if (!this.localMovers.includes(agent)) return this.#refuse(agent, action, key, "not_your_turn");
+    this.moves.push({ agent, action, key });
+    this.wake();
+  }
+
+  /** Log a refused move (`illegal_move`), and have the page say so. */
+  #refuse(agent, action, key, reason) {
+    this.#emit({ type: "illegal_move", agent, action, key, reason, episode: this.episode, step: this.step });
+    this.page.notice(reason === "not_your_turn" ? "It is not your turn." : "That move is not allowed.");
+  }
+
+  /** The oldest queued legal move of `agent` (illegal ones are refused and dropped), or undefined. */
+  takeMove(agent) {
+    while (this.moves.length) {
+      const move = this.moves.shift();
+      if (move.agent !== agent) continue;
+      if (this.game.is_legal_json(agent, JSON.stringify(move.action))) return move;
+      this.#refuse(agent, move.action, move.key, "illegal");
+    }
+    return undefined;
   }
 
   onPage(what) {
@@ -187,6 +238,8 @@ export class Run {
     this.step = 0;
     this.returns = Object.fromEntries(Object.keys(this.config.players).map((agent) => [agent, 0]));
     this.inEpisode = true;
+    this.announced = -1;
+    this.moves = [];
     this.#emit({ type: "episode_start", episode: this.episode, attempt: this.attempt, seed, ...reset });
     this.net?.episodeStarted(this.episode);
     this.#sendFrame();
@@ -206,10 +259,71 @@ export class Run {
   }
 
   async #tick(generation) {
+    if (this.turns) return this.#turnTick(generation);
     const lateMs = performance.now() - this.nextTick + this.behindMs;
     this.behindMs = 0;
     const input = this.net ? await this.net.input(this.step + 1, generation) : this.#localInput();
     if (!input || generation !== this.generation) return; // waiting for a partner's action, or paused/restarted
+    await this.#apply(input, generation, lateMs);
+  }
+
+  /**
+   * One turn: announce who moves (logged as `turn`, shown by the page), then wait for a human of this
+   * browser (woken by their move), a partner's move (networked), or an AI's thinking time.
+   */
+  async #turnTick(generation) {
+    if (this.turnBusy) return void (this.again = true); // woken mid-turn: look again once this one is done
+    this.turnBusy = true;
+    try {
+      await this.#turn(generation);
+    } finally {
+      this.turnBusy = false;
+    }
+    if (this.again && generation === this.generation) {
+      this.again = false;
+      this.timer = setTimeout(this.guard(() => this.#tick(generation)), 0);
+    }
+  }
+
+  async #turn(generation) {
+    this.again = false;
+    const turn = JSON.parse(this.game.turn_json());
+    const players = this.config.players;
+    const humans = turn.to_move.filter((agent) => players[agent].type === "human");
+    const seat = this.net?.seat;
+    this.localMovers = this.net ? humans.filter((agent) => agent === seat) : humans;
+    if (this.announced !== this.step) {
+      this.announced = this.step;
+      this.thinkingSince = humans.length ? null : performance.now();
+      const controller = humans.length ? "human" : "ai";
+      const yours = this.localMovers.length > 0;
+      this.#emit({ type: "turn", to_move: turn.to_move, controller, yours, episode: this.episode, step: this.step });
+      this.page.turn({ to_move: turn.to_move, controller, yours, episode: this.episode, step: this.step });
+    }
+    if (!humans.length) {
+      const waitMs = (this.config.gameplay.ai_think_ms ?? 0) - (performance.now() - this.thinkingSince);
+      if (waitMs > 0) return void (this.timer = setTimeout(this.guard(() => this.#tick(generation)), waitMs));
+    }
+    let input;
+    if (this.net) input = await this.net.turnInput(this.step + 1, turn.to_move, generation);
+    else {
+      const actions = {}, used = {};
+      for (const agent of humans) {
+        const move = this.takeMove(agent);
+        if (!move) return; // wait for this human's move (onKey / onClick wake the run)
+        actions[agent] = move.action;
+        used[agent] = move.key;
+      }
+      input = { actions, used, extra: {} };
+    }
+    if (!input || generation !== this.generation) return;
+    this.localMovers = [];
+    this.moves = [];
+    await this.#apply(input, generation, 0);
+  }
+
+  /** Run one step with `input` ({actions, used, extra}) and log it; then the next tick, or the episode's end. */
+  async #apply(input, generation, lateMs) {
     const policies = this.loaded.policies;
     const requests = policies ? JSON.parse(this.game.policy_requests_json()) : [];
     const inference = requests.length ? await policies.run(requests) : { outputs: {}, ms: 0 };
@@ -227,6 +341,7 @@ export class Run {
     this.net?.stepped(this.episode, result);
     this.#sendFrame();
     if (result.terminated || result.truncated) return this.#endEpisode(result);
+    if (this.turns) return void (this.timer = setTimeout(this.guard(() => this.#tick(generation)), 0));
     this.nextTick += this.periodMs;
     const now = performance.now();
     if (now - this.nextTick > 5 * this.periodMs) { // fell far behind: do not burst, but log the next step as late
@@ -237,6 +352,7 @@ export class Run {
   }
 
   #endEpisode(result) {
+    this.localMovers = [];
     const custom = JSON.parse(this.game.end_episode_json(JSON.stringify(this.returns)));
     this.inEpisode = false;
     this.#emit({
@@ -289,7 +405,7 @@ export class Run {
 
   /** Continue from a restored state at (episode, step). */
   continueFrom(episode, step, returns, episodeOver) {
-    Object.assign(this, { episode, step, returns: { ...this.returns, ...returns }, inEpisode: !episodeOver });
+    Object.assign(this, { episode, step, returns: { ...this.returns, ...returns }, inEpisode: !episodeOver, announced: -1 });
     this.generation += 1;
     this.stop();
     this.#sendFrame();

@@ -22,6 +22,8 @@ const page = {
   frame: (bitmap, episode, step) => post({ type: "frame", bitmap, episode, step }, [bitmap]),
   objects: (json, period_ms, episode, step) => post({ type: "objects", json, period_ms, episode, step }),
   net: (status) => post({ type: "net", ...status }),
+  turn: (turn) => post({ type: "turn", ...turn }),
+  notice: (text) => post({ type: "notice", text }),
   done: (outcome) => post({ type: "done", outcome }),
   error: (error) => post({ type: "error", message: String(/** @type {any} */ (error)?.message ?? error) }),
 };
@@ -48,6 +50,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
       warming = warmUp(data.manifest.games, loaded, page);
     } else if (data.type === "start") guarded(start, fail)(data);
     else if (data.type === "key") onKey(data);
+    else if (data.type === "click") guarded(() => run?.onClick(data.x, data.y), fail)();
     else if (data.type === "page") guarded(onPage, fail)(data.what);
     else if (run && CONTROLS.has(data.type)) guarded((control) => run[control.type](control), fail)(data);
   } catch (error) {
