@@ -299,7 +299,14 @@ export class NetPlay {
   /** A desync repair: take the reference's state at its step, then re-run this episode's later steps. */
   #repair(message) {
     const before = this.game.obs_hash();
-    this.game.restore_b64(message.state);
+    try {
+      this.game.restore_b64(message.state);
+    } catch (error) { // a state that does not fit this game (a hostile or broken partner): keep ours, say so
+      if (/** @type {any} */ (error)?.type !== "StateError") throw error;
+      this.page.event({ type: "resync_refused", episode: message.episode, step: message.step, source: message.from,
+                        error: String(/** @type {any} */ (error).message).slice(-500) });
+      return; // the next hashes disagree again, and the relay ends the group if the repair is never confirmed
+    }
     for (let step = message.step + 1; step <= this.last.step; step += 1) {
       this.game.step_json(JSON.stringify(this.lockstep.appliedAt(step)));
     }
