@@ -49,7 +49,9 @@ def replay_episode(
                 humans = {a: v for a, v in logged["actions"].items() if a not in session.ai}
                 record = session.step(humans, policies.run(session.policy_requests()))
                 if record["actions"] != logged["actions"]:
-                    return result("diverged", step, f"AI actions {record['actions']} != logged {logged['actions']}")
+                    return result(
+                        "diverged", step, f"native AI actions {record['actions']} != logged {logged['actions']}"
+                    )
             if observations is not None:
                 observations.append(to_json_value(session.observation))
             problem = difference(record, logged)
