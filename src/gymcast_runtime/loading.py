@@ -18,6 +18,17 @@ def preload(modules: list[str]) -> None:
         importlib.import_module(name)
 
 
+def after_restore() -> None:
+    """Make a Python restored from a memory snapshot its own: fresh global `random` and `numpy.random`
+    states (the snapshot froze the maker's), and a check that numpy still computes."""
+    import numpy as np
+
+    random.seed()
+    np.random.seed()
+    if int(np.arange(5).sum()) != 10 or float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2)) != 4.0:
+        raise RuntimeError("numpy gives wrong answers after the restore")
+
+
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
     """Play `steps` random steps of a game on a new env with every per-step call the worker makes
     (frames, hashes, snapshots), yielding each step's ONNX requests so the caller can run them too."""
