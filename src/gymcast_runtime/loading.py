@@ -12,9 +12,11 @@ from gymcast_runtime.shim import install_multiprocessing_stub
 
 
 def preload(modules: list[str]) -> None:
-    """Import numpy, gymnasium and the games' own modules (env creators, drawing functions)."""
+    """Import numpy, gymnasium, the games' own modules (env creators, drawing functions), and the
+    runtime's modules a game uses (a restored snapshot has them imported before their files are back)."""
     install_multiprocessing_stub()
-    for name in ["numpy", "gymnasium", *modules]:
+    runtime = ["gymcast_runtime.bridge", "gymcast_runtime.session", "gymcast_runtime.draw", "gymcast_runtime.pruned"]
+    for name in ["numpy", "gymnasium", *runtime, *modules]:
         importlib.import_module(name)
 
 

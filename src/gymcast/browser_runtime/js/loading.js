@@ -24,6 +24,7 @@ const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (s
  * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number}} contracts
  * @property {any} pyodide
  * @property {PythonBoot} boot how Python started (restored from the snapshot after the imports, or afresh, and why)
+ * @property {Promise<void>} installed the packages' files are in place (after a restore, some time after `ready`)
  */
 
 /**
@@ -65,8 +66,11 @@ export async function load(manifest, baseUrl, page) {
   await downloads;
   const policies = await policiesReady;
   page.progress(0.9, "Installing packages…");
-  // After a restore this only unpacks the files (for imports to come): the libraries are loaded.
-  await stage("install", "installing the Python packages", () => installPackages(pyodide, manifest.packages));
+  // After a restore this only unpacks the files, for imports still to come (the libraries are
+  // loaded, the games' modules imported): it goes on after `ready`; the warm-up and runs wait for it.
+  const installed = stage("install", "installing the Python packages", () => installPackages(pyodide, manifest.packages));
+  installed.catch(() => {}); // awaited by the warm-up and by each run
+  if (boot.path === "fresh") await installed;
   installPrunedFinder(pyodide, manifest, url, page);
   page.progress(0.97, "Starting the environment…");
   // Import the heavy modules now, while the participant reads, so Start shows a frame at once
@@ -75,7 +79,7 @@ export async function load(manifest, baseUrl, page) {
   page.progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
   page.ready(bootTimes, started.snapshot, boot);
-  return { games: new Games(pyodide), policies, contracts: manifest.contracts, pyodide, boot };
+  return { games: new Games(pyodide), policies, contracts: manifest.contracts, pyodide, boot, installed };
 }
 
 /** loadPyodide's options for `manifest`'s Pyodide (the same for every boot path: the snapshots depend on it). */
@@ -119,7 +123,7 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
  * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
  *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
  */
-export function warmUp(configs, { games, policies }, page) {
+export function warmUp(configs, { games, policies, installed }, page) {
   let stopped = false;
   const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
   const done = (async () => {
@@ -127,6 +131,7 @@ export function warmUp(configs, { games, policies }, page) {
     let warm = null;
     let error = null;
     try {
+      await installed;
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;
         games.get(key, config);
