@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("baseline (as published)", "pre-compressed", "pre-compressed, slim", "pre-compressed, slim, repacked")
+VARIANTS = (
+    "baseline (as published)",
+    "pre-compressed",
+    "pre-compressed, slim",
+    "pre-compressed, slim, repacked",
+    "default + snapshot after imports",
+)
 ROW = re.compile(
     r"^(?P<bundle>\w+)\s+(?P<network>unthrottled|\d+ Mbit/s, \d+ ms RTT)\s+(?P<visit>cold|warm)\s+"
     r"(?P<variant>.+?)\s+(?P<start>[\d.]+)\s+(?P<frame>[\d.]+)\s+(?P<mb>[\d.]+)$"
