@@ -38,7 +38,7 @@ export async function load(manifest, baseUrl, page) {
   const stage = timedStage(bootTimes);
   const url = (/** @type {string} */ path) => new URL(path, baseUrl).href;
   const options = pyodideOptions(manifest, baseUrl);
-  const saved = await findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
+  const finding = findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
   page.progress(0.02, "Loading Python…");
   // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
   const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl") && !path.startsWith("full/"));
@@ -47,6 +47,7 @@ export async function load(manifest, baseUrl, page) {
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
     : Promise.resolve(null);
+  const saved = await finding;
   /** @type {PythonBoot} */
   const boot = { path: "fresh", why: saved ? null : "no snapshot saved for this build" };
   let started = null;
