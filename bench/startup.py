@@ -8,6 +8,9 @@ when Start is clicked at once. The baseline, measured in the same run, is the bu
 `--no-slim` (the whole standard library and wheels, as published) and served with
 `--no-compression`. The other variants add, one at a time: pre-compression; slimming (only the
 traced modules, as bytecode: today's default build); and repacking (`gymcast build --repack`).
+The last, the default build again, stays on the Start screen between its cold and warm visits
+until the worker has stored the snapshot after the imports, so its warm visit restores Python from
+it (the other variants click Start at once: their warm visits are the previous default's).
 
 Play (unthrottled, a third, warm visit, at the issue's goal rates: CartPole 60 steps/s, Overcooked
 30; Start is clicked 3 s after it shows, as a participant reading it would): keys are tapped for
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -68,7 +72,14 @@ VARIANTS = {
     "pre-compressed": (False, False, ()),
     "pre-compressed, slim": (True, False, ()),
     "pre-compressed, slim, repacked": (True, True, ()),
+    "default + snapshot after imports": (True, False, ()),
 }
+#: variants whose warm visit follows a visit that stayed on the Start screen until the worker stored
+#: the snapshot after the imports (in the others Start is clicked at once, so none is made: the
+#: previous default's warm visit)
+SNAPSHOTTED = {"default + snapshot after imports"}
+SNAPSHOT_STORED = """async () => (await (await caches.open("gymcast-import-snapshots")).keys())
+  .some((request) => request.url.endsWith("/meta.json"))"""
 OPTIMISED = "pre-compressed, slim"  # the default build
 PAUSE_MS = 1000  # a longer gap between new frames is a pause between episodes
 READING_S = 3  # how long the play runs' participant reads the Start screen before clicking Start
@@ -109,6 +120,20 @@ def load(context, url: str, network: tuple[int, int] | None):
     ready, frame = time_to_first_frame(page, url)
     transferred = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished)
     return page, ready, frame, transferred
+
+
+def wait_for_snapshot(context, url: str, timeout_s: float = 180) -> None:
+    """Load `url` and stay on the Start screen until the snapshot after the imports is stored, as a
+    participant reading it would; a warning if it never is (the warm visit then boots afresh)."""
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(SNAPSHOT_STORED) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    if not page.evaluate(SNAPSHOT_STORED):
+        print(f"warning: no snapshot after the imports was stored within {timeout_s:g} s", file=sys.stderr)
+    page.close()
 
 
 def start_after_reading(context, url: str):
@@ -223,8 +248,15 @@ def main() -> None:
                         context = browser.new_context(service_workers="block")
                         context.add_init_script(OBSERVE)
                         for visit in ("cold", "warm"):
+                            if visit == "warm" and variant in SNAPSHOTTED:
+                                wait_for_snapshot(context, host.url)
                             page, *figures = load(context, host.url, network)
                             startup.append((name, label, visit, variant, *figures))
+                            boot = page.evaluate("window.gymcast.status().python_boot")
+                            if variant in SNAPSHOTTED and visit == "warm" and boot["path"] != "restored":
+                                print(
+                                    f"warning: {name} {label} warm visit booted afresh: {boot['why']}", file=sys.stderr
+                                )
                             page.close()
                             if variant == OPTIMISED and network is None and visit == "warm":
                                 page = start_after_reading(context, host.url)

@@ -12,9 +12,11 @@ from gymcast_runtime.shim import install_multiprocessing_stub
 
 
 def preload(modules: list[str]) -> None:
-    """Import numpy, gymnasium and the games' own modules (env creators, drawing functions)."""
+    """Import numpy, gymnasium, the games' own modules (env creators, drawing functions), and the
+    runtime's modules a game uses (a restored snapshot has them imported before their files are back)."""
     install_multiprocessing_stub()
-    for name in ["numpy", "gymnasium", *modules]:
+    runtime = ["gymcast_runtime.bridge", "gymcast_runtime.session", "gymcast_runtime.draw", "gymcast_runtime.pruned"]
+    for name in ["numpy", "gymnasium", *runtime, *modules]:
         importlib.import_module(name)
 
 
@@ -30,6 +32,17 @@ def game_modules(games: dict[str, dict[str, Any]]) -> list[str]:
         )
     ]
     return sorted({ref.split(":")[0] for ref in refs if ref})
+
+
+def after_restore() -> None:
+    """Make a Python restored from a memory snapshot its own: fresh global `random` and `numpy.random`
+    states (the snapshot froze the maker's), and a check that numpy still computes."""
+    import numpy as np
+
+    random.seed()
+    np.random.seed()
+    if int(np.arange(5).sum()) != 10 or float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2)) != 4.0:
+        raise RuntimeError("numpy gives wrong answers after the restore")
 
 
 def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[list[dict[str, Any]]]:

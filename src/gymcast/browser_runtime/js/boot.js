@@ -14,7 +14,7 @@ const REGISTRATION_WAIT_MS = 8000;
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
   session_id: null, participant_id: null, condition: null, error: null, net: null, offline_ready: false,
-  boot_ms: null, python_snapshot: null, turn: null, notice: null,
+  boot_ms: null, python_snapshot: null, python_boot: null, turn: null, notice: null,
 };
 let outbox = null;
 let completed = false; // the session's completion is logged: the host takes no more events
@@ -59,8 +59,8 @@ function startWorker(manifest, baseUrl, log) {
     worker.onmessage = ({ data }) => {
       if (data.type === "progress") showProgress(data.fraction, data.label);
       else if (data.type === "ready") {
-        Object.assign(status, { boot_ms: data.boot_ms, python_snapshot: data.python_snapshot });
-        log({ type: "boot", stages_ms: data.boot_ms, python_snapshot: data.python_snapshot });
+        Object.assign(status, { boot_ms: data.boot_ms, python_snapshot: data.python_snapshot, python_boot: data.python_boot });
+        log({ type: "boot", stages_ms: data.boot_ms, python_snapshot: data.python_snapshot, python_boot: data.python_boot });
         resolve();
       }
       else if (data.type === "frame") view?.show(data.bitmap, [data.episode, data.step]);

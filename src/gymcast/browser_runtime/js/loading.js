@@ -1,16 +1,19 @@
 // @ts-check
-// Loading the worker: Pyodide (from its memory snapshot when saved), the wheels, onnxruntime-web and
+// Loading the worker: Pyodide (restored from the snapshot after the imports when this build has one,
+// else from its start-up snapshot when saved), the wheels, onnxruntime-web and
 // the models, the finder for modules a slim bundle left out, the games' modules; then, while the
 // participant reads the Start screen, a warm-up of every game.
 
 import { Games } from "./games.js";
 import { Policies } from "./policies.js";
+import { findSnapshot, forgetSnapshots, restoreSnapshot } from "./import_snapshot.js";
 import { startPython } from "./python_snapshot.js";
 import { round } from "./timing.js";
 
 const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (see warmUp)
 
 /** @typedef {import("./protocol.js").PageChannel} PageChannel */
+/** @typedef {import("./protocol.js").PythonBoot} PythonBoot */
 
 /**
  * What loading gives the runs: the games' Python side, the ONNX policies (null without ONNX players),
@@ -19,6 +22,9 @@ const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (s
  * @property {Games} games
  * @property {Policies | null} policies
  * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number}} contracts
+ * @property {any} pyodide
+ * @property {PythonBoot} boot how Python started (restored from the snapshot after the imports, or afresh, and why)
+ * @property {Promise<void>} installed the packages' files are in place (after a restore, some time after `ready`)
  */
 
 /**
@@ -31,8 +37,8 @@ export async function load(manifest, baseUrl, page) {
   const bootTimes = {};
   const stage = timedStage(bootTimes);
   const url = (/** @type {string} */ path) => new URL(path, baseUrl).href;
-  const indexURL = url(manifest.pyodide.index_url);
-  const lockFileURL = url(manifest.pyodide.lock_url);
+  const options = pyodideOptions(manifest, baseUrl);
+  const finding = findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
   page.progress(0.02, "Loading Python…");
   // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
   const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl") && !path.startsWith("full/"));
@@ -41,37 +47,72 @@ export async function load(manifest, baseUrl, page) {
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
     : Promise.resolve(null);
-  const started = await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${indexURL}, lock ${lockFileURL})`,
-    async () => {
-      const { loadPyodide } = await import(indexURL + "pyodide.mjs");
-      return startPython(loadPyodide, {
-        indexURL, lockFileURL, env: { PYTHONHASHSEED: "0" },
-        stdout: (/** @type {string} */ line) => console.log(line), stderr: (/** @type {string} */ line) => console.warn(line),
-      });
-    });
+  const saved = await finding;
+  /** @type {PythonBoot} */
+  const boot = { path: "fresh", why: saved ? null : "no snapshot saved for this build" };
+  let started = null;
+  if (saved) {
+    try {
+      started = { pyodide: await stage("python", "restoring Python's snapshot", () => restoreSnapshot(saved, options)), snapshot: "used" };
+      boot.path = "restored";
+    } catch (error) {
+      boot.why = `the snapshot did not restore: ${String(error?.message ?? error).slice(0, 500)}`;
+      console.warn(`gymcast: ${boot.why}; starting afresh`);
+      await forgetSnapshots();
+    }
+  }
+  started ??= await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${options.indexURL}, lock ${options.lockFileURL})`,
+    async () => startPython((await import(options.indexURL + "pyodide.mjs")).loadPyodide, options));
   const pyodide = started.pyodide;
   await downloads;
   const policies = await policiesReady;
   page.progress(0.9, "Installing packages…");
-  await stage("install", "installing the Python packages", async () => {
-    /** @type {string[]} */
-    const errors = [];
-    await pyodide.loadPackage(manifest.packages, { messageCallback: () => {}, errorCallback: (/** @type {string} */ m) => errors.push(m) });
-    if (errors.length) throw new Error(errors.join("\n"));
-  });
+  // After a restore this only unpacks the files, for imports still to come (the libraries are
+  // loaded, the games' modules imported): it goes on after `ready`; the warm-up and runs wait for it.
+  const installed = stage("install", "installing the Python packages", () => installPackages(pyodide, manifest.packages));
+  installed.catch(() => {}); // awaited by the warm-up and by each run
+  if (boot.path === "fresh") await installed;
   installPrunedFinder(pyodide, manifest, url, page);
   page.progress(0.97, "Starting the environment…");
-  // Import the heavy modules now, while the participant reads, so Start shows a frame at once:
-  // numpy, gymnasium, and every module the games name (env creators, drawing functions).
-  const refs = Object.values(manifest.games).flatMap((config) =>
-    [config.env.creator, config.rendering.frame_fn, config.rendering.objects_fn].filter(Boolean));
-  const modules = [...new Set(refs.map((ref) => ref.split(":")[0]))];
-  await stage("import", "importing the environment", () =>
-    pyodide.pyimport("gymcast_runtime.loading").preload(pyodide.toPy(modules)));
+  // Import the heavy modules now, while the participant reads, so Start shows a frame at once
+  // (after a restore they are imported already).
+  await stage("import", "importing the environment", async () => preloadModules(pyodide, manifest));
   page.progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
-  page.ready(bootTimes, started.snapshot);
-  return { games: new Games(pyodide), policies, contracts: manifest.contracts };
+  page.ready(bootTimes, started.snapshot, boot);
+  return { games: new Games(pyodide), policies, contracts: manifest.contracts, pyodide, boot, installed };
+}
+
+/** loadPyodide's options for `manifest`'s Pyodide (the same for every boot path: the snapshots depend on it). */
+export function pyodideOptions(/** @type {any} */ manifest, /** @type {string} */ baseUrl) {
+  return {
+    indexURL: new URL(manifest.pyodide.index_url, baseUrl).href,
+    lockFileURL: new URL(manifest.pyodide.lock_url, baseUrl).href,
+    env: { PYTHONHASHSEED: "0" },
+    stdout: (/** @type {string} */ line) => console.log(line), stderr: (/** @type {string} */ line) => console.warn(line),
+  };
+}
+
+/** loadPackage for `packages`, failing with Pyodide's messages. */
+export async function installPackages(/** @type {any} */ pyodide, /** @type {string[]} */ packages) {
+  /** @type {string[]} */
+  const errors = [];
+  await pyodide.loadPackage(packages, { messageCallback: () => {}, errorCallback: (/** @type {string} */ m) => errors.push(m) });
+  if (errors.length) throw new Error(errors.join("\n"));
+}
+
+/** Import numpy, gymnasium, and every module the games name (env creators, drawing functions). */
+export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ manifest) {
+  const refs = Object.values(manifest.games).flatMap((config) =>
+    [config.env.creator, config.rendering.frame_fn, config.rendering.objects_fn].filter(Boolean));
+  const modules = pyodide.toPy([...new Set(refs.map((ref) => ref.split(":")[0]))]);
+  const loading = pyodide.pyimport("gymcast_runtime.loading");
+  try {
+    loading.preload(modules);
+  } finally {
+    modules.destroy();
+    loading.destroy();
+  }
 }
 
 /**
@@ -80,10 +121,10 @@ export async function load(manifest, baseUrl, page) {
  * wasm they use, Python fills its caches. One piece per task, so Start is handled at once (see
  * `stop`); logs a `warm_up` event.
  * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded @param {PageChannel} page
- * @returns {{stop: () => Promise<void>}} `stop` ends the warm-up (at most one step away) before a run starts,
- *   so the models never run twice at once
+ * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
+ *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
  */
-export function warmUp(configs, { games, policies }, page) {
+export function warmUp(configs, { games, policies, installed }, page) {
   let stopped = false;
   const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
   const done = (async () => {
@@ -91,6 +132,7 @@ export function warmUp(configs, { games, policies }, page) {
     let warm = null;
     let error = null;
     try {
+      await installed;
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;
         games.get(key, config);
@@ -110,8 +152,10 @@ export function warmUp(configs, { games, policies }, page) {
     page.event({ type: "warm_up", steps: warm?.steps_played ?? 0, ms: round(performance.now() - started),
                  stopped_by_start: stopped, ...(error && { error }) });
     warm?.destroy();
+    return !stopped;
   })();
   return {
+    finished: done,
     async stop() {
       stopped = true;
       await done;

@@ -88,6 +88,13 @@
  * @property {"ready"} type
  * @property {Record<string, number>} boot_ms ms per loading stage: download, policies, python, install, import, total
  * @property {"used" | "made" | "unavailable"} python_snapshot how Python started (see python_snapshot.js)
+ * @property {PythonBoot} python_boot restored from the snapshot after the imports, or afresh (import_snapshot.js)
+ */
+
+/**
+ * Which boot a worker took: `restored` from this build's snapshot after the imports, or `fresh`
+ * (loading, installing, importing); `why` says why not restored (none saved, or the restore's error).
+ * @typedef {{path: "restored" | "fresh", why: string | null}} PythonBoot
  */
 
 /**
@@ -188,7 +195,7 @@
  * runs get it, or the part of it they need).
  * @typedef {object} PageChannel
  * @property {(fraction: number, label: string) => void} progress
- * @property {(boot_ms: Record<string, number>, python_snapshot: ReadyMessage["python_snapshot"]) => void} ready
+ * @property {(boot_ms: Record<string, number>, python_snapshot: ReadyMessage["python_snapshot"], python_boot: PythonBoot) => void} ready
  * @property {(event: LogEvent) => void} event
  * @property {(bitmap: ImageBitmap, episode: number, step: number) => void} frame
  * @property {(json: string, period_ms: number, episode: number, step: number) => void} objects
@@ -197,6 +204,23 @@
  * @property {(text: string) => void} notice
  * @property {(outcome: Outcome | null) => void} done
  * @property {(error: unknown) => void} error
+ */
+
+// ---- game worker <-> snapshot worker (snapshot_maker.js, snapshot_worker.js) ---------------
+
+/**
+ * Make the snapshot after the imports: boot with `libraries` (the game worker's extension modules,
+ * in its load order, bytes transferred) loaded first. Logged by the game worker as a
+ * `python_snapshot` event with the outcome's fields.
+ * @typedef {object} SnapshotRequest
+ * @property {"make"} type
+ * @property {object} manifest
+ * @property {string} baseUrl
+ * @property {{name: string, global: boolean, bytes: Uint8Array}[]} libraries
+ */
+
+/**
+ * @typedef {{type: "made", bytes: number, ms: number} | {type: "failed", why: string, ms: number}} SnapshotOutcome
  */
 
 export {};

@@ -7,6 +7,7 @@
 import { KeyState } from "./input.js";
 import { load, warmUp } from "./loading.js";
 import { Run, guarded } from "./run.js";
+import { SnapshotMaker } from "./snapshot_maker.js";
 
 /** @typedef {import("./protocol.js").ToWorker} ToWorker */
 /** @typedef {import("./protocol.js").ToPage} ToPage */
@@ -17,14 +18,17 @@ const post = (message, transfer = []) => self.postMessage(message, transfer);
 /** @type {import("./protocol.js").PageChannel} */
 const page = {
   progress: (fraction, label) => post({ type: "progress", fraction, label }),
-  ready: (boot_ms, python_snapshot) => post({ type: "ready", boot_ms, python_snapshot }),
+  ready: (boot_ms, python_snapshot, python_boot) => post({ type: "ready", boot_ms, python_snapshot, python_boot }),
   event: (event) => post({ type: "event", event }),
   frame: (bitmap, episode, step) => post({ type: "frame", bitmap, episode, step }, [bitmap]),
   objects: (json, period_ms, episode, step) => post({ type: "objects", json, period_ms, episode, step }),
   net: (status) => post({ type: "net", ...status }),
   turn: (turn) => post({ type: "turn", ...turn }),
   notice: (text) => post({ type: "notice", text }),
-  done: (outcome) => post({ type: "done", outcome }),
+  done: (outcome) => {
+    post({ type: "done", outcome });
+    snapshots?.start(); // the run is over: make the snapshot now if a run interrupted it
+  },
   error: (error) => post({ type: "error", message: String(/** @type {any} */ (error)?.message ?? error) }),
 };
 
@@ -34,6 +38,8 @@ const keys = new KeyState(); // the keys held now: the runs read them each step
 let loaded = null;
 /** @type {{stop: () => Promise<void>} | null} the warm-up after loading */
 let warming = null;
+/** @type {SnapshotMaker | null} makes the snapshot after the imports on a visit that booted afresh */
+let snapshots = null;
 /** @type {Run | null} the current (or last) game scene's run */
 let run = null;
 
@@ -48,6 +54,11 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
     if (data.type === "init") {
       loaded = await load(data.manifest, data.baseUrl, page);
       warming = warmUp(data.manifest.games, loaded, page);
+      if (loaded.boot.path === "fresh") {
+        const maker = new SnapshotMaker(data.manifest, data.baseUrl, loaded.pyodide, page.event);
+        snapshots = maker;
+        warming.finished.then((finished) => finished && !run && maker.start());
+      }
     } else if (data.type === "start") guarded(start, fail)(data);
     else if (data.type === "key") onKey(data);
     else if (data.type === "click") guarded(() => run?.onClick(data.x, data.y), fail)();
@@ -60,7 +71,9 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
 
 /** Start a game scene: a run of its own, from `startEpisode` (an episode cut by a reload restarts). */
 async function start({ scene, key, config, startEpisode = 0, relay = null, visible = true }) {
+  snapshots?.stop(); // play comes first
   await warming?.stop(); // the models never run twice at once
+  await loaded?.installed; // after a restore, the packages' files may still be unpacking
   run = new Run({ scene, key, config, startEpisode, loaded, keys, page });
   run.start(relay, visible);
 }

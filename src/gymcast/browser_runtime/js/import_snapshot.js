@@ -1,0 +1,178 @@
+// @ts-check
+// Warm visits from a memory snapshot of Python taken after the imports (numpy, gymnasium, the games'
+// modules). A second worker makes it once the first visit is playable (snapshot_worker.js); return
+// visits restore it instead of starting Python, installing and importing. All of this rests on
+// private Pyodide 0.27.7 API, so every failure falls back to the ordinary boot.
+//
+// The extension modules (.so) live outside the linear memory: the snapshot holds their data, not
+// their code. Both the maker and the restorer load them in a preRun hook, before Python starts, in
+// one fixed order: the allocator and the function table are then in the same state both times, so
+// each library lands at the same addresses and the copied-in memory matches them. dlopen's handles
+// (a JS map) are recorded and re-pointed. The snapshot is keyed by the bundle's build id in Cache
+// Storage; the libraries are stored as application/wasm so `compileStreaming` can compile them.
+
+const CACHE = "gymcast-import-snapshots";
+
+/**
+ * One extension module as both sides load it: its path in Pyodide's file system (dlopen's name),
+ * whether its symbols are global (a shared library) or local (a Python extension module).
+ * @typedef {{name: string, global: boolean}} Library
+ */
+
+/**
+ * What meta.json records next to the memory. `libraries` in load order; `handles` maps dlopen's
+ * handles (addresses in the snapshot's memory) to library names.
+ * @typedef {{libraries: Library[], handles: [number, string][], memory_bytes: number, made_ms: number}} Meta
+ */
+
+/** The Cache Storage URL prefix of `buildId`'s snapshot (under the content-hashed Pyodide folder). */
+function prefix(/** @type {string} */ indexURL, /** @type {string} */ buildId) {
+  return new URL(`__import_snapshot__/${buildId}/`, indexURL).href;
+}
+
+/**
+ * Load Pyodide with `libraries` (already compiled) loaded in a preRun hook, in their order.
+ * @param {string} indexURL @param {(Library & {module: WebAssembly.Module})[]} libraries @param {object} options loadPyodide's
+ */
+export async function loadPyodideWith(indexURL, libraries, options) {
+  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
+  const scope = /** @type {any} */ (globalThis);
+  if (typeof scope._createPyodideModule !== "function") await import(indexURL + "pyodide.asm.js"); // loadPyodide uses the global
+  const create = scope._createPyodideModule;
+  scope._createPyodideModule = (/** @type {any} */ settings) => {
+    // Emscripten 3.1.58 runs preRun hooks last-first: put this one first so it runs after Pyodide's own.
+    settings.preRun.unshift((/** @type {any} */ Module) => loadLibraries(Module, libraries));
+    return create(settings);
+  };
+  try {
+    return await loadPyodide(options);
+  } finally {
+    scope._createPyodideModule = create;
+  }
+}
+
+/** Instantiate each library as Emscripten's loadDynamicLibrary would, before any C code runs. */
+function loadLibraries(/** @type {any} */ Module, /** @type {(Library & {module: WebAssembly.Module})[]} */ libraries) {
+  for (const library of libraries) {
+    const dso = Module.newDSO(library.name, undefined, "loading");
+    dso.refcount = Infinity;
+    dso.global = library.global;
+    const flags = { loadAsync: false, nodelete: true, allowUndefined: true, global: library.global };
+    const exports = Module.loadWebAssemblyModule(library.module, flags, library.name, library.global ? null : {});
+    if (library.global) Module.mergeLibSymbols(exports, library.name);
+    dso.exports = exports;
+    const base = library.name.slice(library.name.lastIndexOf("/") + 1); // Pyodide also registers the bare name
+    Module.LDSO.loadedLibsByName[base] ??= dso;
+  }
+}
+
+/** The libraries a booted Pyodide has loaded, in load order, with their bytes (read from its file system). */
+export function loadedLibraries(/** @type {any} */ pyodide) {
+  /** @type {Set<any>} */
+  const seen = new Set();
+  /** @type {(Library & {bytes: Uint8Array})[]} */
+  const libraries = [];
+  for (const [name, dso] of Object.entries(pyodide._module.LDSO.loadedLibsByName)) {
+    if (seen.has(dso) || name === "__main__") continue;
+    seen.add(dso);
+    libraries.push({ name: dso.name, global: Boolean(dso.global), bytes: pyodide.FS.readFile(dso.name) });
+  }
+  return libraries;
+}
+
+/**
+ * Finish a maker's boot (packages installed, modules imported) into a snapshot and store it.
+ * @param {any} pyodide booted by `loadPyodideWith(..., {_makeSnapshot: true})`
+ * @param {{indexURL: string, buildId: string, libraries: (Library & {bytes: Uint8Array})[], started: number}} made
+ * @returns {Promise<number>} the memory's size in bytes
+ */
+export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, started }) {
+  // Pyodide refuses a snapshot while JS holds references into Python's world; loadedPackages is the one left.
+  for (const name of Object.keys(pyodide.loadedPackages)) delete pyodide.loadedPackages[name];
+  /** @type {[number, string][]} */
+  const handles = Object.entries(pyodide._module.LDSO.loadedLibsByHandle)
+    .filter(([handle]) => handle !== "0")
+    .map(([handle, dso]) => [Number(handle), dso.name]);
+  const memory = pyodide.makeMemorySnapshot();
+  /** @type {Meta} */
+  const meta = {
+    libraries: libraries.map(({ name, global }) => ({ name, global })), handles,
+    memory_bytes: memory.byteLength, made_ms: Math.round(performance.now() - started),
+  };
+  const at = prefix(indexURL, buildId);
+  const cache = await caches.open(CACHE);
+  for (const old of await cache.keys()) await cache.delete(old); // one build per origin
+  await cache.put(at + "memory", new Response(memory, { headers: { "Content-Type": "application/octet-stream" } }));
+  for (const [index, library] of libraries.entries()) {
+    await cache.put(at + `lib/${index}.so`, new Response(library.bytes, { headers: { "Content-Type": "application/wasm" } }));
+  }
+  await cache.put(at + "meta.json", new Response(JSON.stringify(meta), { headers: { "Content-Type": "application/json" } })); // last: complete
+  return memory.byteLength;
+}
+
+/**
+ * This build's saved snapshot, its parts still loading (libraries compiling), or null when none is
+ * saved. Throws nothing: an unreadable store counts as none.
+ * @param {string} indexURL @param {string} buildId
+ * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module})[]>} | null>}
+ */
+export async function findSnapshot(indexURL, buildId) {
+  const at = prefix(indexURL, buildId);
+  let cache;
+  let metaResponse;
+  try {
+    cache = await caches.open(CACHE);
+    metaResponse = await cache.match(at + "meta.json");
+  } catch {
+    return null; // no Cache Storage here (e.g. an opaque origin)
+  }
+  if (!metaResponse) return null;
+  const found = cache;
+  const part = async (/** @type {string} */ path) => {
+    const response = await found.match(at + path);
+    if (!response) throw new Error(`the snapshot's ${path} is missing`);
+    return response;
+  };
+  /** @type {Meta} */
+  const meta = await metaResponse.json();
+  const memory = part("memory").then(async (response) => new Uint8Array(await response.arrayBuffer()));
+  const libraries = Promise.all(meta.libraries.map(async (library, index) =>
+    ({ ...library, module: await WebAssembly.compileStreaming(part(`lib/${index}.so`)) })));
+  memory.catch(() => {}); // awaited by restore; a failure there is reported there
+  libraries.catch(() => {});
+  return { meta, memory, libraries };
+}
+
+/**
+ * Restore Python from `saved`: the libraries in their order, the memory, dlopen's handles; then
+ * reseed the global random states (the snapshot froze them) and check the interpreter answers.
+ * @param {NonNullable<Awaited<ReturnType<typeof findSnapshot>>>} saved @param {object & {indexURL: string}} options loadPyodide's
+ */
+export async function restoreSnapshot(saved, options) {
+  const [memory, libraries] = await Promise.all([saved.memory, saved.libraries]);
+  if (memory.byteLength !== saved.meta.memory_bytes) {
+    throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
+  }
+  const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory });
+  const LDSO = pyodide._module.LDSO;
+  for (const [handle, name] of saved.meta.handles) {
+    if (!LDSO.loadedLibsByName[name]) throw new Error(`the snapshot's library ${name} was not loaded`);
+    LDSO.loadedLibsByHandle[handle] = LDSO.loadedLibsByName[name];
+  }
+  const loading = pyodide.pyimport("gymcast_runtime.loading");
+  try {
+    loading.after_restore();
+  } finally {
+    loading.destroy();
+  }
+  return pyodide;
+}
+
+/** Drop every stored snapshot (after one failed to restore). */
+export async function forgetSnapshots() {
+  try {
+    await caches.delete(CACHE);
+  } catch {
+    // nothing stored, nothing to forget
+  }
+}
