@@ -76,11 +76,11 @@ def check_game_natively(
                 )
     defaults = {agent: player["default_action"] for agent, player in humans.items()}
 
-    def moves() -> dict[str, Any]:
-        """The humans' actions for the next smoke step: their defaults, or in turn-based play a legal move of theirs."""
+    def moves(target: GameSession) -> dict[str, Any]:
+        """The humans' actions for `target`'s next smoke step: their defaults, or in turn-based play a legal move."""
         if game["gameplay"].get("input_mode") != "turns":
             return defaults
-        return {agent: _legal_move(session, agent, humans[agent]) for agent in session.to_move() if agent in humans}
+        return {agent: _legal_move(target, agent, humans[agent]) for agent in target.to_move() if agent in humans}
 
     logits = {
         agent: game["players"][agent].get("logits") or game["players"][agent]["outputs"][0]
@@ -92,13 +92,13 @@ def check_game_natively(
         requests = session.policy_requests()
         policies.check_shapes(requests, {a: session.adapter.action_space(a) for a in policies.sessions}, logits)
         doing = "step 1"
-        session.step(moves(), policies.run(requests))
+        session.step(moves(session), policies.run(requests))
         if game.get("multiplayer"):
             doing = "saving and restoring its state"
             _check_snapshot(session, moves, policies)
         for step in range(SMOKE_STEPS):
             doing = f"step {step + 2}"
-            record = session.step(moves(), policies.run(session.policy_requests()))
+            record = session.step(moves(session), policies.run(session.policy_requests()))
             if record["terminated"] or record["truncated"]:
                 break
         doing = "the end of the episode"
@@ -198,7 +198,7 @@ def _env_error(field: str, doing: str, error: Exception) -> ConfigError:
 SNAPSHOT_STEPS = 5
 
 
-def _check_snapshot(session: GameSession, moves: Callable[[], dict[str, Any]], policies: NativePolicies) -> None:
+def _check_snapshot(session: GameSession, moves: Callable[[GameSession], dict[str, Any]], policies: NativePolicies) -> None:
     """Networked games repair desyncs and let players rejoin by moving env state as data: check that it
     saves, and that the same session and a new one (a rejoining browser) both continue identically from it."""
     from gymcast_runtime.env_state import StateError
@@ -212,7 +212,7 @@ def _check_snapshot(session: GameSession, moves: Callable[[], dict[str, Any]], p
     def run(player: GameSession) -> list[str]:
         hashes = []
         for _ in range(SNAPSHOT_STEPS):
-            player.step(moves(), policies.run(player.policy_requests()))
+            player.step(moves(player), policies.run(player.policy_requests()))
             hashes.append(player.obs_hash())
         return hashes
 
