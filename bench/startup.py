@@ -127,7 +127,7 @@ def wait_for_snapshot(context, url: str, timeout_s: float = 180) -> None:
     participant reading it would; a warning if it never is (the warm visit then boots afresh)."""
     page = context.new_page()
     page.goto(url)
-    page.wait_for_function("window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
+    page.wait_for_function("() => window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
     deadline = time.monotonic() + timeout_s
     while not page.evaluate(SNAPSHOT_STORED) and time.monotonic() < deadline:
         page.wait_for_timeout(250)

@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gymcast.contracts import LOG_SCHEMA
+
 if TYPE_CHECKING:
     from gymcast.experiment import Experiment
 
@@ -122,7 +124,7 @@ class StaticServer:
 def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, str]:
     """A new session on a running host: `(session_id, token)`, as a browser would register it."""
     body = json.dumps(
-        {"schema": 1, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}
+        {"schema": LOG_SCHEMA, "experiment": experiment, "build_id": "test", "session_id": uuid.uuid4().hex}
     ).encode()
     request = urllib.request.Request(base_url + "/api/v1/sessions", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as response:

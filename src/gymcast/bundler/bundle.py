@@ -221,11 +221,17 @@ def _fetch_sources(fetcher: Fetcher, pins: Pins, game: GameConfig, games: dict[s
     if any(config.get("needs_pygame") for config in games.values()):
         if not any(official.key(requirement.name) == PYGAME for requirement in requirements):
             requirements.append(Requirement(PYGAME, None))
-    from_pypi = [requirement for requirement in requirements if official.key(requirement.name) is None]
+
+    def from_distribution(requirement: Requirement) -> bool:
+        """Compiled packages come from Pyodide's distribution; a pinned pure one may come from PyPI as before."""
+        key = official.key(requirement.name)
+        return key is not None and (requirement.version is None or official.is_compiled(key))
+
+    from_pypi = [requirement for requirement in requirements if not from_distribution(requirement)]
     requirement_wheels = [fetcher.requirement(requirement.name, requirement.version) for requirement in from_pypi]
     shipped: set[str] = {canonicalize_name(pin.name) for pin in pins.wheels}
     shipped |= {canonicalize_name(requirement.name) for requirement in from_pypi}
-    from_pyodide = [requirement for requirement in requirements if official.key(requirement.name) is not None]
+    from_pyodide = [requirement for requirement in requirements if from_distribution(requirement)]
     from_pyodide += official_dependencies(requirement_wheels, official, shipped)
     official_pins = official.resolve(from_pyodide, shipped)
     return _Sources(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,7 +111,7 @@ def check_game_natively(
         raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
     except Exception as error:  # the researcher's env code can raise anything
         raise _env_error(env_field, doing, error) from error
-    needs_pygame = _uses_pygame(session)
+    needs_pygame = False  # frames drawn by env.render() with pygame: see _renders_with_pygame
     if session.objects_fn is not None:
         try:
             objects_json(session.objects())
@@ -158,19 +157,6 @@ def _env_classes(session: GameSession) -> list[type]:
     return classes
 
 
-def _uses_pygame(session: GameSession) -> bool:
-    """Whether a module of the env's own package holds pygame (PettingZoo's classic envs import it at the top)."""
-    pygame = sys.modules.get("pygame")
-    if pygame is None:
-        return False
-    packages = {cls.__module__.split(".")[0] for cls in _env_classes(session)} - {"gymnasium", "gymcast_runtime"}
-    return any(
-        name.split(".")[0] in packages and any(value is pygame for value in vars(module).values())
-        for name, module in list(sys.modules.items())
-        if module is not None
-    )
-
-
 def _renders_with_pygame(session: GameSession) -> bool:
     """Whether the game's frames come from an env.render() that uses pygame (gymnasium's own renderers)."""
     if session.config["rendering"].get("frame_fn"):
@@ -198,7 +184,9 @@ def _env_error(field: str, doing: str, error: Exception) -> ConfigError:
 SNAPSHOT_STEPS = 5
 
 
-def _check_snapshot(session: GameSession, moves: Callable[[GameSession], dict[str, Any]], policies: NativePolicies) -> None:
+def _check_snapshot(
+    session: GameSession, moves: Callable[[GameSession], dict[str, Any]], policies: NativePolicies
+) -> None:
     """Networked games repair desyncs and let players rejoin by moving env state as data: check that it
     saves, and that the same session and a new one (a rejoining browser) both continue identically from it."""
     from gymcast_runtime.env_state import StateError

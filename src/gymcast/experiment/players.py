@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gymcast.contracts import SEED_LIMIT
 from gymcast.experiment.checks import check_choice, check_int, check_json
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.refs import to_ref
@@ -102,7 +103,7 @@ class OnnxPolicy:
             )
         check_choice(f"{where}.action", self.action, ("argmax", "sample"))
         check_int(f"{where}.act_every", self.act_every, 1, 1000)
-        check_int(f"{where}.seed", self.seed, 0, 2**31 - 1)
+        check_int(f"{where}.seed", self.seed, 0, SEED_LIMIT)
         if self.preprocess is not None:
             to_ref(f"{where}.preprocess", self.preprocess)
         if self.recurrent is not None:
@@ -154,7 +155,7 @@ class RandomPolicy:
     seed: int = 0
 
     def validate(self, where: str) -> None:
-        check_int(f"{where}.seed", self.seed, 0, 2**31 - 1)
+        check_int(f"{where}.seed", self.seed, 0, SEED_LIMIT)
 
     def to_manifest(self) -> dict[str, Any]:
         return {"type": "random", "seed": self.seed}

@@ -81,6 +81,10 @@ class OfficialDistribution:
             pending.extend(canonicalize_name(dep) for dep in self.entries[key].get("depends", []))
         return sorted(pins.values(), key=lambda pin: pin.name)
 
+    def is_compiled(self, key: str) -> bool:
+        """Whether the package's official file is a compiled build (not a pure-Python wheel PyPI also has)."""
+        return not self.entries[key]["file_name"].endswith("-none-any.whl")
+
     def installs_as_module(self, key: str) -> bool:
         """Whether the package installs Python modules into site-packages (a wheel the slim trace may prune),
         rather than a shared library or a standard library module."""
@@ -122,11 +126,13 @@ def wheel_dependencies(wheel: Path) -> list[str]:
 def official_dependencies(
     wheels: list[Path], distribution: OfficialDistribution, shipped: set[str]
 ) -> list[Requirement]:
-    """The packages of Pyodide's distribution that the PyPI `wheels` require and the bundle does not ship yet."""
+    """The compiled packages of Pyodide's distribution that the PyPI `wheels` require and the bundle does not
+    ship yet (a pure-Python dependency is listed in `.requirements`, as for any PyPI package)."""
     needed: dict[str, Requirement] = {}
     for wheel in wheels:
         for name in wheel_dependencies(wheel):
             key = distribution.key(name)
-            if key is not None and canonicalize_name(name) not in shipped and key not in shipped:
+            compiled = key is not None and distribution.is_compiled(key)  # pure ones: listed by the researcher
+            if compiled and canonicalize_name(name) not in shipped and key not in shipped:
                 needed[key] = Requirement(key, None)
     return list(needed.values())
