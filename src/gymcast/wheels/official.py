@@ -132,7 +132,8 @@ def official_dependencies(
     for wheel in wheels:
         for name in wheel_dependencies(wheel):
             key = distribution.key(name)
-            compiled = key is not None and distribution.is_compiled(key)  # pure ones: listed by the researcher
-            if compiled and canonicalize_name(name) not in shipped and key not in shipped:
+            if key is None or not distribution.is_compiled(key):  # pure ones: listed by the researcher
+                continue
+            if canonicalize_name(name) not in shipped and key not in shipped:
                 needed[key] = Requirement(key, None)
     return list(needed.values())
