@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from gymcast import Experiment, Human, RandomPolicy
+from gymcast.contracts import LOG_SCHEMA
 from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
 from gymcast.testing import manifest_only_bundle
@@ -113,6 +116,18 @@ def test_a_connection_must_join_with_its_session_token(serve):
     silent = RelayClient(url, (session_id, "x"), join=False)
     silent.send(type="hash", episode=0, step=1, hash="ab" * 8)
     assert "first message must be a join" in silent.expect("error")["message"]
+
+
+def test_a_completed_session_s_token_no_longer_joins(serve):
+    url, _ = serve()
+    session_id, token = create_session(url)
+    body = json.dumps({"schema": LOG_SCHEMA, "events": [{"seq": 1, "type": "completion", "t": 0}]}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(f"{url}/api/v1/sessions/{session_id}/events", body, headers)
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    client = RelayClient(url, (session_id, token))
+    assert "has completed" in client.expect("error")["message"]
 
 
 def wait_for_events(store, kind, count=1, timeout_s=10.0):

@@ -147,6 +147,9 @@ def _authenticated_join(ws: ServerWebSocket, peer: SocketPeer, service: RelaySer
             raise ProtocolError(f"unknown session {message.session_id!r}; create it with POST /api/v1/sessions first")
         if not token_matches(service.store.host_secret(), message.session_id, message.token):
             raise ProtocolError("wrong session token; send the token that POST /api/v1/sessions returned")
+        session = service.store.get_session(message.session_id)
+        if session is not None and session.completed_at is not None:
+            raise ProtocolError("this session has completed; its token no longer joins a game")
     except ProtocolError as error:
         peer.send(Error(message=str(error), fatal=True))
         return None
