@@ -136,8 +136,9 @@ def test_access_needs_the_token_and_a_same_site_login(study_bundle, study_host, 
         rotated != token
         and status_of(f"{study_host.url}/admin/api/overview", headers={"Authorization": f"Bearer {token}"}) == 401
     )
-    page.reload()
-    assert page.url == f"{study_host.url}/admin/login"  # rotating ends earlier logins
+    page.wait_for_url(f"{study_host.url}/admin/login")  # rotating ends earlier logins: the next poll logs out
+    page.goto(f"{study_host.url}/admin/")
+    assert page.url == f"{study_host.url}/admin/login"
     context.close()
 
 

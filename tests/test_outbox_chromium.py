@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import urllib.request
 
 from conftest import reload_during_episode, wait_for
+from gymcast.contracts import LOG_SCHEMA
 from gymcast.replay import logged_episodes, open_bundle
 from gymcast.storage import SQLiteEventStore
 
@@ -80,3 +82,47 @@ def test_a_reload_sends_what_the_previous_page_could_not(page, host):
             "match",
         ]  # the attempt the reload cut off: its logged prefix matched
     assert status["phase"] == "done"
+
+
+def post_events(host, session_id: str, token: str, events: list[dict]) -> int:
+    """POST a batch of events as another page of this session would; the HTTP status."""
+    request = urllib.request.Request(
+        f"{host.url}/api/v1/sessions/{session_id}/events",
+        data=json.dumps({"schema": LOG_SCHEMA, "events": events}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request) as response:
+        return response.status
+
+
+def test_seqs_the_host_holds_with_other_content_are_renumbered_not_dropped(page, host):
+    """If an earlier page's events reached the host under seqs this page reuses (its numbering was lost with a
+    reload), the host refuses the batch with 409 and the outbox sends the events again under new seqs."""
+    blocked = "**/api/v1/sessions/*/events"
+    page.route(blocked, lambda route: route.abort())
+    page.goto(host.url + "/")
+    status = wait_for(page, "s.phase === 'ready' && s.pending_events > 0")
+    session = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const opening = indexedDB.open("gymcast-outbox");
+            opening.onerror = () => reject(opening.error);
+            opening.onsuccess = () => {
+                const read = opening.result.transaction("sessions").objectStore("sessions").getAll();
+                read.onsuccess = () => resolve(read.result[0]);
+            };
+        })"""
+    )
+    assert session["session_id"] == status["session_id"] and session["token"]
+    taken = [{"seq": seq, "t": 1, "type": "earlier_page"} for seq in (1, 2)]  # the page's page_load is seq 1
+    assert post_events(host, session["session_id"], session["token"], taken) == 200
+    page.unroute(blocked)
+    page.click("#start")
+    done = wait_for(page, "s.phase === 'done' && s.pending_events === 0", timeout_s=60)
+    assert done["rejected_events"] == 0
+    with sqlite3.connect(host.data) as connection:
+        rows = connection.execute(
+            "SELECT seq, type FROM events WHERE session_id = ? ORDER BY seq", (done["session_id"],)
+        )
+        seqs, types = zip(*rows.fetchall())
+    assert list(seqs) == list(range(1, len(seqs) + 1))  # nothing dropped, nothing stored twice
+    assert types[:2] == ("earlier_page", "earlier_page") and types.count("page_load") == 1

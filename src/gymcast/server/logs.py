@@ -23,9 +23,9 @@ def _store() -> EventStore:
     return current_app.extensions["gymcast.store"]
 
 
-def api_error(status: int, message: str) -> tuple[Response, int]:
-    """A JSON error reply: `{"error": message}`."""
-    return jsonify(error=message, schema=SCHEMA_VERSION), status
+def api_error(status: int, message: str, **details: object) -> tuple[Response, int]:
+    """A JSON error reply: `{"error": message, **details}`."""
+    return jsonify(error=message, schema=SCHEMA_VERSION, **details), status
 
 
 def _parse(model: type[BaseModel]) -> BaseModel | tuple[Response, int]:
@@ -115,7 +115,12 @@ def append_events(session_id: str):
     try:
         acked = _store().append_events(session_id, events)
     except SeqConflict as conflict:
-        return api_error(409, f"events: {conflict}; number new events after the stored ones (next_seq)")
+        return api_error(
+            409,
+            f"events: {conflict}; number new events after the stored ones (next_seq)",
+            conflicts=conflict.seqs,
+            next_seq=_store().next_seq(session_id),
+        )
     except SessionClosed:
         return api_error(409, "this session has completed and takes no more events")
     return jsonify(acked=acked)

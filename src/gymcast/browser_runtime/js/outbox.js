@@ -15,7 +15,8 @@ async function postJson(url, body, token) {
   }
   const reply = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw Object.assign(new Error(reply.error || `${url} answered ${response.status}`), { status: response.status });
+    const error = new Error(reply.error || `${url} answered ${response.status}`);
+    throw Object.assign(error, { status: response.status, conflicts: reply.conflicts, nextSeq: reply.next_seq });
   }
   return reply;
 }
@@ -76,8 +77,10 @@ async function openDatabase() {
 
 /**
  * The log outbox. Numbers events per session (seq 1, 2, ...), writes each to IndexedDB before it
- * is sent, sends batches, and deletes an event only when the host acknowledges its seq. Failed
- * sends are retried with backoff; the host deduplicates. Events are logged from the start, before
+ * is sent (an event sent before its write committed could be lost from IndexedDB by a reload while
+ * the host stored it, and the next page would then reuse its seq), sends batches, and deletes an
+ * event only when the host acknowledges its seq. Failed sends are retried with backoff; the host
+ * deduplicates, and a seq it holds with other content is renumbered and sent again. Events are logged from the start, before
  * the host has answered; a session's events are sent once the host has given it a token. After a
  * reload, events left over from any earlier page of this origin are sent too.
  */
@@ -88,6 +91,7 @@ export class Outbox {
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
     this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
+    this.unwritten = new Set(); // events whose IndexedDB write has not settled: not sent yet
     this.current = null;
     this.sending = false;
     this.backoffMs = 0;
@@ -153,10 +157,11 @@ export class Outbox {
     const session = this.current;
     const record = { seq: session.next_seq++, t: Date.now(), ...event };
     this.queues.get(session.session_id).push(record);
+    this.unwritten.add(record);
     this.#write(["sessions", "events"], (t) => {
       t.objectStore("events").put({ session_id: session.session_id, seq: record.seq, event: record });
       t.objectStore("sessions").put(session);
-    });
+    }).then(() => this.unwritten.delete(record)); // a failed write leaves memory as the only copy: send it anyway
     if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
   }
 
@@ -186,11 +191,13 @@ export class Outbox {
 
   async flush() {
     if (this.sending || Date.now() < this.retryAt) return;
-    const [sessionId, queue] = [...this.queues].find(([id, events]) => events.length > 0 && this.sessions.get(id).token) ?? [];
+    const [sessionId, batch] = [...this.queues]
+      .filter(([id]) => this.sessions.get(id).token)
+      .map(([id, events]) => [id, this.#sendable(events)])
+      .find(([, events]) => events.length > 0) ?? [];
     if (!sessionId) return;
     this.sending = true;
     const session = this.sessions.get(sessionId);
-    const batch = queue.slice(0, this.batchSize);
     try {
       const reply = await postJson(
         `${this.apiBase}/api/v1/sessions/${sessionId}/events`, { schema: this.schema, events: batch }, session.token,
@@ -200,7 +207,9 @@ export class Outbox {
       this.lastError = null;
     } catch (error) {
       this.lastError = error.message;
-      if (retriable(error)) {
+      if (error.conflicts?.length && error.nextSeq) {
+        await this.#renumber(session, new Set(error.conflicts), error.nextSeq);
+      } else if (retriable(error)) {
         this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 500), MAX_BACKOFF_MS);
         this.retryAt = Date.now() + this.backoffMs;
       } else {
@@ -212,6 +221,33 @@ export class Outbox {
     } finally {
       this.sending = false;
     }
+  }
+
+  /** The leading events of a queue whose IndexedDB write has settled, at most a batch. */
+  #sendable(events) {
+    const batch = [];
+    for (const event of events) {
+      if (batch.length === this.batchSize || this.unwritten.has(event)) break;
+      batch.push(event);
+    }
+    return batch;
+  }
+
+  /** The host holds `seqs` with other content (an earlier page's events whose numbering this page did not see):
+   *  give these events new seqs after everything stored and in use, so that they are stored, not dropped. */
+  async #renumber(session, seqs, hostNextSeq) {
+    session.next_seq = Math.max(session.next_seq, hostNextSeq);
+    const queue = this.queues.get(session.session_id);
+    const moved = queue.filter((event) => seqs.has(event.seq));
+    const oldSeqs = moved.map((event) => event.seq);
+    for (const event of moved) event.seq = session.next_seq++;
+    console.warn(`gymcast: the host already holds seqs ${oldSeqs.join(", ")}; these events are sent again as new seqs`);
+    queue.sort((a, b) => a.seq - b.seq);
+    await this.#write(["sessions", "events"], (t) => {
+      for (const seq of oldSeqs) t.objectStore("events").delete([session.session_id, seq]);
+      for (const event of moved) t.objectStore("events").put({ session_id: session.session_id, seq: event.seq, event });
+      t.objectStore("sessions").put(session);
+    });
   }
 
   #forget(sessionId, seqs) {
