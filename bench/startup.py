@@ -1,16 +1,20 @@
 """The load-and-play harness: the CartPole and Overcooked bundles in Chromium, one command, two tables.
 
-Start-up: for each bundle and network profile (CDP emulation), a fresh browser context loads the
-page (cold), then a second page in the same context loads it again (warm: the HTTP cache holds
-the immutable files). Figures: encoded bytes transferred (the worker's downloads included),
+Start-up: for each bundle and network profile, a fresh browser context loads the page (cold),
+then, once its service worker has stored the build, a second page in the same context loads it
+again (warm: the service worker and the HTTP cache hold the files, as on a participant's return).
+Every request goes through a throttling proxy (bench/throttle.py): the page's, its worker's and
+its service worker's requests share one link of the profile's bandwidth and round trip, as on a
+participant's connection. Figures: bytes the link carried down until the Start button showed,
 seconds to the Start button (the first playable moment), and seconds to the first game frame
 when Start is clicked at once. The baseline, measured in the same run, is the bundle built with
 `--no-slim` (the whole standard library and wheels, as published) and served with
 `--no-compression`. The other variants add, one at a time: pre-compression; slimming (only the
 traced modules, as bytecode: today's default build); and repacking (`gymcast build --repack`).
-The last, the default build again, stays on the Start screen between its cold and warm visits
-until the worker has stored the snapshot after the imports, so its warm visit restores Python from
-it (the other variants click Start at once: their warm visits are the previous default's).
+The last two, the default build again and the repacked one, stay on the Start screen between
+their cold and warm visits until the worker has stored the snapshot after the imports, so their
+warm visits restore Python from it (the other variants click Start at once: their warm visits are
+the previous default's).
 
 Play (unthrottled, a third, warm visit, at the issue's goal rates: CartPole 60 steps/s, Overcooked
 30; Start is clicked 3 s after it shows, as a participant reading it would): keys are tapped for
@@ -21,10 +25,6 @@ display frames the main thread dropped (gaps between animation frames beyond one
 input-to-screen latency (a key's `keydown` on the main thread to the display of the first frame of a
 step that used it; p50, p99), and the host's CPU seconds per participant-minute. Each bundle plays
 up to 200 episodes.
-
-The service worker is blocked: CDP's network emulation applies to the page and its worker but not
-to a service worker's own fetches, which would make throttled figures meaningless. Its job is
-offline starts (tests/test_offline_chromium.py); warm visits already come from the HTTP cache.
 
 Run: ./scripts/bench.sh [--seconds 40] [--bundles cartpole,overcooked] [--profiles unthrottled,20mbit,5mbit]
 (it sets up, then runs this), or .venv/bin/python bench/startup.py with the same arguments once set up.
@@ -53,6 +53,7 @@ from gymcast.testing import (
     percentile,
     time_to_first_frame,
 )
+from throttle import ThrottlingProxy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: bundle -> (example, keys tapped while playing, the issue's goal rate in steps per second)
@@ -73,11 +74,12 @@ VARIANTS = {
     "pre-compressed, slim": (True, False, ()),
     "pre-compressed, slim, repacked": (True, True, ()),
     "default + snapshot after imports": (True, False, ()),
+    "repacked + snapshot after imports": (True, True, ()),
 }
 #: variants whose warm visit follows a visit that stayed on the Start screen until the worker stored
 #: the snapshot after the imports (in the others Start is clicked at once, so none is made: the
 #: previous default's warm visit)
-SNAPSHOTTED = {"default + snapshot after imports"}
+SNAPSHOTTED = {"default + snapshot after imports", "repacked + snapshot after imports"}
 SNAPSHOT_STORED = """async () => (await (await caches.open("gymcast-import-snapshots")).keys())
   .some((request) => request.url.endsWith("/meta.json"))"""
 OPTIMISED = "pre-compressed, slim"  # the default build
@@ -99,27 +101,24 @@ addEventListener("keydown", (e) => {
 """
 
 
-def load(context, url: str, network: tuple[int, int] | None):
-    """(page, seconds to Start button, seconds to first frame, bytes) for one page load in `context`."""
+def load(context, proxy: ThrottlingProxy):
+    """(page, seconds to Start button, seconds to first frame, bytes down until Start) for one page load
+    in `context` through `proxy`."""
     page = context.new_page()
-    if network:
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        mbit, rtt = network
-        cdp.send(
-            "Network.emulateNetworkConditions",
-            {
-                "offline": False,
-                "latency": rtt,
-                "downloadThroughput": mbit * 125_000,
-                "uploadThroughput": mbit * 125_000,
-            },
-        )
-    finished = []
-    page.on("requestfinished", lambda request: finished.append(request))
-    ready, frame = time_to_first_frame(page, url)
-    transferred = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished)
-    return page, ready, frame, transferred
+    before = proxy.down.carried
+    carried: list[int] = []
+    ready, frame = time_to_first_frame(page, proxy.url, on_ready=lambda: carried.append(proxy.down.carried - before))
+    return page, ready, frame, carried[0]
+
+
+def wait_until_offline_ready(page, timeout_s: float = 300) -> None:
+    """Keep `page` open until its service worker stored the build, as a participant's first visit
+    does before a later return; a warning if it never does (the warm visit then uses the HTTP cache)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate("() => window.gymcast.status().offline_ready") and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    if not page.evaluate("() => window.gymcast.status().offline_ready"):
+        print(f"warning: the service worker did not store the build within {timeout_s:g} s", file=sys.stderr)
 
 
 def wait_for_snapshot(context, url: str, timeout_s: float = 180) -> None:
@@ -204,14 +203,17 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
     }
 
 
-def chosen(options: dict) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated list of `options`' keys, refused with the valid ones if any is unknown."""
+def chosen(options: dict, separator: str = ",") -> Callable[[str], list[str]]:
+    """An argparse type: a `separator`-separated list of `options`' keys, refused with the valid ones if any is
+    unknown."""
 
     def parse(value: str) -> list[str]:
-        names = value.split(",")
+        names = [name.strip() for name in value.split(separator)]
         unknown = [name for name in names if name not in options]
         if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}: choose from {', '.join(options)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {separator.join(unknown)}: choose from {(separator + ' ').join(options)}"
+            )
         return names
 
     return parse
@@ -229,13 +231,20 @@ def main() -> None:
         default=list(PROFILES),
         help="which networks, of: " + ", ".join(PROFILES) + " (play needs unthrottled)",
     )
+    parser.add_argument(
+        "--variants",
+        type=chosen(VARIANTS, separator=";"),
+        default=list(VARIANTS),
+        help="which builds, separated by ';' (names hold commas), of: " + "; ".join(VARIANTS),
+    )
     args = parser.parse_args()
     startup, plays = [], {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         for name in args.bundles:
             folder, keys, fps = BUNDLES[name]
-            for variant, (slim, repack, host_args) in VARIANTS.items():
+            for variant in args.variants:
+                slim, repack, host_args = VARIANTS[variant]
                 loaded = load_experiment(folder)
                 manifest = loaded.experiment.to_manifest()
                 loaded.experiment.rendering(**{**manifest["rendering"], "fps": fps})
@@ -244,25 +253,29 @@ def main() -> None:
                 with HostProcess(bundle, Path(tmp) / f"{name}{len(startup)}.sqlite", extra_args=host_args) as host:
                     for profile in args.profiles:
                         label, network = PROFILES[profile]
-                        # CDP throttles the page and its worker, not a service worker's fetches: block it here
-                        context = browser.new_context(service_workers="block")
-                        context.add_init_script(OBSERVE)
-                        for visit in ("cold", "warm"):
-                            if visit == "warm" and variant in SNAPSHOTTED:
-                                wait_for_snapshot(context, host.url)
-                            page, *figures = load(context, host.url, network)
-                            startup.append((name, label, visit, variant, *figures))
-                            boot = page.evaluate("window.gymcast.status().python_boot")
-                            if variant in SNAPSHOTTED and visit == "warm" and boot["path"] != "restored":
-                                print(
-                                    f"warning: {name} {label} warm visit booted afresh: {boot['why']}", file=sys.stderr
-                                )
-                            page.close()
-                            if variant == OPTIMISED and network is None and visit == "warm":
-                                page = start_after_reading(context, host.url)
-                                plays[name] = play(page, host, keys, args.seconds, fps)
+                        mbit, rtt = network or (None, 0)
+                        with ThrottlingProxy(host.port, mbit, rtt) as proxy:
+                            context = browser.new_context()
+                            context.add_init_script(OBSERVE)
+                            for visit in ("cold", "warm"):
+                                if visit == "warm" and variant in SNAPSHOTTED:
+                                    wait_for_snapshot(context, proxy.url)
+                                page, *figures = load(context, proxy)
+                                startup.append((name, label, visit, variant, *figures))
+                                boot = page.evaluate("window.gymcast.status().python_boot")
+                                if variant in SNAPSHOTTED and visit == "warm" and boot["path"] != "restored":
+                                    print(
+                                        f"warning: {name} {label} warm visit booted afresh: {boot['why']}",
+                                        file=sys.stderr,
+                                    )
+                                if visit == "cold":
+                                    wait_until_offline_ready(page)
                                 page.close()
-                        context.close()
+                                if variant == OPTIMISED and network is None and visit == "warm":
+                                    page = start_after_reading(context, host.url)
+                                    plays[name] = play(page, host, keys, args.seconds, fps)
+                                    page.close()
+                            context.close()
         browser.close()
     print(f"Start-up, Chromium headless, one run on {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"{'bundle':10} {'network':22} {'visit':5} {'variant':30} {'Start (s)':>9} {'frame (s)':>9} {'MB':>7}")

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,13 +157,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def time_to_first_frame(page, url: str, reading_s: float = 0.0) -> tuple[float, float]:
+def time_to_first_frame(
+    page, url: str, reading_s: float = 0.0, on_ready: Callable[[], object] | None = None
+) -> tuple[float, float]:
     """Seconds from navigating `page` to `url` until the Start button, and until the first game frame
-    when Start is clicked `reading_s` after it shows (at once by default)."""
+    when Start is clicked `reading_s` after it shows (at once by default); `on_ready` is called when
+    the Start button shows."""
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_function("() => window.gymcast && window.gymcast.status().phase === 'ready'", timeout=300_000)
     ready = time.perf_counter() - started
+    if on_ready:
+        on_ready()
     time.sleep(reading_s)
     page.click("#start")
     page.wait_for_function("() => window.gymcast.status().frames_drawn > 0")
