@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from conftest import HostProcess, wait_for
 from gymcast.testing import free_port
 
@@ -27,11 +25,6 @@ CACHE_BYTES = """async (name) => {
 }"""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (issue 21 audit, 2026-11-30): Pyodide's load of a damaged snapshot hangs instead of throwing, "
-    "so the page stays at 'loading'; drop this mark once the snapshot is checked (or its load timed out) before use",
-)
 def test_a_snapshot_that_fails_to_load_is_dropped_and_python_starts_afresh(browser, cartpole_bundle, tmp_path):
     context = browser.new_context(service_workers="block")
     with HostProcess(cartpole_bundle, tmp_path / "logs.sqlite") as host:

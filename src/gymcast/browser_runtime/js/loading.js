@@ -164,7 +164,7 @@ export function warmUp(configs, { games, policies, installed }, page) {
 }
 
 /** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
-function installPrunedFinder(pyodide, manifest, url, page) {
+export function installPrunedFinder(pyodide, manifest, url, page) {
   const fetchSync = (/** @type {string} */ path) => { // a worker may block on a request; Python's import is synchronous
     const failed = (/** @type {string} */ why) => new Error(`could not fetch ${path} for a module the slim bundle left out (${why}). `
       + "Fix: list the module in .keep_modules() and rebuild, so it ships and needs no network");

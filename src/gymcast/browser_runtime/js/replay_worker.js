@@ -5,7 +5,8 @@
 // Messages out: {type: "verified", start: {obs_hash}, records: [step record, ...]} (every step replayed once)
 //               | {type: "frame", step, bitmap?, json?} | {type: "error", message}
 
-import { frameMessage, loadRuntime, openGame } from "./replay_loading.js";
+import { frameBitmap } from "./frames.js";
+import { installPackages, installPrunedFinder, pyodideOptions } from "./loading.js";
 
 /** @type {any} */
 let session = null;
@@ -25,7 +26,7 @@ self.onmessage = async ({ data }) => {
 async function init(data) {
   job = data;
   const pyodide = await loadRuntime(data.manifest, data.baseUrl);
-  session = openGame(pyodide, data.game);
+  session = pyodide.pyimport("gymcast_runtime.bridge").WorkerGame(JSON.stringify(data.game));
   const start = JSON.parse(session.reset_json(job.seed, job.episode));
   const records = job.actions.map((actions) => JSON.parse(session.step_json(JSON.stringify(actions))));
   at = records.length;
@@ -42,6 +43,21 @@ async function show(step) {
     session.step_json(JSON.stringify(job.actions[at]));
     at += 1;
   }
-  const message = await frameMessage(session, job.game);
-  self.postMessage({ type: "frame", step, ...message }, message.bitmap ? [message.bitmap] : []);
+  if (job.game.rendering.objects_fn) {
+    self.postMessage({ type: "frame", step, json: session.objects_json() });
+  } else {
+    const bitmap = await frameBitmap(session);
+    self.postMessage({ type: "frame", step, bitmap }, [bitmap]);
+  }
+}
+
+/** Pyodide with the bundle's packages (the env, its code, gymcast_runtime), as the game's worker loads them,
+ *  without the snapshots, policies and warm-up a replay does not need. */
+async function loadRuntime(manifest, baseUrl) {
+  const options = pyodideOptions(manifest, baseUrl);
+  const pyodide = await (await import(options.indexURL + "pyodide.mjs")).loadPyodide(options);
+  await installPackages(pyodide, manifest.packages);
+  const url = (/** @type {string} */ path) => new URL(path, baseUrl).href;
+  installPrunedFinder(pyodide, manifest, url, { event: () => {} });
+  return pyodide;
 }
