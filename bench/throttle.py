@@ -85,10 +85,10 @@ class ThrottlingProxy:
         self._loop.run_forever()
 
     async def _connect(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(self.rtt_ms / 1000)  # the TCP handshake: one round trip before the first request
         try:
+            await asyncio.sleep(self.rtt_ms / 1000)  # the TCP handshake: one round trip before the first request
             host_reader, host_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
+        except (OSError, asyncio.CancelledError):
             client_writer.close()
             return
         try:
