@@ -15,7 +15,6 @@ VARIANTS = (
     "pre-compressed, slim",
     "pre-compressed, slim, repacked",
     "default + snapshot after imports",
-    "repacked + snapshot after imports",
 )
 ROW = re.compile(
     r"^(?P<bundle>\w+)\s+(?P<network>unthrottled|\d+ Mbit/s, \d+ ms RTT)\s+(?P<visit>cold|warm)\s+"
