@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import subprocess
 
 import pytest
 
-from conftest import gymcast_command
+from conftest import gymcast_command, rows
+
+
+@pytest.fixture
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return each_data
 
 
 def request(host, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
@@ -52,8 +57,9 @@ def step_event(seq: int, **extra) -> dict:
 
 
 def stored_seqs(host, session_id: str) -> list[int]:
-    with sqlite3.connect(host.data) as db:
-        return [row[0] for row in db.execute("SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))]
+    return [
+        row[0] for row in rows(host.data, "SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,9 +189,9 @@ def test_export_jsonl_writes_one_object_per_event(host):
 
 
 def test_the_host_secret_is_generated_per_database_not_a_default(host, tmp_path):
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import SQLiteEventStore, open_store
 
-    assert SQLiteEventStore(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
+    assert open_store(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from gymcast import Experiment, Human, RandomPolicy
 from gymcast.server import create_app
-from gymcast.storage import SQLiteEventStore
+from gymcast.storage import open_store
 from gymcast.testing import manifest_only_bundle
 from relay_client import RelayClient, create_session
 
@@ -32,13 +32,14 @@ def relay_bundle(folder: Path, **rules) -> Path:
 
 
 @pytest.fixture
-def serve(tmp_path):
-    """Start a host for a manifest with these multiplayer rules; yields (url, store)."""
+def serve(tmp_path, each_data):
+    """Start a host for a manifest with these multiplayer rules; yields (url, store). Runs on each storage
+    (the hosts of one test share its database or SQLite folder, as their logs never mix)."""
     servers = []
 
     def start(**rules):
         bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
-        store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
+        store = open_store(str(each_data).replace("logs.sqlite", f"logs{len(servers)}.sqlite"))
         server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

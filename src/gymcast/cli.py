@@ -95,10 +95,9 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
 @click.option("--port", type=int, default=None, help="Port (default: the experiment's hosting.port).")
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("gymcast.sqlite"),
+    default="gymcast.sqlite",
     show_default=True,
-    help="SQLite file for the logs.",
+    help="Where the logs go: a SQLite file, or a PostgreSQL URL postgresql://USER@HOST:PORT/DB.",
 )
 @click.option(
     "--cors-origin",
@@ -112,7 +111,7 @@ def serve(
     bundle: Path,
     host: str | None,
     port: int | None,
-    data: Path,
+    data: str,
     cors_origins: tuple[str, ...],
     no_compression: bool,
     no_rate_limits: bool,
@@ -127,10 +126,8 @@ def serve(
 @click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option(
-    "--data", type=click.Path(dir_okay=False, path_type=Path), default=Path("gymcast.sqlite"), show_default=True
-)
-def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
+@click.option("--data", default="gymcast.sqlite", show_default=True, help="A SQLite file or a PostgreSQL URL.")
+def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: str) -> None:
     """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
     with rich_progress(console) as progress:
         built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
@@ -139,7 +136,7 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
 
 
 @main.command(cls=GymcastCommand)
-@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("db", callback=lambda _c, _p, value: _existing_data(value))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option(
     "-o",
@@ -156,12 +153,12 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
 )
 @click.option("--dataset-id", default=None, help="Minari dataset id (default: gymcast/<experiment>/human-v0).")
 def export(
-    db: Path, fmt: str, out: Path | None, session: str | None, bundle: Path | None, dataset_id: str | None
+    db: str, fmt: str, out: Path | None, session: str | None, bundle: Path | None, dataset_id: str | None
 ) -> None:
-    """Export the events logged in DB as jsonl, csv, parquet or a Minari dataset."""
-    from gymcast.storage import SQLiteEventStore
+    """Export the events logged in DB (a SQLite file or a PostgreSQL URL) as jsonl, csv, parquet or Minari."""
+    from gymcast.storage import open_store
 
-    store = SQLiteEventStore(db)
+    store = open_store(db)
     if fmt == "jsonl":
         with out.open("w") if out else contextlib.nullcontext(sys.stdout) as stream:
             count = export_jsonl(store, stream, session)
@@ -185,7 +182,7 @@ def export(
 
 
 @main.command(cls=GymcastCommand)
-@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("db", callback=lambda _c, _p, value: _existing_data(value))
 @click.option(
     "--bundle",
     required=True,
@@ -198,7 +195,7 @@ def export(
     is_flag=True,
     help="Recompute every ONNX player's action with native onnxruntime; each must equal the logged one.",
 )
-def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) -> None:
+def replay(db: str, bundle: Path, session: str | None, check_policies: bool) -> None:
     """Re-run every logged episode from its seed and actions and check every logged state hash.
 
     Exits with status 1 when any episode diverges from its log.
@@ -206,9 +203,9 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
     from rich.table import Table
 
     from gymcast.replay import logged_episodes, open_bundle
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import open_store
 
-    store = SQLiteEventStore(db)
+    store = open_store(db)
     table = Table("session", "run", "game", "episode", "attempt", "steps", "result")
     diverged = 0
     with open_bundle(bundle) as bundle_game:
@@ -241,6 +238,15 @@ def replay(db: Path, bundle: Path, session: str | None, check_policies: bool) ->
         sys.exit(1)
 
 
+def _existing_data(value: str) -> str:
+    """`DB` of export and replay: a PostgreSQL URL, or a SQLite file that exists."""
+    from gymcast.storage import is_postgres
+
+    if not is_postgres(value) and not Path(value).is_file():
+        raise click.BadParameter(f"{value} is not a file (give a SQLite file or a postgresql:// URL)", param_hint="DB")
+    return value
+
+
 def _warn(warnings: tuple[str, ...]) -> None:
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -250,7 +256,7 @@ def _serve(
     bundle: Path,
     host: str | None,
     port: int | None,
-    data: Path,
+    data: str,
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
     rate_limits: bool = True,
@@ -259,9 +265,9 @@ def _serve(
     from gymcast.server import create_app
     from gymcast.server.limits import Limits
     from gymcast.server.serving import serve_app
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import is_postgres, open_store
 
-    if data.resolve().is_relative_to(bundle.resolve()):
+    if not is_postgres(data) and Path(data).resolve().is_relative_to(bundle.resolve()):
         raise click.BadParameter(
             f"{data} is inside the bundle folder {bundle}; keep the logs outside it, e.g. --data ../gymcast.sqlite",
             param_hint="--data",
@@ -269,7 +275,7 @@ def _serve(
     hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, SQLiteEventStore(data), cors_origins, precompressed, Limits() if rate_limits else None)
+    app = create_app(bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None)
     missing = app.extensions["gymcast.bundle"].current().missing_codes
     if missing:
         _warn(
@@ -278,7 +284,11 @@ def _serve(
             )
         )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
+    if is_postgres(data):
+        from gymcast.storage.postgres import redacted
+
+        data = redacted(data)
+    console.print(f"serving [bold]{escape(str(bundle))}[/], logging to [bold]{escape(data)}[/]")
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
