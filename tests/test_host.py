@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import gymcast_command, rows
+from conftest import HostProcess, gymcast_command, rows
 
 
 @pytest.fixture
@@ -216,3 +216,42 @@ def test_precompressed_copies_are_served_when_accepted(host, cartpole_bundle, ac
     assert decoded == (cartpole_bundle / path).read_bytes()
     if encoding:
         assert len(body) < manifest["files"][path]["size"] / 2
+
+
+def test_health_and_readiness_answer_and_connections_are_kept_alive(host):
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    for path in ("/healthz", "/readyz", "/readyz"):  # one connection for all three: keep-alive
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["ok"]) == (200, True)
+        assert response.getheader("Connection", "").lower() != "close"
+    connection.close()
+
+
+def test_several_workers_share_one_database(cartpole_bundle, data):
+    with HostProcess(cartpole_bundle, data, extra_args=("--workers", "2")) as host:
+        sessions = [new_session(host) for _ in range(6)]
+        for session in sessions:
+            response, body = request(
+                host,
+                "POST",
+                f"/api/v1/sessions/{session['session_id']}/events",
+                {"schema": 1, "events": [step_event(1), step_event(2)]},
+                session["token"],
+            )
+            assert response.status == 200, body
+    for session in sessions:
+        assert stored_seqs(host, session["session_id"]) == [1, 2]
+
+
+def test_several_workers_are_refused_for_a_bundle_with_networked_games(tmp_path):
+    from test_relay import relay_bundle
+
+    bundle = relay_bundle(tmp_path / "bundle")
+    result = subprocess.run(
+        gymcast_command("serve", str(bundle), "--workers", "2", "--data", str(tmp_path / "l.sqlite"), "--port", "1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "--workers 1" in result.stderr, result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -107,6 +108,24 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
 )
 @click.option("--no-compression", is_flag=True, help="Serve files uncompressed (a baseline for benchmarks).")
 @click.option("--no-rate-limits", is_flag=True, help="Turn rate limits and quotas off (load tests on loopback only).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (a bundle with networked games needs 1: its relay keeps groups in one process).",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=256, show_default=True, help="Connections per worker at once."
+)
+@click.option(
+    "--server",
+    "server_kind",
+    type=click.Choice(["gunicorn", "development"]),
+    default="gunicorn",
+    show_default=True,
+    help="gunicorn (production), or werkzeug's development server (one process; a baseline for benchmarks).",
+)
 def serve(
     bundle: Path,
     host: str | None,
@@ -115,9 +134,21 @@ def serve(
     cors_origins: tuple[str, ...],
     no_compression: bool,
     no_rate_limits: bool,
+    workers: int,
+    threads: int,
+    server_kind: str,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data, list(cors_origins), not no_compression, not no_rate_limits)
+    _serve(
+        bundle,
+        host,
+        port,
+        data,
+        list(cors_origins),
+        not no_compression,
+        not no_rate_limits,
+        Serving(server_kind, workers, threads),
+    )
 
 
 @main.command(cls=GymcastCommand)
@@ -238,6 +269,15 @@ def replay(db: str, bundle: Path, session: str | None, check_policies: bool) -> 
         sys.exit(1)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Which server `gymcast serve` runs, with how many worker processes and threads each."""
+
+    kind: str = "gunicorn"
+    workers: int = 1
+    threads: int = 256
+
+
 def _existing_data(value: str) -> str:
     """`DB` of export and replay: a PostgreSQL URL, or a SQLite file that exists."""
     from gymcast.storage import is_postgres
@@ -260,12 +300,16 @@ def _serve(
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
     rate_limits: bool = True,
+    serving: Serving | None = None,
 ) -> None:
     from gymcast.bundle_files import host_file
+    from gymcast.relay.rules import networked_games
     from gymcast.server import create_app
+    from gymcast.server.bundle import BundleReader
     from gymcast.server.limits import Limits
-    from gymcast.server.serving import serve_app
     from gymcast.storage import is_postgres, open_store
+
+    serving = serving or Serving()
 
     if not is_postgres(data) and Path(data).resolve().is_relative_to(bundle.resolve()):
         raise click.BadParameter(
@@ -275,8 +319,22 @@ def _serve(
     hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    app = create_app(bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None)
-    missing = app.extensions["gymcast.bundle"].current().missing_codes
+    current = BundleReader(bundle).current()
+    if serving.workers > 1 and networked_games(current.relay):
+        raise click.BadParameter(
+            "this bundle has networked games, and the relay keeps its waiting room and groups in one process: "
+            "players on different workers could not meet. Use --workers 1 (relay state shared through Redis "
+            "is not available yet)",
+            param_hint="--workers",
+        )
+    if serving.workers > 1 and serving.kind == "development":
+        raise click.BadParameter("the development server runs one process", param_hint="--workers")
+    open_store(data).host_secret()  # fails here, with a clear message, rather than in every worker
+
+    def make_app():
+        return create_app(bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None)
+
+    missing = current.missing_codes
     if missing:
         _warn(
             (
@@ -292,7 +350,14 @@ def _serve(
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
-    serve_app(app, host, port)
+    if serving.kind == "development":
+        from gymcast.server.serving import serve_app
+
+        serve_app(make_app(), host, port)
+    else:
+        from gymcast.server.production import serve_production
+
+        serve_production(make_app, host, port, serving.workers, serving.threads)
 
 
 if __name__ == "__main__":

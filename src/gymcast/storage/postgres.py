@@ -95,10 +95,6 @@ class PostgresEventStore(SQLEventStore):
             return
         connection.execute("COMMIT" if commit else "ROLLBACK")
 
-    def ping(self) -> None:
-        """Raise unless the database answers."""
-        self._connection().execute("SELECT 1").fetchone()
-
 
 def redacted(url: str) -> str:
     """The URL without a password."""

@@ -95,6 +95,9 @@ class SQLEventStore:
             raise
         self._end(connection, commit=True)
 
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
     def host_secret(self) -> bytes:
         with self._transaction() as connection:
             self._execute(
