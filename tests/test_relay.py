@@ -255,3 +255,15 @@ def test_after_the_grace_period_the_fallback_keeps_the_seat(serve):
     back = RelayClient(url, (second.session_id, second.token))
     assert back.expect("end")["reason"] == "seat_taken"
     assert relay_events(store, "seat_abandoned")[0].data["agent"] == "right"
+
+
+def test_a_host_shutting_down_tells_relay_clients_to_reconnect(tmp_path):
+    from gymcast.testing import HostProcess
+
+    with HostProcess(relay_bundle(tmp_path / "bundle"), tmp_path / "logs.sqlite") as host:
+        first, second, _, _ = pair(host.url)
+        started = time.monotonic()
+        host.stop()  # SIGTERM: gunicorn's graceful shutdown
+    wait_until(lambda: first.closed is not None and second.closed is not None)
+    assert time.monotonic() - started < 10
+    assert {first.closed.rcvd.code, second.closed.rcvd.code} == {1012}  # "service restart": reconnect
