@@ -126,6 +126,7 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     show_default=True,
     help="gunicorn (production), or werkzeug's development server (one process; a baseline for benchmarks).",
 )
+@click.option("--no-access-log", is_flag=True, help="Do not log each request (benchmarks).")
 def serve(
     bundle: Path,
     host: str | None,
@@ -137,6 +138,7 @@ def serve(
     workers: int,
     threads: int,
     server_kind: str,
+    no_access_log: bool,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
     _serve(
@@ -147,7 +149,7 @@ def serve(
         list(cors_origins),
         not no_compression,
         not no_rate_limits,
-        Serving(server_kind, workers, threads),
+        Serving(server_kind, workers, threads, not no_access_log),
     )
 
 
@@ -276,6 +278,7 @@ class Serving:
     kind: str = "gunicorn"
     workers: int = 1
     threads: int = 256
+    access_log: bool = True
 
 
 def _existing_data(value: str) -> str:
@@ -353,11 +356,11 @@ def _serve(
     if serving.kind == "development":
         from gymcast.server.serving import serve_app
 
-        serve_app(make_app(), host, port)
+        serve_app(make_app(), host, port, serving.access_log)
     else:
         from gymcast.server.production import serve_production
 
-        serve_production(make_app, host, port, serving.workers, serving.threads)
+        serve_production(make_app, host, port, serving.workers, serving.threads, serving.access_log)
 
 
 if __name__ == "__main__":

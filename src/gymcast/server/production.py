@@ -44,7 +44,8 @@ class StderrAccessLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        self._set_handler(self.access_log, cfg.accesslog, logging.Formatter("%(message)s"), stream=sys.stderr)
+        if cfg.accesslog is not None:
+            self._set_handler(self.access_log, cfg.accesslog, logging.Formatter("%(message)s"), stream=sys.stderr)
 
 
 class GymcastServer(BaseApplication):
@@ -79,7 +80,9 @@ def _post_worker_init(worker: Any) -> None:
     signal.signal(signal.SIGTERM, shutdown)
 
 
-def serve_production(make_app: Callable[[], Flask], host: str, port: int, workers: int, threads: int) -> None:
+def serve_production(
+    make_app: Callable[[], Flask], host: str, port: int, workers: int, threads: int, access_log: bool = True
+) -> None:
     """Serve until SIGTERM or Ctrl+C; each worker builds its own app (its own database connections)."""
     gunicorn.SERVER = gunicorn.http.wsgi.SERVER = "gymcast"  # a Server header without a version  # type: ignore[attr-defined]
     GymcastServer(
@@ -93,7 +96,7 @@ def serve_production(make_app: Callable[[], Flask], host: str, port: int, worker
             "keepalive": 15,
             "graceful_timeout": GRACEFUL_TIMEOUT_S,
             "timeout": 60,
-            "accesslog": "-",
+            "accesslog": "-" if access_log else None,
             "logger_class": StderrAccessLogger,
             "errorlog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,

@@ -55,6 +55,7 @@ class PostgresEventStore(SQLEventStore):
     dialect = POSTGRES
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         self._local = threading.local()
         try:
@@ -88,7 +89,10 @@ class PostgresEventStore(SQLEventStore):
     def _begin(self, connection: Any, lock: str | None) -> None:
         connection.execute("BEGIN")
         if lock is not None:
-            connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
+            self._lock(connection, lock)
+
+    def _lock(self, connection: Any, lock: str) -> None:
+        connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
 
     def _end(self, connection: Any, commit: bool) -> None:
         if connection.broken:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,11 @@ class SQLEventStore:
 
     dialect: SQLDialect
 
+    def __init__(self) -> None:
+        self._appends: list[_Append] = []  # batches waiting for the next group commit
+        self._appends_lock = threading.Lock()
+        self._commit_lock = threading.Lock()  # one group commit at a time in this process
+
     # --- what a dialect supplies ---------------------------------------------------------------------------
     def _connection(self) -> Any:
         """This thread's open connection (a DB-API connection with `execute`)."""
@@ -66,6 +72,9 @@ class SQLEventStore:
     def _begin(self, connection: Any, lock: str | None) -> None:
         """Begin a write transaction; with `lock`, one that no other holder of the same lock runs beside."""
         raise NotImplementedError
+
+    def _lock(self, connection: Any, lock: str) -> None:
+        """Within a transaction, wait for `lock` (held until it ends); a no-op where transactions never overlap."""
 
     def _end(self, connection: Any, commit: bool) -> None:
         """Commit (durably, before returning) or roll back the transaction."""
@@ -187,42 +196,74 @@ class SQLEventStore:
         return (row[0] or 0) + 1
 
     def append_events(self, session_id: str, events: list[dict[str, Any]]) -> list[int]:
+        """Group commit: the batches that arrive while a commit runs are written together in the next
+        transaction, each in its own savepoint (one batch's error rolls back only that batch), and each
+        caller returns only after the commit that holds its batch."""
+        job = _Append(session_id, events)
+        with self._appends_lock:
+            self._appends.append(job)
+        with self._commit_lock:
+            if not job.done:
+                with self._appends_lock:
+                    jobs, self._appends = sorted(self._appends, key=lambda j: j.session_id), []
+                try:
+                    with self._transaction() as connection:
+                        for one in jobs:  # in session order: locks taken in one order never deadlock
+                            self._append_in_savepoint(connection, one)
+                except BaseException as error:  # the commit failed: no batch of it is stored
+                    for one in jobs:
+                        one.error = one.error or error
+                for one in jobs:
+                    one.done = True
+        if job.error is not None:
+            raise job.error
+        return [e["seq"] for e in events]
+
+    def _append_in_savepoint(self, connection: Any, job: _Append) -> None:
+        self._execute(connection, "SAVEPOINT batch")
+        try:
+            self._append(connection, job.session_id, job.events)
+        except Exception as error:
+            self._execute(connection, "ROLLBACK TO SAVEPOINT batch")
+            job.error = error
+        self._execute(connection, "RELEASE SAVEPOINT batch")
+
+    def _append(self, connection: Any, session_id: str, events: list[dict[str, Any]]) -> None:
+        """Write one batch inside the current transaction (the rules of `EventStore.append_events`)."""
         received_at = time.time()
         rows = {e["seq"]: event_row(session_id, e, received_at) for e in events}
-        with self._transaction(lock=f"session:{session_id}") as connection:
-            experiment, condition, duplicate_of, counted_at, completed_at = self._execute(
+        self._lock(connection, f"session:{session_id}")
+        experiment, condition, duplicate_of, counted_at, completed_at = self._execute(
+            connection,
+            "SELECT experiment, condition, duplicate_of, counted_at, completed_at FROM sessions WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        stored = self._stored_rows(connection, session_id, list(rows))
+        conflicts = [seq for seq, row in stored.items() if not same_event(row, rows[seq])]
+        if conflicts:
+            raise SeqConflict(sorted(conflicts))
+        fresh = [row for seq, row in rows.items() if seq not in stored]
+        if completed_at is not None and fresh:
+            raise SessionClosed(session_id)
+        if fresh:
+            self._executemany(connection, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fresh)
+        kinds = {row[2] for row in fresh}
+        countable = condition is not None and duplicate_of is None
+        counted = counted_at or (received_at if countable and kinds & ACTIVITY_EVENTS else None)
+        completed = completed_at or (received_at if "completion" in kinds else None)
+        if (counted, completed) != (counted_at, completed_at):
+            self._execute(
                 connection,
-                "SELECT experiment, condition, duplicate_of, counted_at, completed_at FROM sessions "
-                "WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            stored = self._stored_rows(connection, session_id, list(rows))
-            conflicts = [seq for seq, row in stored.items() if not same_event(row, rows[seq])]
-            if conflicts:
-                raise SeqConflict(sorted(conflicts))
-            fresh = [row for seq, row in rows.items() if seq not in stored]
-            if completed_at is not None and fresh:
-                raise SessionClosed(session_id)
-            if fresh:
-                self._executemany(connection, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fresh)
-            kinds = {row[2] for row in fresh}
-            countable = condition is not None and duplicate_of is None
-            counted = counted_at or (received_at if countable and kinds & ACTIVITY_EVENTS else None)
-            completed = completed_at or (received_at if "completion" in kinds else None)
-            if (counted, completed) != (counted_at, completed_at):
+                "UPDATE sessions SET counted_at = ?, completed_at = ? WHERE session_id = ?",
+                (counted, completed, session_id),
+            )
+            if counted and completed:  # it now counts as a completed session of its condition
                 self._execute(
                     connection,
-                    "UPDATE sessions SET counted_at = ?, completed_at = ? WHERE session_id = ?",
-                    (counted, completed, session_id),
+                    "INSERT INTO completions VALUES (?, ?, 1) "
+                    "ON CONFLICT (experiment, condition) DO UPDATE SET count = completions.count + 1",
+                    (experiment, condition),
                 )
-                if counted and completed:  # it now counts as a completed session of its condition
-                    self._execute(
-                        connection,
-                        "INSERT INTO completions VALUES (?, ?, 1) "
-                        "ON CONFLICT (experiment, condition) DO UPDATE SET count = completions.count + 1",
-                        (experiment, condition),
-                    )
-        return [e["seq"] for e in events]
 
     def _stored_rows(self, connection: Any, session_id: str, seqs: list[int]) -> dict[int, tuple]:
         """The stored rows among `seqs` of a session (seqs are bounded by the batch size)."""
@@ -267,6 +308,16 @@ class SQLEventStore:
     def iter_sessions(self) -> Iterator[NewSession]:
         for row in self._execute(self._connection(), f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at"):
             yield stored_session(row)
+
+
+@dataclass
+class _Append:
+    """One `append_events` call waiting for the group commit that writes it."""
+
+    session_id: str
+    events: list[dict[str, Any]]
+    done: bool = False
+    error: BaseException | None = None
 
 
 def session_row(session: NewSession) -> tuple:

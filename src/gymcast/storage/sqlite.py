@@ -52,6 +52,7 @@ class SQLiteEventStore(SQLEventStore):
     dialect = SQLITE
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._local = threading.local()
         try:
