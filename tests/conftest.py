@@ -57,15 +57,6 @@ def postgres_root():
         yield url
 
 
-@pytest.fixture(scope="session")
-def redis_url():
-    """One real Redis server for the whole run (started on first use); yields its URL."""
-    from gymcast.servers import redis_server
-
-    with redis_server() as url:
-        yield url
-
-
 def fresh_data(request, folder: Path) -> Path | str:
     """`--data` for a test: a new SQLite file in `folder`, or a new database on the run's PostgreSQL server,
     as `request.param` says."""
