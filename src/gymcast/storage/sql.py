@@ -63,6 +63,7 @@ class SQLEventStore:
         self._appends: list[_Append] = []  # batches waiting for the next group commit
         self._appends_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # one group commit at a time in this process
+        self._secret: bytes | None = None
 
     # --- what a dialect supplies ---------------------------------------------------------------------------
     def _connection(self) -> Any:
@@ -108,6 +109,11 @@ class SQLEventStore:
         self._query("SELECT 1")
 
     def host_secret(self) -> bytes:
+        if self._secret is None:  # it never changes once stored: read it once (it is checked on every request)
+            self._secret = self._stored_secret()
+        return self._secret
+
+    def _stored_secret(self) -> bytes:
         with self._transaction() as connection:
             self._execute(
                 connection,
