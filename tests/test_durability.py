@@ -89,3 +89,34 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, data)
     assert not sender.is_alive()
     assert set(counts.values()) == {1}
     assert acked <= set(counts) and len(acked) > len(acked_before_kill)
+
+
+def test_batches_committed_together_stay_separate(data):
+    """Group commit: concurrent batches share commits, but each is all or nothing on its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gymcast.storage import NewSession, SeqConflict, open_store
+
+    store = open_store(data)
+    sessions = [f"{i:032x}" for i in range(8)]
+    for session_id in sessions:
+        store.create_session(NewSession(session_id, "x", "b", {}, "", time.time()))
+    store.append_events(sessions[0], [{"seq": 1, "type": "step", "t": 1.0}])
+
+    def send(job: tuple[str, int]) -> str:
+        session_id, seq = job
+        try:
+            store.append_events(
+                session_id, [{"seq": seq, "type": "step", "t": 2.0}, {"seq": seq + 1, "type": "x", "t": 2}]
+            )
+        except SeqConflict:
+            return "conflict"
+        return "ok"
+
+    jobs = [(session_id, seq) for seq in range(2, 42, 2) for session_id in sessions[1:]] + [(sessions[0], 1)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, jobs))
+    assert results[-1] == "conflict" and set(results[:-1]) == {"ok"}
+    assert [e.seq for e in store.iter_events(sessions[0])] == [1]  # the conflicting batch wrote nothing
+    for session_id in sessions[1:]:
+        assert [e.seq for e in store.iter_events(session_id)] == list(range(2, 42))
