@@ -27,8 +27,14 @@ def bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def host(bundle, tmp_path):
-    with HostProcess(bundle, tmp_path / "logs.sqlite") as server:
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL (the token, the admin log and the API from either)."""
+    return each_data
+
+
+@pytest.fixture
+def host(bundle, data):
+    with HostProcess(bundle, data) as server:
         yield server
 
 
@@ -42,7 +48,7 @@ def call(url: str, body: dict | None = None, headers: dict[str, str] | None = No
         return error.code, json.loads(error.read() or b"{}")
 
 
-def token_of(data: Path, *extra: str) -> str:
+def token_of(data: Path | str, *extra: str) -> str:
     return subprocess.run(
         gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -90,8 +96,7 @@ def login(host: HostProcess, token: str):
     return opener, re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
 
 
-def test_the_token_is_made_once_per_database_and_printed_once(bundle, tmp_path):
-    data = tmp_path / "a.sqlite"
+def test_the_token_is_made_once_per_database_and_printed_once(bundle, data, tmp_path):
     first = HostProcess(bundle, data).start()
     first.stop()
     printed = first.process.stderr.read()
@@ -155,12 +160,12 @@ def test_ending_an_unknown_group_is_logged_and_answers_404(host):
     assert action["type"] == "group_ended" and action["actor"].startswith("bearer from")
 
 
-def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(tmp_path):
+def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(data, tmp_path):
     from relay_client import RelayClient, create_session
     from test_relay import experiment
 
     bundle = manifest_only_bundle(tmp_path / "bundle", experiment())
-    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+    with HostProcess(bundle, data) as host:
         bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
         first = RelayClient(host.url, create_session(host.url))
         first.expect("waiting")
