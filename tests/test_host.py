@@ -229,19 +229,41 @@ def test_health_and_readiness_answer_and_connections_are_kept_alive(host):
 
 
 def test_several_workers_share_one_database(cartpole_bundle, data):
+    """Two gunicorn workers: sessions made by one are accepted by the other (the token secret is shared
+    through the storage), and batches sent twice, to either worker, are stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with HostProcess(cartpole_bundle, data, extra_args=("--workers", "2")) as host:
-        sessions = [new_session(host) for _ in range(6)]
-        for session in sessions:
-            response, body = request(
-                host,
-                "POST",
-                f"/api/v1/sessions/{session['session_id']}/events",
-                {"schema": 1, "events": [step_event(1), step_event(2)]},
-                session["token"],
-            )
-            assert response.status == 200, body
+
+        def send(session: dict) -> None:
+            path = f"/api/v1/sessions/{session['session_id']}/events"
+            for _ in range(2):  # the same batch twice, on new connections (either worker may take each)
+                body = {"schema": 1, "events": [step_event(1), step_event(2)]}
+                response, reply = request(host, "POST", path, body, session["token"])
+                assert response.status == 200, reply
+
+        sessions: list[dict] = []
+        for _ in range(30):  # parallel connections until both workers have served events
+            batch = [new_session(host) for _ in range(8)]
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(send, batch))
+            sessions += batch
+            if len(worker_pids(host, "/events")) == 2:
+                break
+        assert len(worker_pids(host, "/events")) == 2, "one worker took every connection"
     for session in sessions:
         assert stored_seqs(host, session["session_id"]) == [1, 2]
+
+
+def worker_pids(host: HostProcess, path_part: str) -> set[str]:
+    """The worker processes whose access log shows a POST whose path contains `path_part`."""
+    pids = set()
+    for line in host.process.stderr.read().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry["request"].startswith("POST ") and path_part in entry["request"]:
+                pids.add(entry["pid"])
+    return pids
 
 
 def test_several_workers_are_refused_for_a_bundle_with_networked_games(tmp_path):
