@@ -192,3 +192,24 @@ def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_grou
         assert action["type"] == "group_ended" and action["data"] == {"group_id": group_id, "live": True}
         first.close()
         second.close()
+
+
+def test_the_manifest_is_parsed_once_not_on_every_poll(bundle, tmp_path, monkeypatch):
+    from gymcast.manifest import BundleManifest
+    from gymcast.server import create_app
+    from gymcast.storage import SQLiteEventStore
+
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    app = create_app(bundle, store)
+    parses = []
+    parse = BundleManifest.from_json.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        BundleManifest, "from_json", classmethod(lambda cls, data: parses.append(1) or parse(cls, data))
+    )
+    bearer = {"Authorization": f"Bearer {store.admin_token()[0]}"}
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/admin/api/overview", headers=bearer)
+        assert response.status_code == 200 and response.json["experiment"] == "twin_study"
+    assert client.get("/admin/replay", headers=bearer).status_code in (200, 303)
+    assert parses == []
