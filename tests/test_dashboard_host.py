@@ -213,3 +213,34 @@ def test_the_manifest_is_parsed_once_not_on_every_poll(bundle, tmp_path, monkeyp
         assert response.status_code == 200 and response.json["experiment"] == "twin_study"
     assert client.get("/admin/replay", headers=bearer).status_code in (200, 303)
     assert parses == []
+
+
+def test_the_dashboards_storage_behaves_alike_on_both_storages(data):
+    from gymcast.storage import NewSession, open_store
+
+    store = open_store(data)
+    token, created = store.admin_token()
+    assert created and store.admin_token() == (token, False) and open_store(data).admin_token() == (token, False)
+    rotated, created = store.admin_token(rotate=True)
+    assert created and rotated != token and store.admin_token() == (rotated, False)
+
+    store.append_admin_event("login_failed", "form from 10.0.0.1", {"addr": "10.0.0.1"})
+    middle = time.time()
+    time.sleep(0.01)
+    store.append_admin_event("login", "login 1 from 10.0.0.2", {})
+    store.append_admin_event("login_failed", "form from 10.0.0.3", {"addr": "10.0.0.3"})
+    assert [(e.type, e.actor) for e in store.iter_admin_events()] == [
+        ("login_failed", "form from 10.0.0.1"),
+        ("login", "login 1 from 10.0.0.2"),
+        ("login_failed", "form from 10.0.0.3"),
+    ]
+    assert [e.data for e in store.iter_admin_events(since=middle, kind="login_failed")] == [{"addr": "10.0.0.3"}]
+
+    for session_id in ("a", "b"):
+        store.create_session(NewSession(session_id, "x", "b", {}, "", time.time()))
+    store.append_events("a", [{"seq": 1, "type": "page", "t": 1.0}, {"seq": 2, "type": "step", "t": 2.0}])
+    store.append_events("b", [{"seq": 1, "type": "step", "t": 1.0}, {"seq": 2, "type": "survey", "t": 2.0}])
+    assert [(e.session_id, e.seq) for e in store.iter_events_except(("step",))] == [("a", 1), ("b", 2)]
+    assert len(list(store.iter_events_except(()))) == 4
+    times = store.last_event_times()
+    assert set(times) == {"a", "b"} and all(middle < at <= time.time() for at in times.values())
