@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +77,15 @@ class HostProcess:
                     raise RuntimeError(f"gymcast serve exited: {stderr}") from None
                 time.sleep(0.1)
         raise RuntimeError(f"gymcast serve did not answer within {timeout_s} s")
+
+    def crash(self) -> None:
+        """SIGKILL the host and its worker processes, as a crash would: no graceful shutdown, nothing
+        finishes (the server first, so that it starts no new worker)."""
+        assert self.process is not None
+        for pid in process_tree(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         """Stop the host (SIGTERM) and wait for it."""
@@ -150,17 +161,32 @@ def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, 
     return reply["session_id"], reply["token"]
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its live descendants (a server's worker processes), parents first (Linux /proc)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop(0)
+        try:
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+        found.append(current)
+        pending.extend(children)
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds so far of a process and its live descendants (a server's worker
     processes included; Linux /proc)."""
     total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(child) for child in (task / "children").read_text().split())
         except (FileNotFoundError, ProcessLookupError):
             continue  # it ended meanwhile
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
