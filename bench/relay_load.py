@@ -108,26 +108,35 @@ def main() -> None:
     parser.add_argument("--groups", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--servers", nargs="+", default=["gunicorn", "development"], help="measured side by side")
     args = parser.parse_args()
     print(
         f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
-        f"`gymcast serve` (werkzeug threaded server); {os.cpu_count()} CPU cores"
+        f"`gymcast serve`; {os.cpu_count()} CPU cores; client CPU is this process's"
     )
     print(
-        f"{'groups':>7} {'players':>8} {'relayed/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'host CPU %':>11} {'CPU s per participant-min':>26}"
+        f"{'server':>12} {'groups':>7} {'players':>8} {'relayed/s':>10} {'relayed %':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU s':>13}"
     )
-    for groups in args.groups:
+    for server, groups in [(server, groups) for server in args.servers for groups in args.groups]:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
             # Every simulated player comes from loopback: the per-address limits would refuse most of them.
-            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=("--no-rate-limits",)) as host:
+            extra = ("--no-rate-limits", "--no-access-log", "--server", server, "--threads", str(2 * groups + 64))
+            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=extra) as host:
+                client_before = time.process_time()
                 result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds, host.process.pid))
+                client_cpu = time.process_time() - client_before
         latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]
         players = 2 * groups
         per_participant_minute = cpu / (players * wall / 60)
+        expected = players * int(args.seconds * args.fps)
         print(
-            f"{groups:>7} {players:>8} {len(latencies) / wall:>10.0f} {percentile(latencies, 0.5):>8.2f} "
-            f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f}"
+            f"{server:>12} {groups:>7} {players:>8} {len(latencies) / wall:>10.0f} "
+            f"{100 * len(latencies) / expected:>10.1f} {percentile(latencies, 0.5):>8.2f} "
+            f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f} "
+            f"{client_cpu:>13.1f}",
+            flush=True,
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gymcast.storage import SQLiteEventStore
+from gymcast.storage import SQLiteEventStore, open_store
 from gymcast.testing import HostProcess, gymcast_command, launch_chromium
 
 __all__ = [
@@ -18,11 +18,13 @@ __all__ = [
     "PlayedGame",
     "assert_one_game",
     "build_capped",
+    "dict_rows",
     "environment_with",
     "events_of",
     "gymcast_command",
     "open_player",
     "reload_during_episode",
+    "rows",
     "seeded_cache",
     "start_pair",
     "steps_by_session",
@@ -52,10 +54,65 @@ def global_rng_bundle(tmp_path_factory) -> Path:
     return build_bundle(GLOBAL_RNG, tmp_path_factory.mktemp("bundles") / "global_rng").path
 
 
+#: The storages the host-level tests run against.
+STORAGES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_root():
+    """One real PostgreSQL server for the whole run (started on first use); yields its URL."""
+    from gymcast.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+def fresh_data(request, folder: Path) -> Path | str:
+    """`--data` for a test: a new SQLite file in `folder`, or a new database on the run's PostgreSQL server,
+    as `request.param` says."""
+    if request.param == "sqlite":
+        return folder / "logs.sqlite"
+    import uuid
+
+    import psycopg
+
+    root = request.getfixturevalue("postgres_root")
+    name = "t" + uuid.uuid4().hex[:16]
+    with psycopg.connect(root, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return root.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture
-def host(cartpole_bundle, tmp_path):
-    """A running host for the CartPole bundle with a fresh SQLite file."""
-    server = HostProcess(cartpole_bundle, tmp_path / "logs.sqlite").start()
+def data(tmp_path) -> Path | str:
+    """Where a test's host logs: a fresh SQLite file (a module runs on each storage by overriding this
+    fixture with `each_data`)."""
+    return tmp_path / "logs.sqlite"
+
+
+@pytest.fixture(params=STORAGES)
+def each_data(request, tmp_path) -> Path | str:
+    """Where a test's host logs: a fresh SQLite file, then a fresh PostgreSQL database."""
+    return fresh_data(request, tmp_path)
+
+
+def rows(data, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a query (with `?` placeholders) on either storage."""
+    return open_store(data)._query(sql, params)
+
+
+def dict_rows(data, sql: str, params: tuple = ()) -> list[dict]:
+    """Rows of a query as {column: value} on either storage."""
+    store = open_store(data)
+    cursor = store._execute(store._connection(), sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.fixture
+def host(cartpole_bundle, data):
+    """A running host for the CartPole bundle logging to `data`."""
+    server = HostProcess(cartpole_bundle, data).start()
     yield server
     server.stop()
 

@@ -11,13 +11,20 @@ from conftest import HostProcess
 from test_host import request
 from test_security_host import bundle_copy
 
+
+@pytest.fixture
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return each_data
+
+
 CONDITIONS = {"conditions": ["a", "b"], "assignment": "balanced", "allow_repeat": False}
 
 
 @pytest.fixture
-def host(cartpole_bundle, tmp_path):
+def host(cartpole_bundle, tmp_path, data):
     """The host decides conditions and repeats from its bundle, so the bundle has them (not the request)."""
-    with HostProcess(bundle_copy(cartpole_bundle, tmp_path / "study", **CONDITIONS), tmp_path / "logs.sqlite") as host:
+    with HostProcess(bundle_copy(cartpole_bundle, tmp_path / "study", **CONDITIONS), data) as host:
         yield host
 
 

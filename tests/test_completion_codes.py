@@ -16,6 +16,13 @@ from gymcast.flow import Completion, Game
 from relay_client import RelayClient
 from test_security_host import append, join, post, secret
 
+
+@pytest.fixture
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return each_data
+
+
 CODE = "C0MPL3T3X"
 TIMEOUT_CODE = "N0PARTN3R"
 REDIRECT = f"https://app.prolific.com/submissions/complete?cc={CODE}"
@@ -39,8 +46,8 @@ def coded_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def coded_host(coded_bundle, tmp_path):
-    with HostProcess(coded_bundle, tmp_path / "logs.sqlite") as host:
+def coded_host(coded_bundle, data):
+    with HostProcess(coded_bundle, data) as host:
         yield host
 
 

@@ -27,8 +27,14 @@ def bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def host(bundle, tmp_path):
-    with HostProcess(bundle, tmp_path / "logs.sqlite") as server:
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL (the token, the admin log and the API from either)."""
+    return each_data
+
+
+@pytest.fixture
+def host(bundle, data):
+    with HostProcess(bundle, data) as server:
         yield server
 
 
@@ -42,7 +48,7 @@ def call(url: str, body: dict | None = None, headers: dict[str, str] | None = No
         return error.code, json.loads(error.read() or b"{}")
 
 
-def token_of(data: Path, *extra: str) -> str:
+def token_of(data: Path | str, *extra: str) -> str:
     return subprocess.run(
         gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -90,8 +96,7 @@ def login(host: HostProcess, token: str):
     return opener, re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
 
 
-def test_the_token_is_made_once_per_database_and_printed_once(bundle, tmp_path):
-    data = tmp_path / "a.sqlite"
+def test_the_token_is_made_once_per_database_and_printed_once(bundle, data, tmp_path):
     first = HostProcess(bundle, data).start()
     first.stop()
     printed = first.process.stderr.read()
@@ -155,12 +160,12 @@ def test_ending_an_unknown_group_is_logged_and_answers_404(host):
     assert action["type"] == "group_ended" and action["actor"].startswith("bearer from")
 
 
-def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(tmp_path):
+def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_group_can_be_ended(data, tmp_path):
     from relay_client import RelayClient, create_session
     from test_relay import experiment
 
     bundle = manifest_only_bundle(tmp_path / "bundle", experiment())
-    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+    with HostProcess(bundle, data) as host:
         bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
         first = RelayClient(host.url, create_session(host.url))
         first.expect("waiting")
@@ -187,3 +192,55 @@ def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_grou
         assert action["type"] == "group_ended" and action["data"] == {"group_id": group_id, "live": True}
         first.close()
         second.close()
+
+
+def test_the_manifest_is_parsed_once_not_on_every_poll(bundle, tmp_path, monkeypatch):
+    from gymcast.manifest import BundleManifest
+    from gymcast.server import create_app
+    from gymcast.storage import SQLiteEventStore
+
+    store = SQLiteEventStore(tmp_path / "logs.sqlite")
+    app = create_app(bundle, store)
+    parses = []
+    parse = BundleManifest.from_json.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        BundleManifest, "from_json", classmethod(lambda cls, data: parses.append(1) or parse(cls, data))
+    )
+    bearer = {"Authorization": f"Bearer {store.admin_token()[0]}"}
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/admin/api/overview", headers=bearer)
+        assert response.status_code == 200 and response.json["experiment"] == "twin_study"
+    assert client.get("/admin/replay", headers=bearer).status_code in (200, 303)
+    assert parses == []
+
+
+def test_the_dashboards_storage_behaves_alike_on_both_storages(data):
+    from gymcast.storage import NewSession, open_store
+
+    store = open_store(data)
+    token, created = store.admin_token()
+    assert created and store.admin_token() == (token, False) and open_store(data).admin_token() == (token, False)
+    rotated, created = store.admin_token(rotate=True)
+    assert created and rotated != token and store.admin_token() == (rotated, False)
+
+    store.append_admin_event("login_failed", "form from 10.0.0.1", {"addr": "10.0.0.1"})
+    middle = time.time()
+    time.sleep(0.01)
+    store.append_admin_event("login", "login 1 from 10.0.0.2", {})
+    store.append_admin_event("login_failed", "form from 10.0.0.3", {"addr": "10.0.0.3"})
+    assert [(e.type, e.actor) for e in store.iter_admin_events()] == [
+        ("login_failed", "form from 10.0.0.1"),
+        ("login", "login 1 from 10.0.0.2"),
+        ("login_failed", "form from 10.0.0.3"),
+    ]
+    assert [e.data for e in store.iter_admin_events(since=middle, kind="login_failed")] == [{"addr": "10.0.0.3"}]
+
+    for session_id in ("a", "b"):
+        store.create_session(NewSession(session_id, "x", "b", {}, "", time.time()))
+    store.append_events("a", [{"seq": 1, "type": "page", "t": 1.0}, {"seq": 2, "type": "step", "t": 2.0}])
+    store.append_events("b", [{"seq": 1, "type": "step", "t": 1.0}, {"seq": 2, "type": "survey", "t": 2.0}])
+    assert [(e.session_id, e.seq) for e in store.iter_events_except(("step",))] == [("a", 1), ("b", 2)]
+    assert len(list(store.iter_events_except(()))) == 4
+    times = store.last_event_times()
+    assert set(times) == {"a", "b"} and all(middle < at <= time.time() for at in times.values())

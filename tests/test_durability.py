@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
-import sqlite3
 import threading
 import time
 
-from conftest import HostProcess
+import pytest
+
+from conftest import HostProcess, rows
+
+
+@pytest.fixture
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return each_data
+
 
 BATCH = 25
 
@@ -24,8 +31,7 @@ def post(port: int, path: str, body: dict, token: str | None = None) -> tuple[in
     return status, json.loads(data or b"{}")
 
 
-def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_path):
-    data = tmp_path / "crash.sqlite"
+def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, data):
     host = HostProcess(cartpole_bundle, data).start()
     _, session = post(host.port, "/api/v1/sessions", {"schema": 1, "experiment": "cartpole", "build_id": "b"})
     path = f"/api/v1/sessions/{session['session_id']}/events"
@@ -66,11 +72,9 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_p
         deadline = time.monotonic() + 10
         while len(acked) < 500 and time.monotonic() < deadline:
             time.sleep(0.01)
-        host.process.send_signal(signal.SIGKILL)  # mid-stream: batches are in flight
-        host.process.wait()
+        host.crash()  # SIGKILL to the server and its workers, mid-stream: batches are in flight
         acked_before_kill = set(acked)
-        with sqlite3.connect(data) as db:  # what the dead host left on disk
-            survived = {row[0] for row in db.execute("SELECT seq FROM events")}
+        survived = {row[0] for row in rows(data, "SELECT seq FROM events")}  # what the dead host left stored
         assert len(acked_before_kill) >= 500
         assert acked_before_kill <= survived, f"{len(acked_before_kill - survived)} acknowledged events were lost"
         restarted = HostProcess(cartpole_bundle, data, port=host.port).start()
@@ -80,9 +84,39 @@ def test_acknowledged_events_survive_sigkill_exactly_once(cartpole_bundle, tmp_p
     finally:
         stop.set()
         sender.join(30)
-    with sqlite3.connect(data) as db:
-        counts = dict(db.execute("SELECT seq, COUNT(*) FROM events GROUP BY seq").fetchall())
+    counts = dict(rows(data, "SELECT seq, COUNT(*) FROM events GROUP BY seq"))
     restarted.stop()
     assert not sender.is_alive()
     assert set(counts.values()) == {1}
     assert acked <= set(counts) and len(acked) > len(acked_before_kill)
+
+
+def test_batches_committed_together_stay_separate(data):
+    """Group commit: concurrent batches share commits, but each is all or nothing on its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gymcast.storage import NewSession, SeqConflict, open_store
+
+    store = open_store(data)
+    sessions = [f"{i:032x}" for i in range(8)]
+    for session_id in sessions:
+        store.create_session(NewSession(session_id, "x", "b", {}, "", time.time()))
+    store.append_events(sessions[0], [{"seq": 1, "type": "step", "t": 1.0}])
+
+    def send(job: tuple[str, int]) -> str:
+        session_id, seq = job
+        try:
+            store.append_events(
+                session_id, [{"seq": seq, "type": "step", "t": 2.0}, {"seq": seq + 1, "type": "x", "t": 2}]
+            )
+        except SeqConflict:
+            return "conflict"
+        return "ok"
+
+    jobs = [(session_id, seq) for seq in range(2, 42, 2) for session_id in sessions[1:]] + [(sessions[0], 1)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, jobs))
+    assert results[-1] == "conflict" and set(results[:-1]) == {"ok"}
+    assert [e.seq for e in store.iter_events(sessions[0])] == [1]  # the conflicting batch wrote nothing
+    for session_id in sessions[1:]:
+        assert [e.seq for e in store.iter_events(session_id)] == list(range(2, 42))

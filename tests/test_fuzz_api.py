@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import HostProcess
+from conftest import STORAGES, HostProcess, fresh_data, rows
 
 JSON = st.recursive(
     st.none()
@@ -64,13 +63,12 @@ def send(port: int, method: str, path: str, payload: bytes, token: str | None = 
 
 
 def count(db, table: str) -> int:
-    with sqlite3.connect(db) as connection:
-        return connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return rows(db, f"SELECT COUNT(*) FROM {table}")[0][0]
 
 
-@pytest.fixture(scope="module")
-def fuzz_host(cartpole_bundle, tmp_path_factory):
-    fuzz_data = tmp_path_factory.mktemp("fuzz") / "fuzz.sqlite"
+@pytest.fixture(scope="module", params=STORAGES)
+def fuzz_host(cartpole_bundle, tmp_path_factory, request):
+    fuzz_data = fresh_data(request, tmp_path_factory.mktemp("fuzz"))
     with HostProcess(
         cartpole_bundle, fuzz_data, extra_args=("--no-rate-limits",)
     ) as host:  # fuzz the checks, not the limits

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import subprocess
 
 import pytest
 
-from conftest import gymcast_command
+from conftest import HostProcess, gymcast_command, rows
+
+
+@pytest.fixture
+def data(each_data):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return each_data
 
 
 def request(host, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
@@ -52,8 +57,9 @@ def step_event(seq: int, **extra) -> dict:
 
 
 def stored_seqs(host, session_id: str) -> list[int]:
-    with sqlite3.connect(host.data) as db:
-        return [row[0] for row in db.execute("SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))]
+    return [
+        row[0] for row in rows(host.data, "SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,9 +189,9 @@ def test_export_jsonl_writes_one_object_per_event(host):
 
 
 def test_the_host_secret_is_generated_per_database_not_a_default(host, tmp_path):
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import SQLiteEventStore, open_store
 
-    assert SQLiteEventStore(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
+    assert open_store(host.data).host_secret() != SQLiteEventStore(tmp_path / "other.sqlite").host_secret()
 
 
 @pytest.mark.parametrize(
@@ -210,3 +216,64 @@ def test_precompressed_copies_are_served_when_accepted(host, cartpole_bundle, ac
     assert decoded == (cartpole_bundle / path).read_bytes()
     if encoding:
         assert len(body) < manifest["files"][path]["size"] / 2
+
+
+def test_health_and_readiness_answer_and_connections_are_kept_alive(host):
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    for path in ("/healthz", "/readyz", "/readyz"):  # one connection for all three: keep-alive
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["ok"]) == (200, True)
+        assert response.getheader("Connection", "").lower() != "close"
+    connection.close()
+
+
+def test_several_workers_share_one_database(cartpole_bundle, data):
+    """Two gunicorn workers: sessions made by one are accepted by the other (the token secret is shared
+    through the storage), and batches sent twice, to either worker, are stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with HostProcess(cartpole_bundle, data, extra_args=("--workers", "2")) as host:
+
+        def send(session: dict) -> None:
+            path = f"/api/v1/sessions/{session['session_id']}/events"
+            for _ in range(2):  # the same batch twice, on new connections (either worker may take each)
+                body = {"schema": 1, "events": [step_event(1), step_event(2)]}
+                response, reply = request(host, "POST", path, body, session["token"])
+                assert response.status == 200, reply
+
+        sessions: list[dict] = []
+        for _ in range(30):  # parallel connections until both workers have served events
+            batch = [new_session(host) for _ in range(8)]
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(send, batch))
+            sessions += batch
+            if len(worker_pids(host, "/events")) == 2:
+                break
+        assert len(worker_pids(host, "/events")) == 2, "one worker took every connection"
+    for session in sessions:
+        assert stored_seqs(host, session["session_id"]) == [1, 2]
+
+
+def worker_pids(host: HostProcess, path_part: str) -> set[str]:
+    """The worker processes whose access log shows a POST whose path contains `path_part`."""
+    pids = set()
+    for line in host.process.stderr.read().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry["request"].startswith("POST ") and path_part in entry["request"]:
+                pids.add(entry["pid"])
+    return pids
+
+
+def test_several_workers_are_refused_for_a_bundle_with_networked_games(tmp_path):
+    from test_relay import relay_bundle
+
+    bundle = relay_bundle(tmp_path / "bundle")
+    result = subprocess.run(
+        gymcast_command("serve", str(bundle), "--workers", "2", "--data", str(tmp_path / "l.sqlite"), "--port", "1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "--workers 1" in result.stderr, result.stderr

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from conftest import rows
 from gymcast.replay import open_bundle
-from gymcast.storage import NewSession, SQLiteEventStore
+from gymcast.storage import NewSession, open_store
 from test_host import new_session, request, step_event, stored_seqs
 from test_replay_and_export import run_cli
 
 SESSIONS = {"first": 11, "second": 40}
 
 
-def play_natively(bundle: Path, db: Path) -> None:
+def play_natively(bundle: Path, db: Path | str) -> None:
     """Two sessions of two CartPole episodes each (action: 1 on even steps), logged as the browser logs them."""
     manifest = json.loads((bundle / "manifest.json").read_text())
-    store = SQLiteEventStore(db)
+    store = open_store(db)
     with open_bundle(bundle) as game:
         key = next(iter(game.games))
         for session_id, base_seed in SESSIONS.items():
@@ -57,7 +58,15 @@ def native_log(cartpole_bundle, tmp_path) -> Path:
     return db
 
 
-def test_replay_and_export_take_only_the_named_session(cartpole_bundle, native_log, tmp_path):
+@pytest.fixture
+def each_native_log(cartpole_bundle, each_data) -> Path | str:
+    """The native log in a SQLite file, then in a PostgreSQL database."""
+    play_natively(cartpole_bundle, each_data)
+    return each_data
+
+
+def test_replay_and_export_take_only_the_named_session(cartpole_bundle, each_native_log, tmp_path):
+    native_log = each_native_log
     result = run_cli("replay", str(native_log), "--bundle", str(cartpole_bundle))
     assert result.returncode == 0 and result.stdout.count("match") == 4, result.stdout
     result = run_cli("replay", str(native_log), "--bundle", str(cartpole_bundle), "--session", "second")
@@ -68,8 +77,7 @@ def test_replay_and_export_take_only_the_named_session(cartpole_bundle, native_l
         run_cli("export", str(native_log), "--format", "jsonl", "--session", "second", "-o", str(out)).returncode == 0
     )
     exported = [json.loads(line) for line in out.read_text().splitlines()]
-    with sqlite3.connect(native_log) as db:
-        stored = db.execute("SELECT COUNT(*) FROM events WHERE session_id = 'second'").fetchone()[0]
+    stored = rows(native_log, "SELECT COUNT(*) FROM events WHERE session_id = 'second'")[0][0]
     assert len(exported) == stored and {e["session_id"] for e in exported} == {"second"}
 
 

@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from gymcast import Experiment, Human, RandomPolicy
 from gymcast.contracts import LOG_SCHEMA
 from gymcast.server import create_app
-from gymcast.storage import SQLiteEventStore
+from gymcast.storage import open_store
 from gymcast.testing import manifest_only_bundle
 from relay_client import RelayClient, create_session
 
@@ -35,13 +35,14 @@ def relay_bundle(folder: Path, **rules) -> Path:
 
 
 @pytest.fixture
-def serve(tmp_path):
-    """Start a host for a manifest with these multiplayer rules; yields (url, store)."""
+def serve(tmp_path, each_data):
+    """Start a host for a manifest with these multiplayer rules; yields (url, store). Runs on each storage
+    (the hosts of one test share its database or SQLite folder, as their logs never mix)."""
     servers = []
 
     def start(**rules):
         bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
-        store = SQLiteEventStore(tmp_path / f"logs{len(servers)}.sqlite")
+        store = open_store(str(each_data).replace("logs.sqlite", f"logs{len(servers)}.sqlite"))
         server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -269,3 +270,15 @@ def test_after_the_grace_period_the_fallback_keeps_the_seat(serve):
     back = RelayClient(url, (second.session_id, second.token))
     assert back.expect("end")["reason"] == "seat_taken"
     assert relay_events(store, "seat_abandoned")[0].data["agent"] == "right"
+
+
+def test_a_host_shutting_down_tells_relay_clients_to_reconnect(tmp_path):
+    from gymcast.testing import HostProcess
+
+    with HostProcess(relay_bundle(tmp_path / "bundle"), tmp_path / "logs.sqlite") as host:
+        first, second, _, _ = pair(host.url)
+        started = time.monotonic()
+        host.stop()  # SIGTERM: gunicorn's graceful shutdown
+    wait_until(lambda: first.closed is not None and second.closed is not None)
+    assert time.monotonic() - started < 10
+    assert {first.closed.rcvd.code, second.closed.rcvd.code} == {1012}  # "service restart": reconnect

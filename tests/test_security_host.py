@@ -21,9 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HostProcess, gymcast_command
-from gymcast.storage import SQLiteEventStore
+from conftest import HostProcess, dict_rows, gymcast_command
+from gymcast.storage import SQLiteEventStore, open_store
 from test_host import request, step_event
+
+
+@pytest.fixture
+def data(each_data):
+    """The host tests here run on SQLite and on PostgreSQL."""
+    return each_data
 
 
 def bundle_copy(source: Path, target: Path, **flow) -> Path:
@@ -37,12 +43,12 @@ def bundle_copy(source: Path, target: Path, **flow) -> Path:
 
 
 @pytest.fixture
-def study_host(cartpole_bundle, tmp_path):
+def study_host(cartpole_bundle, tmp_path, data):
     """A host whose bundle has two conditions, balanced assignment and no repeats."""
     bundle = bundle_copy(
         cartpole_bundle, tmp_path / "study", conditions=["a", "b"], assignment="balanced", allow_repeat=False
     )
-    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+    with HostProcess(bundle, data) as host:
         yield host
 
 
@@ -69,9 +75,7 @@ def append(host, session: dict, *events: dict) -> tuple[int, dict]:
 
 
 def sessions(host) -> list[dict]:
-    with sqlite3.connect(host.data) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM sessions ORDER BY created_at")]
+    return dict_rows(host.data, "SELECT * FROM sessions ORDER BY created_at")
 
 
 def secret() -> str:
@@ -136,7 +140,7 @@ def test_the_same_seq_with_other_content_is_refused_not_dropped(study_host):
     assert append(study_host, session, step_event(1), step_event(2))[0] == 200
     status, reply = append(study_host, session, step_event(2, actions={"player": 7}), step_event(3))
     assert status == 409 and "seq" in reply["error"]
-    store = SQLiteEventStore(study_host.data)
+    store = open_store(study_host.data)
     assert [(e.seq, e.data["actions"]) for e in store.iter_events(session["session_id"])] == [
         (1, {"player": 1}),
         (2, {"player": 0}),
@@ -186,7 +190,7 @@ def test_sessions_without_activity_do_not_steer_assignment(study_host):
         append(study_host, session, {"seq": 1, "type": "scene_start", "t": 1.7e12, "index": 0, "kind": "game"})
         counts[session["condition"]] += 1
     assert abs(counts["a"] - counts["b"]) <= 1, counts
-    store = SQLiteEventStore(study_host.data)
+    store = open_store(study_host.data)
     assert sum(store.condition_counts("cartpole", ["a", "b"], 0).values()) == 10
 
 
@@ -305,7 +309,7 @@ def test_event_types_are_strict_and_numbers_finite(host, change):
         host, "POST", f"/api/v1/sessions/{session['session_id']}/events", raw=payload, token=session["token"]
     )
     assert response.status == 400, data
-    assert SQLiteEventStore(host.data).next_seq(session["session_id"]) == 1
+    assert open_store(host.data).next_seq(session["session_id"]) == 1
 
 
 def chunked_post(port: int, path: str, body: bytes, content_type: str = "application/json") -> int:
@@ -363,6 +367,8 @@ def test_the_access_log_has_no_query_strings(cartpole_bundle, tmp_path):
 
 
 def test_the_database_is_private(host):
+    if not isinstance(host.data, Path):
+        pytest.skip("a PostgreSQL database's access is the database server's to grant")
     assert stat.S_IMODE(host.data.stat().st_mode) == 0o600
 
 

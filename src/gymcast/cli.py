@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -97,10 +98,9 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
 @click.option("--port", type=int, default=None, help="Port (default: the experiment's hosting.port).")
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("gymcast.sqlite"),
+    default="gymcast.sqlite",
     show_default=True,
-    help="SQLite file for the logs.",
+    help="Where the logs go: a SQLite file, or a PostgreSQL URL postgresql://USER@HOST:PORT/DB.",
 )
 @click.option(
     "--cors-origin",
@@ -110,17 +110,49 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
 )
 @click.option("--no-compression", is_flag=True, help="Serve files uncompressed (a baseline for benchmarks).")
 @click.option("--no-rate-limits", is_flag=True, help="Turn rate limits and quotas off (load tests on loopback only).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (a bundle with networked games needs 1: its relay keeps groups in one process).",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=256, show_default=True, help="Connections per worker at once."
+)
+@click.option(
+    "--server",
+    "server_kind",
+    type=click.Choice(["gunicorn", "development"]),
+    default="gunicorn",
+    show_default=True,
+    help="gunicorn (production), or werkzeug's development server (one process; a baseline for benchmarks).",
+)
+@click.option("--no-access-log", is_flag=True, help="Do not log each request (benchmarks).")
 def serve(
     bundle: Path,
     host: str | None,
     port: int | None,
-    data: Path,
+    data: str,
     cors_origins: tuple[str, ...],
     no_compression: bool,
     no_rate_limits: bool,
+    workers: int,
+    threads: int,
+    server_kind: str,
+    no_access_log: bool,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
-    _serve(bundle, host, port, data, list(cors_origins), not no_compression, not no_rate_limits)
+    _serve(
+        bundle,
+        host,
+        port,
+        data,
+        list(cors_origins),
+        not no_compression,
+        not no_rate_limits,
+        Serving(server_kind, workers, threads, not no_access_log),
+    )
 
 
 @main.command(cls=GymcastCommand)
@@ -129,10 +161,8 @@ def serve(
 @click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option(
-    "--data", type=click.Path(dir_okay=False, path_type=Path), default=Path("gymcast.sqlite"), show_default=True
-)
-def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: Path) -> None:
+@click.option("--data", default="gymcast.sqlite", show_default=True, help="A SQLite file or a PostgreSQL URL.")
+def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, port: int | None, data: str) -> None:
     """Build EXPERIMENT and serve it: `gymcast build` then `gymcast serve`."""
     with rich_progress(console) as progress:
         built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
@@ -141,7 +171,7 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
 
 
 @main.command(cls=GymcastCommand)
-@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("db", callback=lambda _c, _p, value: _existing_data(value))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option(
     "-o",
@@ -158,12 +188,12 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
 )
 @click.option("--dataset-id", default=None, help="Minari dataset id (default: gymcast/<experiment>/human-v0).")
 def export(
-    db: Path, fmt: str, out: Path | None, session: str | None, bundle: Path | None, dataset_id: str | None
+    db: str, fmt: str, out: Path | None, session: str | None, bundle: Path | None, dataset_id: str | None
 ) -> None:
-    """Export the events logged in DB as jsonl, csv, parquet or a Minari dataset."""
-    from gymcast.storage import SQLiteEventStore
+    """Export the events logged in DB (a SQLite file or a PostgreSQL URL) as jsonl, csv, parquet or Minari."""
+    from gymcast.storage import open_store
 
-    store = SQLiteEventStore(db)
+    store = open_store(db)
     if fmt == "jsonl":
         with out.open("w") if out else contextlib.nullcontext(sys.stdout) as stream:
             count = export_jsonl(store, stream, session)
@@ -187,7 +217,7 @@ def export(
 
 
 @main.command(cls=GymcastCommand)
-@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("db", callback=lambda _c, _p, value: _existing_data(value))
 @click.option(
     "--bundle",
     required=True,
@@ -207,7 +237,7 @@ def export(
     help="Recompute every ONNX player's action with native onnxruntime; each must equal the logged one "
     "(replays natively).",
 )
-def replay(db: Path, bundle: Path, session: str | None, native: bool, check_policies: bool) -> None:
+def replay(db: str, bundle: Path, session: str | None, native: bool, check_policies: bool) -> None:
     """Re-run every logged episode from its seed and actions and check every logged state hash.
 
     Runs in the bundle's own Pyodide under Node, as the browser did (all episodes in one process).
@@ -216,9 +246,9 @@ def replay(db: Path, bundle: Path, session: str | None, native: bool, check_poli
     from rich.table import Table
 
     from gymcast.replay import logged_episodes, replay_episodes
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import open_store
 
-    store = SQLiteEventStore(db)
+    store = open_store(db)
     build_id = read_manifest(bundle).build_id
     builds = {s.session_id: s.build_id for s in store.iter_sessions()}
     for session_id in sorted({sid for sid, build in builds.items() if build != build_id}):
@@ -254,6 +284,25 @@ def replay(db: Path, bundle: Path, session: str | None, native: bool, check_poli
         sys.exit(1)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Which server `gymcast serve` runs, with how many worker processes and threads each."""
+
+    kind: str = "gunicorn"
+    workers: int = 1
+    threads: int = 256
+    access_log: bool = True
+
+
+def _existing_data(value: str) -> str:
+    """`DB` of export and replay: a PostgreSQL URL, or a SQLite file that exists."""
+    from gymcast.storage import is_postgres
+
+    if not is_postgres(value) and not Path(value).is_file():
+        raise click.BadParameter(f"{value} is not a file (give a SQLite file or a postgresql:// URL)", param_hint="DB")
+    return value
+
+
 def _warn(warnings: tuple[str, ...]) -> None:
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -262,19 +311,18 @@ def _warn(warnings: tuple[str, ...]) -> None:
 @main.command("admin-token", cls=GymcastCommand)
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("gymcast.sqlite"),
+    default="gymcast.sqlite",
     show_default=True,
-    help="The SQLite file `gymcast serve --data` uses.",
+    help="The SQLite file or PostgreSQL URL `gymcast serve --data` uses.",
 )
 @click.option(
     "--rotate", is_flag=True, help="Replace the token: the old one and every login made with it stop working."
 )
-def admin_token(data: Path, rotate: bool) -> None:
+def admin_token(data: str, rotate: bool) -> None:
     """Print the dashboard's admin token (made on first use), or replace it with --rotate."""
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import open_store
 
-    token, created = SQLiteEventStore(data).admin_token(rotate=rotate)
+    token, created = open_store(data).admin_token(rotate=rotate)
     click.echo(token)
     if rotate:
         console.print("the admin token was replaced; earlier logins no longer work")
@@ -286,18 +334,22 @@ def _serve(
     bundle: Path,
     host: str | None,
     port: int | None,
-    data: Path,
+    data: str,
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
     rate_limits: bool = True,
+    serving: Serving | None = None,
 ) -> None:
     from gymcast.bundle_files import host_file
+    from gymcast.relay.rules import networked_games
     from gymcast.server import create_app
+    from gymcast.server.bundle import BundleReader
     from gymcast.server.limits import Limits
-    from gymcast.server.serving import serve_app
-    from gymcast.storage import SQLiteEventStore
+    from gymcast.storage import is_postgres, open_store
 
-    if data.resolve().is_relative_to(bundle.resolve()):
+    serving = serving or Serving()
+
+    if not is_postgres(data) and Path(data).resolve().is_relative_to(bundle.resolve()):
         raise click.BadParameter(
             f"{data} is inside the bundle folder {bundle}; keep the logs outside it, e.g. --data ../gymcast.sqlite",
             param_hint="--data",
@@ -305,10 +357,24 @@ def _serve(
     hosting = read_manifest(bundle).hosting
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
-    store = SQLiteEventStore(data)
+    current = BundleReader(bundle).current()
+    if serving.workers > 1 and networked_games(current.relay):
+        raise click.BadParameter(
+            "this bundle has networked games, and the relay keeps its waiting room and groups in one process: "
+            "players on different workers could not meet. Use --workers 1 (relay state shared through Redis "
+            "is not available yet)",
+            param_hint="--workers",
+        )
+    if serving.workers > 1 and serving.kind == "development":
+        raise click.BadParameter("the development server runs one process", param_hint="--workers")
+    store = open_store(data)
+    store.host_secret()  # fails here, with a clear message, rather than in every worker
     token, created = store.admin_token()
-    app = create_app(bundle, store, cors_origins, precompressed, Limits() if rate_limits else None)
-    missing = app.extensions["gymcast.bundle"].current().missing_codes
+
+    def make_app():
+        return create_app(bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None)
+
+    missing = current.missing_codes
     if missing:
         _warn(
             (
@@ -316,7 +382,11 @@ def _serve(
             )
         )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    console.print(f"serving [bold]{bundle}[/], logging to [bold]{data}[/]")
+    if is_postgres(data):
+        from gymcast.storage.postgres import redacted
+
+        data = redacted(data)
+    console.print(f"serving [bold]{escape(str(bundle))}[/], logging to [bold]{escape(data)}[/]")
     console.print(
         f"open [bold link=http://{shown}:{port}/]http://{shown}:{port}/[/]  (Ctrl+C to stop)", highlight=False
     )
@@ -328,7 +398,14 @@ def _serve(
             f"researcher dashboard: http://{shown}:{port}/admin/  (`gymcast admin-token --data {data}` prints the token)",
             highlight=False,
         )
-    serve_app(app, host, port)
+    if serving.kind == "development":
+        from gymcast.server.serving import serve_app
+
+        serve_app(make_app(), host, port, serving.access_log)
+    else:
+        from gymcast.server.production import serve_production
+
+        serve_production(make_app, host, port, serving.workers, serving.threads, serving.access_log)
 
 
 if __name__ == "__main__":

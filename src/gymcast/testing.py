@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from gymcast.contracts import LOG_SCHEMA
 
@@ -53,14 +56,17 @@ class HostProcess:
 
     def start(self, timeout_s: float = 20) -> HostProcess:
         """Start the host and wait until it answers."""
+        # stderr to a file, not a pipe (a full pipe would stall the host's logging), appended to by the host
+        log = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             gymcast_command(
                 "serve", str(self.bundle), "--port", str(self.port), "--data", str(self.data), *self.extra_args
             ),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=open(f"/proc/self/fd/{log.fileno()}", "a"),  # noqa: SIM115 (the child holds it)
             text=True,
         )
+        self.process.stderr = _WholeLog(log)  # type: ignore[assignment]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -73,6 +79,15 @@ class HostProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"gymcast serve did not answer within {timeout_s} s")
 
+    def crash(self) -> None:
+        """SIGKILL the host and its worker processes, as a crash would: no graceful shutdown, nothing
+        finishes (the server first, so that it starts no new worker)."""
+        assert self.process is not None
+        for pid in process_tree(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         """Stop the host (SIGTERM) and wait for it."""
         if self.process and self.process.poll() is None:
@@ -84,6 +99,20 @@ class HostProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _WholeLog:
+    """A host's stderr file; `read()` returns everything written so far."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+
+    def read(self) -> str:
+        self.file.seek(0)  # our own offset: the host appends through its own open file
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class StaticServer:
@@ -133,17 +162,43 @@ def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, 
     return reply["session_id"], reply["token"]
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its live descendants (a server's worker processes), parents first (Linux /proc)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop(0)
+        try:
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+        found.append(current)
+        pending.extend(children)
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and its live descendants (a server's worker
+    processes included; Linux /proc)."""
+    total = 0.0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def logged_steps(data: Path, session_id: str) -> list:
-    """The `step` events one session logged in the SQLite file `data`, in order."""
-    from gymcast.storage import SQLiteEventStore
+def logged_steps(data: Path | str, session_id: str) -> list:
+    """The `step` events one session logged in `data` (a SQLite file or a PostgreSQL URL), in order."""
+    from gymcast.storage import open_store
 
-    return [event for event in SQLiteEventStore(data).iter_events(session_id) if event.type == "step"]
+    return [event for event in open_store(data).iter_events(session_id) if event.type == "step"]
 
 
 def frame_intervals(times: list[float], pause_ms: float) -> list[float]:

@@ -32,6 +32,10 @@ ERROR_BURST = 20
 relay_socket = Blueprint("relay", __name__)
 
 
+RESTART_CODE = 1012
+"""WebSocket close code "service restart": the client should reconnect."""
+
+
 class ErrorBudget:
     """A token bucket for a connection's error replies."""
 
@@ -75,6 +79,8 @@ class RelayService:
         games = networked_games(manifest)
         self.relay = Relay(games)
         self.store = store
+        self._sockets: set[ServerWebSocket] = set()
+        self._sockets_lock = threading.Lock()
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)
@@ -89,6 +95,19 @@ class RelayService:
         for peer in effects.closes:
             peer.close()
 
+    def track(self, ws: ServerWebSocket, open_: bool) -> None:
+        """Remember (or forget) a connected websocket, so that a shutdown can close it."""
+        with self._sockets_lock:
+            (self._sockets.add if open_ else self._sockets.discard)(ws)
+
+    def close_all(self) -> None:
+        """Tell every connected browser that this host is going away (close code 1012, service restart):
+        the browser reconnects and rejoins its group through another host process."""
+        with self._sockets_lock:
+            sockets = list(self._sockets)
+        for ws in sockets:
+            ws.close(RESTART_CODE, "this host process is restarting; reconnect")
+
     def _run_timer(self) -> None:
         stop = threading.Event()
         while not stop.wait(TICK_S):
@@ -100,9 +119,11 @@ def relay_endpoint() -> WebSocketResponse:
     """One browser: a `join` with its session token first, then game messages until it disconnects."""
     service: RelayService = current_app.extensions["gymcast.relay"]
     ws = ServerWebSocket(request.environ, LIMITS)
+    service.track(ws, open_=True)
     try:
         _serve(ws, service)
     finally:
+        service.track(ws, open_=False)
         ws.finish(LIMITS.send_stall_s)
     return WebSocketResponse(ws)
 

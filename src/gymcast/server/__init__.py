@@ -11,6 +11,7 @@ from gymcast.server.admin import admin
 from gymcast.server.bundle import BundleReader
 from gymcast.server.guard import guard_api
 from gymcast.server.headers import add_security_headers
+from gymcast.server.health import health
 from gymcast.server.limits import Limits, MemoryBuckets
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
@@ -51,6 +52,7 @@ def create_app(
     app.extensions["gymcast.relay"] = RelayService(reader.current().relay, store)
     guard_api(app)
     add_security_headers(app)
+    app.register_blueprint(health)
     app.register_blueprint(logs)
     app.register_blueprint(relay_socket)
     app.register_blueprint(admin)

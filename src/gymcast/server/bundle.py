@@ -1,7 +1,7 @@
 """The bundle a host serves, as the host reads it: which files it may serve and the study's rules.
 
-Every read of the manifest's fields on the host side goes through `served_from_json`, so the
-manifest's layout is known in one place. Nothing here comes from a request: the host decides the study's
+The manifest is parsed once per version of the bundle (`BundleReader`), and every read of its fields on the
+host side goes through `served_from`, so the manifest's layout is known in one place. Nothing here comes from a request: the host decides the study's
 parameters from the bundle it serves.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gymcast.bundle_files import ENTRY_FILES, host_file
-from gymcast.manifest import read_manifest
+from gymcast.manifest import BundleManifest, read_manifest
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ServedBundle:
     """A bundle folder as the host serves it."""
 
     root: Path
-    manifest: dict[str, Any]
+    manifest: BundleManifest
     files: frozenset[str]
     rules: StudyRules
     log_url: str = ""
@@ -58,21 +58,22 @@ class ServedBundle:
 def read_served(bundle: Path) -> ServedBundle:
     """The served bundle folder: its manifest, plus the codes of its host-only file."""
     root = bundle.resolve()
-    return served_from_json(root, read_manifest(root).to_json())
+    return served_from(root, read_manifest(root))
 
 
-def served_from_json(root: Path, manifest: dict[str, Any]) -> ServedBundle:
+def served_from(root: Path, parsed: BundleManifest) -> ServedBundle:
     """The one place the host reads the manifest's fields: its file list, study rules and codes."""
-    flow = manifest.get("flow") or {}
-    game = manifest.get("game") or {}
+    manifest = parsed.to_json()
+    flow = parsed.flow or {}
+    game = parsed.game or {}
     rules = StudyRules(
         experiment=str(game.get("name") or root.name)[:64],
-        build_id=str(manifest.get("build_id") or "unbuilt")[:64],
+        build_id=str(parsed.build_id or "unbuilt")[:64],
         conditions=tuple(flow.get("conditions") or ()),
         assignment=flow.get("assignment", "balanced"),
         allow_repeat=bool(flow.get("allow_repeat", True)),
     )
-    files = frozenset(manifest.get("files") or ()) | frozenset(ENTRY_FILES)
+    files = frozenset(parsed.files) | frozenset(ENTRY_FILES)
     completion, timeouts = _host_codes(root, manifest)
     relay = copy.deepcopy(manifest)
     for key, config in (relay.get("games") or {}).items():
@@ -87,12 +88,12 @@ def served_from_json(root: Path, manifest: dict[str, Any]) -> ServedBundle:
         ),
         *(
             f"timeout of {key}"
-            for key, config in (manifest.get("games") or {}).items()
+            for key, config in (parsed.games or {}).items()
             if (config.get("multiplayer") or {}).get("has_timeout_code") and key not in timeouts
         ),
     ]
     return ServedBundle(
-        root, manifest, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay, tuple(missing)
+        root, parsed, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay, tuple(missing)
     )
 
 

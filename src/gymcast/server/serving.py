@@ -24,6 +24,15 @@ class QuietRequestHandler(WSGIRequestHandler):
             self.path = full
 
 
-def serve_app(app: Flask, host: str, port: int) -> None:
+class SilentRequestHandler(QuietRequestHandler):
+    """No access log at all (benchmarks)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def serve_app(app: Flask, host: str, port: int, access_log: bool = True) -> None:
     """Serve `app` until interrupted (one thread per request)."""
-    run_simple(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    run_simple(
+        host, port, app, threaded=True, request_handler=QuietRequestHandler if access_log else SilentRequestHandler
+    )

@@ -107,6 +107,9 @@ class EventStore(Protocol):
     def host_secret(self) -> bytes:
         """The secret that signs session tokens, created on first use and kept with the data."""
 
+    def ping(self) -> None:
+        """Raise unless the storage answers (for `/readyz`)."""
+
     def create_session(self, session: NewSession) -> None:
         """Record a new session."""
 

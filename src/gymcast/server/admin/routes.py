@@ -36,8 +36,8 @@ def private(response: Response) -> Response:
 
 
 def _manifest() -> BundleManifest:
-    """The manifest of the bundle the host serves now."""
-    return BundleManifest.from_json(current_app.extensions["gymcast.bundle"].current().manifest)
+    """The manifest of the bundle the host serves now (parsed once per version of the bundle, not per poll)."""
+    return current_app.extensions["gymcast.bundle"].current().manifest
 
 
 def _gone_after() -> float:

@@ -1,0 +1,24 @@
+"""Health checks for load balancers and orchestrators: `/healthz` (this process is up) and `/readyz`
+(its storage answers, so it can take participants)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz():
+    """The process answers HTTP."""
+    return jsonify(ok=True)
+
+
+@health.get("/readyz")
+def readyz():
+    """The storage answers; 503 naming what failed otherwise."""
+    try:
+        current_app.extensions["gymcast.store"].ping()
+    except Exception as error:  # any failure of the database means "not ready"
+        return jsonify(ok=False, storage=type(error).__name__), 503
+    return jsonify(ok=True, storage="ok")
