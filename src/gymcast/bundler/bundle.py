@@ -190,7 +190,7 @@ def _write_host_file(out: Path, build_id: str, codes: dict[str, Any]) -> None:
     """The host-only codes next to the bundle folder, readable by this user only (none: remove an old one)."""
     path = host_file(out)
     path.unlink(missing_ok=True)
-    if codes.get("completion") or codes.get("timeouts"):
+    if codes.get("completion") or codes.get("timeouts") or codes.get("error"):
         descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"build_id": build_id, **codes}, handle, indent=1)

@@ -2,6 +2,7 @@
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    ERROR_EVENT,
     AdminEvent,
     Decision,
     EventStore,
@@ -17,6 +18,7 @@ from gymcast.storage.sqlite import SQLiteEventStore
 
 __all__ = [
     "ACTIVITY_EVENTS",
+    "ERROR_EVENT",
     "AdminEvent",
     "Decision",
     "EventStore",

@@ -14,6 +14,7 @@ from typing import Any
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    ERROR_EVENT,
     AdminEvent,
     Decision,
     NewSession,
@@ -59,10 +60,11 @@ ADDED_SESSION_COLUMNS = {
     "duplicate_of": "TEXT",
     "resume_hash": "TEXT NOT NULL DEFAULT ''",
     "counted_at": "REAL",
+    "errored_at": "REAL",
 }
 SESSION_COLUMNS = (
     "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at, "
-    "duplicate_of, resume_hash"
+    "duplicate_of, resume_hash, errored_at"
 )
 #: Per condition, the unfinished sessions active since a time (a range of the `sessions_counted` index).
 ACTIVE_COUNTS = (
@@ -124,7 +126,7 @@ class SQLiteEventStore:
 
     def _insert_session(self, connection: sqlite3.Connection, session: NewSession) -> None:
         connection.execute(
-            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session.session_id,
                 session.experiment,
@@ -137,6 +139,7 @@ class SQLiteEventStore:
                 session.completed_at,
                 session.duplicate_of,
                 session.resume_hash,
+                session.errored_at,
             ),
         )
 
@@ -231,17 +234,17 @@ class SQLiteEventStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             session = connection.execute(
-                "SELECT experiment, condition, duplicate_of, counted_at, completed_at FROM sessions "
+                "SELECT experiment, condition, duplicate_of, counted_at, completed_at, errored_at FROM sessions "
                 "WHERE session_id = ?",
                 (session_id,),
             ).fetchone()
-            experiment, condition, duplicate_of, counted_at, completed_at = session
+            experiment, condition, duplicate_of, counted_at, completed_at, errored_at = session
             stored = self._stored_rows(connection, session_id, list(rows))
             conflicts = [seq for seq, row in stored.items() if not _same_event(row, rows[seq])]
             if conflicts:
                 raise SeqConflict(sorted(conflicts))
             fresh = [row for seq, row in rows.items() if seq not in stored]
-            if completed_at is not None and fresh:
+            if (completed_at is not None or errored_at is not None) and fresh:
                 raise SessionClosed(session_id)
             connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fresh)
             kinds = {row[2] for row in fresh}
@@ -259,6 +262,8 @@ class SQLiteEventStore:
                         "ON CONFLICT (experiment, condition) DO UPDATE SET count = count + 1",
                         (experiment, condition),
                     )
+            if ERROR_EVENT in kinds:
+                connection.execute("UPDATE sessions SET errored_at = ? WHERE session_id = ?", (received_at, session_id))
             connection.commit()
         except BaseException:
             connection.rollback()
@@ -348,7 +353,7 @@ class SQLiteEventStore:
 
 def _session(row: tuple) -> NewSession:
     return NewSession(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11]
     )
 
 
