@@ -3,9 +3,10 @@
 The same code runs in the bundle's Pyodide under Node (`gymcast replay`'s default, exact: the
 browser's own interpreter and wheels) and natively (`--native`, `--check-policies`). An episode is
 plain JSON: `{game, seed, episode, start_hash, ended, steps: [{step, actions, rewards, terminated,
-truncated, obs_hash}]}`. Its result is `{status, step, detail, observations}`, where status is
-"match", "diverged" (at `step`), "partial" (every logged step matched, but the log ends before the
-episode did) or "incomplete" (a step is missing from the log).
+truncated, obs_hash}], error: {step, message} | null}`. Its result is `{status, step, detail, observations}`,
+where status is "match", "diverged" (at `step`), "partial" (every logged step matched, but the log ends
+before the episode did), "error" (every logged step matched, and the study's code raised at `step`) or
+"incomplete" (a step is missing from the log).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def replay_episode(
         return result("diverged", step, f"the env raised {type(error).__name__}: {error}")
     if not episode["ended"]:
         count = len(episode["steps"])
+        error = episode.get("error")
+        if error:
+            return result(
+                "error", error["step"], f"matched the {count} logged steps; then the game raised: {error['message']}"
+            )
         return result("partial", None, f"matched the {count} logged steps; the log ends there (the participant left?)")
     return result("match")
 

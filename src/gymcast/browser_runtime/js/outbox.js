@@ -36,12 +36,14 @@ export async function createSession(apiBase, body) {
   }
 }
 
-/** The completion code ({code, redirect}) the host issues once it stored this session's completion; retries like
- *  createSession. `schema`: the log API's version (`manifest.contracts.log_schema`). */
-export async function requestCompletionCode(apiBase, session, schema) {
+/** The completion code ({code, redirect}) the host issues once it stored this session's completion (with `ending`
+ *  "error": the partial code, once it stored the session's `error` event); retries like createSession.
+ *  `schema`: the log API's version (`manifest.contracts.log_schema`). */
+export async function requestCompletionCode(apiBase, session, schema, ending = "completed") {
+  const body = ending === "completed" ? { schema } : { schema, ending };
   for (let delay = 500; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
     try {
-      return await postJson(`${apiBase}/api/v1/sessions/${session.session_id}/completion`, { schema }, session.token);
+      return await postJson(`${apiBase}/api/v1/sessions/${session.session_id}/completion`, body, session.token);
     } catch (error) {
       if (!retriable(error) && error.status !== 409) throw error; // 409: the completion is not stored yet
       console.warn(`gymcast: no completion code yet (${error.message}); retrying in ${delay} ms`);
@@ -93,6 +95,7 @@ export class Outbox {
     this.backoffMs = 0;
     this.retryAt = 0; // after a failed send, wait until this time (ms) before the next try
     this.rejected = [];
+    this.refused = new Set(); // "session_id:seq" of the rejected events
     this.lastError = null;
   }
 
@@ -148,7 +151,7 @@ export class Outbox {
     this.flush();
   }
 
-  /** Number, persist and queue an event for this tab's session. */
+  /** Number, persist and queue an event for this tab's session; returns its seq. */
   push(event) {
     const session = this.current;
     const record = { seq: session.next_seq++, t: Date.now(), ...event };
@@ -158,6 +161,14 @@ export class Outbox {
       t.objectStore("sessions").put(session);
     });
     if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
+    return record.seq;
+  }
+
+  /** Whether the host acknowledged event `seq` of this tab's session (neither queued nor refused as invalid). */
+  acknowledged(seq) {
+    const session = this.current.session_id;
+    return seq < this.current.next_seq && !this.queues.get(session).some((event) => event.seq === seq)
+      && !this.refused.has(`${session}:${seq}`);
   }
 
   /** Events not yet acknowledged by the host, over all sessions. */
@@ -207,6 +218,7 @@ export class Outbox {
         // The host refused the batch as invalid: keep it visible instead of dropping it silently.
         console.error(`gymcast: the host rejected ${batch.length} events: ${error.message}`);
         this.rejected.push(...batch);
+        for (const event of batch) this.refused.add(`${sessionId}:${event.seq}`);
         this.#forget(sessionId, new Set(batch.map((event) => event.seq)));
       }
     } finally {
