@@ -187,3 +187,19 @@ def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_grou
         assert action["type"] == "group_ended" and action["data"] == {"group_id": group_id, "live": True}
         first.close()
         second.close()
+
+
+def test_a_session_that_ended_by_an_error_shows_as_such(host):
+    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    _, broken = new_session(host, "broken")
+    error = {"seq": broken["next_seq"], "type": "error", "t": time.time() * 1000, "stage": "play", "message": "boom"}
+    status, _ = call(
+        f"{host.url}/api/v1/sessions/{broken['session_id']}/events",
+        {"schema": LOG_SCHEMA, "events": [error]},
+        {"Authorization": f"Bearer {broken['token']}"},
+    )
+    assert status == 200
+    (entry,) = [p for p in call(f"{host.url}/admin/api/participants", headers=bearer)[1]["participants"]]
+    assert entry["state"] == "ended_by_error" and entry["errored_at"] is not None
+    overview = call(f"{host.url}/admin/api/overview", headers=bearer)[1]
+    assert overview["states"]["ended_by_error"] == 1 and overview["errors"]["latest"][0]["message"] == "boom"
