@@ -242,8 +242,7 @@ async function endWithoutPartner(outcome, log) {
  * error page once the host stored it (or said nothing for ERROR_ACK_WAIT_MS: the event waits in this browser).
  */
 async function endByError(crash, context) {
-  const { type, ...fields } = crash;
-  const seq = context.log({ ...fields, type: "error" });
+  const seq = context.log({ ...crash, type: "error" });
   completed = true;
   $("game").hidden = true;
   const ended = { stage: crash.stage, episode: crash.episode ?? null, step: crash.step ?? null, seq };
