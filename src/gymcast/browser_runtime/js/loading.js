@@ -116,10 +116,10 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
 }
 
 /**
- * While the participant reads the Start screen, make each game's WorkerGame, then play each game
- * briefly on a throwaway env, models included, so the first real steps are not late: V8 tiers up the
- * wasm they use, Python fills its caches. One piece per task, so Start is handled at once (see
- * `stop`); logs a `warm_up` event. An exception from the study's code is a `crash` (sent after that event): the
+ * After loading, before the page offers Start (it waits up to WARM_UP_WAIT_MS in boot.js), make each game's
+ * WorkerGame, then play each game briefly on a throwaway env, models included, so the first real steps are not
+ * late: V8 tiers up the wasm they use, Python fills its caches. One piece per task, so a Start is handled at once
+ * (see `stop`); logs a `warm_up` event. An exception from the study's code is a `crash` (sent after that event): the
  * page stops before Start.
  * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded @param {PageChannel} page
  * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
