@@ -96,3 +96,38 @@ def test_a_warm_up_error_stops_the_page_before_start(browser, crash_bundle, tmp_
         (error,) = events_of(store, status["session_id"], "error")
         assert error.data["stage"] == "warm_up" and "while warming up" in error.data["message"]
         assert not events_of(store, status["session_id"], "run_start")
+
+
+#: the event types the page's outbox keeps in IndexedDB (not yet acknowledged by the host)
+UNSENT_TYPES = """() => new Promise((resolve, reject) => {
+  const opening = indexedDB.open("gymcast-outbox");
+  opening.onerror = () => reject(opening.error);
+  opening.onsuccess = () => {
+    const request = opening.result.transaction("events").objectStore("events").getAll();
+    request.onsuccess = () => resolve(request.result.map((record) => record.event.type));
+  };
+})"""
+
+
+def test_an_unreachable_host_is_said_and_the_error_waits_in_the_browser(browser, crash_bundle, tmp_path):
+    with HostProcess(crash_bundle, tmp_path / "logs.sqlite") as host:
+        context, page = crashed_page(browser, host.url)
+        page.route("**/api/v1/sessions/*/events", lambda route: route.abort())
+        wait_for(page, "s.phase === 'ready'", timeout_s=90)
+        page.click("#start")
+        status = wait_for(page, "s.phase === 'error' && s.ended_by_error !== null")
+        assert status["ended_by_error"]["logged"] is False and status["ended_by_error"]["code"] is None
+        assert page.is_visible("#error-unsaved") and page.locator("#error-code").count() == 0
+        assert "lab@example.org" in page.inner_text("#error-contact")  # the contact line needs no host
+        assert page.evaluate(UNSENT_TYPES).count("error") == 1
+        store = SQLiteEventStore(host.data)
+        assert not events_of(store, status["session_id"], "error")
+        page.unroute("**/api/v1/sessions/*/events")
+        page.reload()  # the host is back: the page sends what it kept, then shows the code
+        again = wait_for(page, "s.phase === 'error' && s.ended_by_error !== null && s.ended_by_error.logged")
+        assert page.inner_text("#error-code") == ERROR_CODE and again["session_id"] == status["session_id"]
+        assert not page.evaluate("window.__startOffered")  # a reload after the error does not start the game
+        context.close()
+        assert [e.step for e in events_of(store, status["session_id"], "step")] == list(range(1, 20))
+        (error,) = events_of(store, status["session_id"], "error")
+        assert error.step == 20 and store.get_session(status["session_id"]).errored_at is not None
