@@ -71,6 +71,7 @@ def test_an_env_error_in_play_ends_the_study_with_its_partial_code(browser, cras
         assert store.get_session(session_id).errored_at is not None
         (result,) = replay_episodes(crash_bundle, logged_episodes(store.iter_events(session_id)))
         assert (result.status, result.step) == ("error", 20), result.detail
+        assert "replaying step 20 with its logged actions raises RuntimeError: the env broke" in result.detail
     replayed = subprocess.run(
         gymcast_command("replay", str(host.data), "--bundle", str(crash_bundle)),
         capture_output=True,

@@ -51,7 +51,8 @@ class LoggedEpisode:
     start_hash: str | None
     steps: list[LoggedStep] = field(default_factory=list)
     ended: bool = False
-    #: the study's code raised in this episode: `{"step": N, "message": its last line}` (the page's `error` event)
+    #: the study's code raised in this episode: `{"step": N, "message": its last line, "actions": of step N or None}`
+    #: (the page's `error` event)
     error: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -136,7 +137,12 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
         elif event.type == "episode_end" and session in current:
             current.pop(session).ended = True
         elif event.type == ERROR_EVENT and session in current and event.step is not None:
-            current.pop(session).error = {"step": event.step, "message": str(event.data.get("message", ""))}
+            data = event.data
+            current.pop(session).error = {
+                "step": event.step,
+                "message": str(data.get("message", "")),
+                "actions": data.get("actions"),
+            }
     return episodes
 
 

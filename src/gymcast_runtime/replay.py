@@ -64,11 +64,24 @@ def replay_episode(
         count = len(episode["steps"])
         error = episode.get("error")
         if error:
-            return result(
-                "error", error["step"], f"matched the {count} logged steps; then the game raised: {error['message']}"
-            )
+            detail = f"matched the {count} logged steps; then the game raised: {error['message']}"
+            return result("error", error["step"], detail + reraised(session, error, count))
         return result("partial", None, f"matched the {count} logged steps; the log ends there (the participant left?)")
     return result("match")
+
+
+def reraised(session: GameSession, error: dict[str, Any], played: int) -> str:
+    """Whether the failing step, replayed with its logged actions, raises too: a clause for the detail ("" when it
+    cannot be checked: the error came outside a step, or AI players chose actions the log does not hold)."""
+    actions = error.get("actions")
+    if error["step"] != played + 1 or not actions or session.ai:
+        return ""
+    where = f"; replaying step {error['step']} with its logged actions"
+    try:
+        session.step(actions)
+    except Exception as raised:  # the env's own code can raise anything
+        return f"{where} raises {type(raised).__name__}: {raised}"
+    return f"{where} does not raise, so the error did not come from the env's step (or the log was altered)"
 
 
 def difference(record: dict[str, Any], logged: dict[str, Any]) -> str:
