@@ -351,7 +351,7 @@ def _traced(
                     "requirements",
                     f"the game imports {missing.module} (the build's trace in Pyodide stopped at that import), so "
                     f"the bundle needs Pyodide's {key} {official.entries[key]['version']}, which could not be "
-                    f"fetched: {error}",
+                    f"fetched: {str(error).rstrip('.')}",
                     f"let this machine reach the Pyodide CDN, or pass --wheelhouse with "
                     f"{official.entries[key]['file_name']} in it",
                 ) from error
