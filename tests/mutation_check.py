@@ -195,11 +195,14 @@ MUTATIONS = (
     ),
     Mutation(
         "trace-adds-pygame",
-        "a trace that stops at `import pygame` makes the build ship pygame-ce",
+        "a trace that stops at an import the distribution provides (pygame: pygame-ce) makes the build ship it",
         "src/gymcast/bundler/bundle.py",
         r"key = official\.provider\(missing\.module\)",
         "key = None",
-        ("tests/test_pygame_envs.py::test_an_env_module_that_imports_pygame_at_its_top_gets_pygame_ce",),
+        (
+            "tests/test_pygame_envs.py::test_an_env_module_that_imports_pygame_at_its_top_gets_pygame_ce",
+            "tests/test_official_packages.py::test_an_official_package_the_env_imports_ships_without_being_listed",
+        ),
     ),
 )
 

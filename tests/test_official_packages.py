@@ -56,6 +56,14 @@ def test_an_official_package_pinned_to_another_version_names_the_one_available(t
         with_requirements(tmp_path, "scipy==1.0.0")()
 
 
+def test_an_official_package_the_env_imports_ships_without_being_listed(tmp_path):
+    """The env module imports scipy at its top: the build's trace in Pyodide stops at that import, so the build
+    adds the distribution's scipy (what it does for pygame-ce, which cannot be fetched here) and traces again."""
+    built = with_requirements(tmp_path)()  # no requirement at all
+    manifest = json.loads((built.path / "manifest.json").read_text())
+    assert {"scipy", "openblas", "numpy"} <= set(manifest["packages"])
+
+
 def test_pygame_names_the_distribution_s_pygame_ce():
     distribution = OfficialDistribution(_lock_path())
     assert distribution.key("pygame") == "pygame-ce" and distribution.key("PyGame-CE") == "pygame-ce"
