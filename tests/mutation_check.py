@@ -158,6 +158,52 @@ MUTATIONS = (
         "to.angle - from.angle",
         ("tests/test_browser_modules_node.py",),
     ),
+    Mutation(
+        "crash-error-page",
+        "the study's code raising in play shows the error page with the host-issued partial code",
+        "src/gymcast/browser_runtime/js/worker.js",
+        r"post\(\{ type: \"crash\", \.\.\.crashText\(error\), \.\.\.place \}\)",
+        'post({ type: "error", message: crashText(error).message })',
+        ("tests/test_crash_chromium.py::test_an_env_error_in_play_ends_the_study_with_its_partial_code",),
+    ),
+    Mutation(
+        "warm-up-before-start",
+        "Start is offered only after the warm-up, so a warm-up error stops the page first",
+        "src/gymcast/browser_runtime/js/boot.js",
+        r"await Promise\.race\(\[bridge\.warmed, sleep\(WARM_UP_WAIT_MS\)\]\);",
+        "",
+        ("tests/test_crash_chromium.py::test_a_warm_up_error_stops_the_page_before_start",),
+    ),
+    Mutation(
+        "error-acknowledged",
+        "the error page says whether the host acknowledged the error event",
+        "src/gymcast/browser_runtime/js/boot.js",
+        r"const stored = outbox\.acknowledged\(ended\.seq\);",
+        "const stored = true;",
+        ("tests/test_crash_chromium.py::test_an_unreachable_host_is_said_and_the_error_waits_in_the_browser",),
+    ),
+    Mutation(
+        "error-code-needs-error",
+        "the host issues the partial error code only once the session's error event is stored",
+        "src/gymcast/server/logs.py",
+        r"if not errored:",
+        "if False:",
+        (
+            "tests/test_completion_codes.py::"
+            "test_the_error_code_is_issued_once_an_error_is_stored_and_never_with_the_completion_code",
+        ),
+    ),
+    Mutation(
+        "trace-adds-pygame",
+        "a trace that stops at an import the distribution provides (pygame: pygame-ce) makes the build ship it",
+        "src/gymcast/bundler/bundle.py",
+        r"key = official\.provider\(missing\.module\)",
+        "key = None",
+        (
+            "tests/test_pygame_envs.py::test_an_env_module_that_imports_pygame_at_its_top_gets_pygame_ce",
+            "tests/test_official_packages.py::test_an_official_package_the_env_imports_ships_without_being_listed",
+        ),
+    ),
 )
 
 

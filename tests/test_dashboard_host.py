@@ -244,3 +244,19 @@ def test_the_dashboards_storage_behaves_alike_on_both_storages(data):
     assert len(list(store.iter_events_except(()))) == 4
     times = store.last_event_times()
     assert set(times) == {"a", "b"} and all(middle < at <= time.time() for at in times.values())
+
+
+def test_a_session_that_ended_by_an_error_shows_as_such(host):
+    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    _, broken = new_session(host, "broken")
+    error = {"seq": broken["next_seq"], "type": "error", "t": time.time() * 1000, "stage": "play", "message": "boom"}
+    status, _ = call(
+        f"{host.url}/api/v1/sessions/{broken['session_id']}/events",
+        {"schema": LOG_SCHEMA, "events": [error]},
+        {"Authorization": f"Bearer {broken['token']}"},
+    )
+    assert status == 200
+    (entry,) = [p for p in call(f"{host.url}/admin/api/participants", headers=bearer)[1]["participants"]]
+    assert entry["state"] == "ended_by_error" and entry["errored_at"] is not None
+    overview = call(f"{host.url}/admin/api/overview", headers=bearer)[1]
+    assert overview["states"]["ended_by_error"] == 1 and overview["errors"]["latest"][0]["message"] == "boom"

@@ -56,6 +56,14 @@ def test_an_official_package_pinned_to_another_version_names_the_one_available(t
         with_requirements(tmp_path, "scipy==1.0.0")()
 
 
+def test_an_official_package_the_env_imports_ships_without_being_listed(tmp_path):
+    """The env module imports scipy at its top: the build's trace in Pyodide stops at that import, so the build
+    adds the distribution's scipy (what it does for pygame-ce, which cannot be fetched here) and traces again."""
+    built = with_requirements(tmp_path)()  # no requirement at all
+    manifest = json.loads((built.path / "manifest.json").read_text())
+    assert {"scipy", "openblas", "numpy"} <= set(manifest["packages"])
+
+
 def test_pygame_names_the_distribution_s_pygame_ce():
     distribution = OfficialDistribution(_lock_path())
     assert distribution.key("pygame") == "pygame-ce" and distribution.key("PyGame-CE") == "pygame-ce"
@@ -127,3 +135,81 @@ def _wheel_requiring(folder: Path, requires: list[str]) -> Path:
         archive.writestr("needs_things-1.0.dist-info/METADATA", metadata)
     shutil.copyfile(wheel, folder / "copy.whl")
     return wheel
+
+
+#: A stand-in for pyodide-build's `pyodide` command: Emscripten cannot be installed on the test machines, so only
+#: the toolchain probe and what gymcast does with the command's result are tested with it (never the build itself).
+FAKE_PYODIDE = """#!{python}
+import pathlib, sys, zipfile
+pathlib.Path({log!r}).write_text(" ".join(sys.argv[1:]))
+if {fail!r}:
+    sys.exit("emcc: command not found (activate the Emscripten SDK)")
+outdir = pathlib.Path(sys.argv[sys.argv.index("--outdir") + 1])
+with zipfile.ZipFile(outdir / "psutil-6.1.0-cp312-cp312-pyodide_2024_0_wasm32.whl", "w") as wheel:
+    wheel.writestr("psutil/__init__.py", "")
+"""
+
+
+class RecordedTasks:
+    """A build Progress that keeps the descriptions of its tasks."""
+
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+
+    def stage(self, description: str, index: int, total: int) -> None:
+        pass
+
+    def task(self, description: str, total: int | None):
+        from gymcast.progress import SILENT
+
+        self.tasks.append(description)
+        return SILENT.task(description, total)
+
+
+def fetch_psutil(tmp_path: Path, monkeypatch, fake: str | None) -> tuple[Path, RecordedTasks]:
+    """`Fetcher.requirement("psutil", "6.1.0")` (a compiled package outside Pyodide's distribution) with PATH
+    holding a fake `pyodide` command (`fake`: "works" or "fails") or none."""
+    import os
+    import sys
+
+    from gymcast.wheels import Fetcher, load_pins
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if fake:
+        script = bin_dir / "pyodide"
+        log = tmp_path / "pyodide-args"
+        script.write_text(FAKE_PYODIDE.format(python=sys.executable, log=str(log), fail=fake == "fails"))
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
+    if not fake and shutil.which("pyodide"):
+        pytest.skip("a real `pyodide` command is on PATH")
+    progress = RecordedTasks()
+    wheel = Fetcher(load_pins(), cache_dir=tmp_path / "cache", progress=progress).requirement("psutil", "6.1.0")
+    return wheel, progress
+
+
+def test_without_the_pyodide_build_toolchain_the_error_names_the_command(tmp_path, monkeypatch):
+    with pytest.raises(FetchError) as failure:
+        fetch_psutil(tmp_path, monkeypatch, fake=None)
+    message = str(failure.value)
+    assert "psutil==6.1.0 has no pure-Python wheel" in message and "could not build it" not in message
+    assert "`pip install pyodide-build && pyodide build --outdir wheelhouse psutil==6.1.0`" in message
+
+
+def test_the_pyodide_build_command_on_path_builds_the_wheel_that_ships(tmp_path, monkeypatch):
+    """Uses a fake `pyodide` command (see FAKE_PYODIDE): the toolchain probe finds it and its wheel is used."""
+    wheel, progress = fetch_psutil(tmp_path, monkeypatch, fake="works")
+    assert wheel.name == "psutil-6.1.0-cp312-cp312-pyodide_2024_0_wasm32.whl" and wheel.is_file()
+    assert (tmp_path / "pyodide-args").read_text().startswith("build --outdir ")
+    assert (tmp_path / "pyodide-args").read_text().endswith(" psutil==6.1.0")
+    assert any(task.startswith("pyodide build psutil==6.1.0") for task in progress.tasks), progress.tasks
+
+
+def test_a_failed_pyodide_build_says_why_and_how_to_build_by_hand(tmp_path, monkeypatch):
+    """Uses a fake `pyodide` command (see FAKE_PYODIDE) that fails as a missing Emscripten would."""
+    with pytest.raises(FetchError) as failure:
+        fetch_psutil(tmp_path, monkeypatch, fake="fails")
+    message = str(failure.value)
+    assert "`pyodide build` could not build it" in message and "emcc: command not found" in message
+    assert "Fix: build it for Pyodide with `pip install pyodide-build && pyodide build" in message

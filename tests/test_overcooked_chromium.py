@@ -48,6 +48,7 @@ def tap(page, keys: list[str]) -> None:
 
 def test_a_person_cooks_with_the_onnx_partner(browser, tmp_path):
     bundle = build_capped(OVERCOOKED, tmp_path / "bundle", STEPS, max_steps=STEPS)
+    assert '"pygame-ce"' not in (bundle / "manifest.json").read_text()  # cogrid imports pygame only if it is there
     with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
         page = open_player(browser, host.url, "cook")
         page.click("#start")

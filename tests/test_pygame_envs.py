@@ -46,3 +46,22 @@ def test_mountain_car_plays_with_the_shipped_pygame_ce(browser, tmp_path):
         status = wait_for(page, "s.frames_drawn > 20")
         assert status["phase"] != "error", status
         page.context.close()
+
+
+def test_an_env_module_that_imports_pygame_at_its_top_gets_pygame_ce(tmp_path):
+    """The build's trace in Pyodide (under Node) stops at the import, so the build fetches pygame-ce and traces
+    again; where it cannot be fetched, the build says that the game needs it and why it could not come."""
+    from gymcast.bundler.bundle import build_bundle
+    from gymcast.experiment.errors import ConfigError
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "experiments" / "pygame_import"
+    assert checked(fixture)["needs_pygame"] is False  # its frames do not come from a pygame renderer
+    try:
+        bundle = build_bundle(fixture, tmp_path / "bundle").path
+    except ConfigError as error:
+        message = str(error)
+        assert message.startswith("requirements: the game imports pygame (the build's trace in Pyodide"), message
+        assert "needs Pyodide's pygame-ce 2.4.1, which could not be fetched: " in message
+        assert "pygame_ce-2.4.1-cp312-cp312-pyodide_2024_0_wasm32.whl" in message
+        pytest.skip(f"pygame-ce for Pyodide cannot be fetched on this machine (no CDN, no wheelhouse): {message}")
+    assert '"pygame-ce"' in (bundle / "manifest.json").read_text()

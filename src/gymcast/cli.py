@@ -268,6 +268,7 @@ def replay(db: str, bundle: Path, session: str | None, native: bool, check_polic
             "partial": f"[green]partial[/]: {detail}",
             "incomplete": f"[yellow]incomplete[/]: {detail}",
             "diverged": f"[red]diverged at step {result.step}[/]: {detail}",
+            "error": f"[yellow]ended by an error at step {result.step}[/]: {detail}",
         }[result.status]
         table.add_row(
             logged.session_id,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gymcast.manifest import read_manifest
-from gymcast.storage import StoredEvent
+from gymcast.storage import ERROR_EVENT, StoredEvent
 
 
 @dataclass
@@ -51,19 +51,23 @@ class LoggedEpisode:
     start_hash: str | None
     steps: list[LoggedStep] = field(default_factory=list)
     ended: bool = False
+    #: the study's code raised in this episode: `{"step": N, "message": its last line, "actions": of step N or None}`
+    #: (the page's `error` event)
+    error: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The episode as `gymcast_runtime.replay` reads it."""
         return asdict(self)
 
 
-Status = Literal["match", "diverged", "partial", "incomplete"]
+Status = Literal["match", "diverged", "partial", "incomplete", "error"]
 
 
 @dataclass
 class ReplayResult:
     """How one episode replayed: "match"; "diverged" at `step`; "partial" (every logged step matched, but the
-    log ends before the episode did); or "incomplete" (a step is missing from the log). `observations` are
+    log ends before the episode did); "error" (every logged step matched, and the game ended by an error at
+    `step`); or "incomplete" (a step is missing from the log). `observations` are
     JSON values, the reset's first, when asked for."""
 
     episode: LoggedEpisode
@@ -94,7 +98,7 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
     """Group a session-ordered event stream into episodes: one per (session, run, episode, attempt).
 
     A run starts at each `run_start` (a reload starts a new run); a restarted episode starts a new
-    attempt. Steps and ends belong to the latest `episode_start` before them.
+    attempt. Steps, ends and an `error` (the study's code raised) belong to the latest `episode_start` before them.
     """
     episodes: list[LoggedEpisode] = []
     current: dict[str, LoggedEpisode] = {}
@@ -132,6 +136,13 @@ def logged_episodes(events: Iterable[StoredEvent]) -> list[LoggedEpisode]:
             )
         elif event.type == "episode_end" and session in current:
             current.pop(session).ended = True
+        elif event.type == ERROR_EVENT and session in current and event.step is not None:
+            data = event.data
+            current.pop(session).error = {
+                "step": event.step,
+                "message": str(data.get("message", "")),
+                "actions": data.get("actions"),
+            }
     return episodes
 
 

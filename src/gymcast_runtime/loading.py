@@ -71,8 +71,8 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
 
 
 class WarmUp:
-    """Plays each game on a throwaway env, one step per call, while the participant reads the Start
-    screen, so the first real steps run at speed: V8 has tiered up the wasm they call and Python's
+    """Plays each game on a throwaway env, one step per call, before the page offers Start (so an env
+    that fails stops the page first), so the first real steps run at speed: V8 has tiered up the wasm they call and Python's
     caches are filled. A call leaves the global `random` and `numpy.random` states as it found them,
     so the real run (and its replay) cannot tell a warm-up happened."""
 

@@ -3,9 +3,10 @@
 The same code runs in the bundle's Pyodide under Node (`gymcast replay`'s default, exact: the
 browser's own interpreter and wheels) and natively (`--native`, `--check-policies`). An episode is
 plain JSON: `{game, seed, episode, start_hash, ended, steps: [{step, actions, rewards, terminated,
-truncated, obs_hash}]}`. Its result is `{status, step, detail, observations}`, where status is
-"match", "diverged" (at `step`), "partial" (every logged step matched, but the log ends before the
-episode did) or "incomplete" (a step is missing from the log).
+truncated, obs_hash}], error: {step, message} | null}`. Its result is `{status, step, detail, observations}`,
+where status is "match", "diverged" (at `step`), "partial" (every logged step matched, but the log ends
+before the episode did), "error" (every logged step matched, and the study's code raised at `step`) or
+"incomplete" (a step is missing from the log).
 """
 
 from __future__ import annotations
@@ -61,8 +62,26 @@ def replay_episode(
         return result("diverged", step, f"the env raised {type(error).__name__}: {error}")
     if not episode["ended"]:
         count = len(episode["steps"])
+        error = episode.get("error")
+        if error:
+            detail = f"matched the {count} logged steps; then the game raised: {error['message']}"
+            return result("error", error["step"], detail + reraised(session, error, count))
         return result("partial", None, f"matched the {count} logged steps; the log ends there (the participant left?)")
     return result("match")
+
+
+def reraised(session: GameSession, error: dict[str, Any], played: int) -> str:
+    """Whether the failing step, replayed with its logged actions, raises too: a clause for the detail ("" when it
+    cannot be checked: the error came outside a step, or AI players chose actions the log does not hold)."""
+    actions = error.get("actions")
+    if error["step"] != played + 1 or not actions or session.ai:
+        return ""
+    where = f"; replaying step {error['step']} with its logged actions"
+    try:
+        session.step(actions)
+    except Exception as raised:  # the env's own code can raise anything
+        return f"{where} raises {type(raised).__name__}: {raised}"
+    return f"{where} does not raise, so the error did not come from the env's step (or the log was altered)"
 
 
 def difference(record: dict[str, Any], logged: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ from gymcast.bundler.lock import bundle_lock
 from gymcast.bundler.native_check import check_game_natively
 from gymcast.bundler.pywheel import collect_python_sources, write_wheel
 from gymcast.bundler.repack import stored_copy
-from gymcast.bundler.slim import slim_archive, trace_bundle
+from gymcast.bundler.slim import MissingModule, slim_archive, trace_bundle
 from gymcast.contracts import bundle_contracts
 from gymcast.experiment.errors import ConfigError
 from gymcast.experiment.loader import LoadedExperiment, load_experiment
@@ -53,7 +53,7 @@ from gymcast.manifest import (
 )
 from gymcast.progress import SILENT, Progress, Stages
 from gymcast.wheels import Fetcher, Pins, load_pins
-from gymcast.wheels.fetch import file_digest
+from gymcast.wheels.fetch import FetchError, file_digest
 from gymcast.wheels.official import OfficialDistribution, Requirement, official_dependencies
 from gymcast.wheels.pins import PinnedFile
 from gymcast_runtime.configs import fallback_specs, policy_specs, with_fallbacks
@@ -155,7 +155,7 @@ def build_loaded(
         pruned: list[PrunedArchive] = []
         if slim:
             stages.next("trace the game's imports in Pyodide")
-            traced = _slimmed(game, games, pins, sources, own_wheels, Path(tmp), fetcher.cache_dir)
+            traced, sources = _traced(game, games, pins, fetcher, sources, own_wheels, Path(tmp))
             for source, (slimmed, modules) in traced.items():
                 replaced[source] = slimmed
                 if modules:
@@ -190,7 +190,7 @@ def _write_host_file(out: Path, build_id: str, codes: dict[str, Any]) -> None:
     """The host-only codes next to the bundle folder, readable by this user only (none: remove an old one)."""
     path = host_file(out)
     path.unlink(missing_ok=True)
-    if codes.get("completion") or codes.get("timeouts"):
+    if codes.get("completion") or codes.get("timeouts") or codes.get("error"):
         descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"build_id": build_id, **codes}, handle, indent=1)
@@ -206,21 +206,25 @@ def _check_games(games: dict[str, GameConfig], folder: Path) -> None:
         config.update(copy.deepcopy(checked[key]))
 
 
-def _fetch_sources(fetcher: Fetcher, pins: Pins, game: GameConfig, games: dict[str, GameConfig]) -> _Sources:
+def _fetch_sources(
+    fetcher: Fetcher, pins: Pins, game: GameConfig, games: dict[str, GameConfig], needed: tuple[str, ...] = ()
+) -> _Sources:
     """Fetch (or take from the cache) everything the bundle ships that the experiment does not provide.
 
     Requirements that name a package of Pyodide's own distribution ship its official build, with the
-    dependencies its lock lists; so do the official packages that the PyPI requirements depend on, and
-    pygame-ce when a game's env needs pygame.
+    dependencies its lock lists; so do the official packages that the PyPI requirements depend on,
+    pygame-ce when a game's frames come from a pygame renderer, and the official packages `needed` (found
+    missing by the trace, see `_traced`).
     """
     needs_ort = any(spec["type"] == "onnx" for config in games.values() for spec in policy_specs(config))
     needs_phaser = any(config["rendering"].get("objects_fn") for config in games.values())
     pyodide = fetcher.npm_package(pins.pyodide)
     official = OfficialDistribution(pyodide / "pyodide-lock.json")
     requirements = [Requirement.parse(spec) for spec in game["requirements"]]
-    if any(config.get("needs_pygame") for config in games.values()):
-        if not any(official.key(requirement.name) == PYGAME for requirement in requirements):
-            requirements.append(Requirement(PYGAME, None))
+    wanted = [PYGAME] if any(config.get("needs_pygame") for config in games.values()) else []
+    for key in [*wanted, *needed]:
+        if not any(official.key(requirement.name) == key for requirement in requirements):
+            requirements.append(Requirement(key, None))
 
     def from_distribution(requirement: Requirement) -> bool:
         """Compiled packages come from Pyodide's distribution; a pinned pure one may come from PyPI as before."""
@@ -316,6 +320,41 @@ def _slimmed(
         archive = slim_archive(source, trace, root, cache_dir)
         slimmed[source] = (archive.path, archive.pruned_modules)
     return slimmed
+
+
+def _traced(
+    game: GameConfig,
+    games: dict[str, GameConfig],
+    pins: Pins,
+    fetcher: Fetcher,
+    sources: _Sources,
+    own_wheels: list[Path],
+    tmp: Path,
+) -> tuple[dict[Path, tuple[Path, list[str]]], _Sources]:
+    """`_slimmed`, and the sources it needed: when the trace fails because the game imports a module that an
+    official Pyodide package provides (an env module's top-level `import pygame`: pygame-ce), that package is
+    fetched and the trace runs again. An optional import (`try: import pygame`) never fails, so adds nothing."""
+    needed: tuple[str, ...] = ()
+    while True:
+        try:
+            return _slimmed(game, games, pins, sources, own_wheels, tmp, fetcher.cache_dir), sources
+        except MissingModule as missing:
+            official = OfficialDistribution(sources.pyodide / "pyodide-lock.json")
+            key = official.provider(missing.module)
+            if key is None or key in needed:
+                raise
+            needed += (key,)
+            try:
+                sources = _fetch_sources(fetcher, pins, game, games, needed)
+            except FetchError as error:
+                raise ConfigError(
+                    "requirements",
+                    f"the game imports {missing.module} (the build's trace in Pyodide stopped at that import), so "
+                    f"the bundle needs Pyodide's {key} {official.entries[key]['version']}, which could not be "
+                    f"fetched: {str(error).rstrip('.')}",
+                    f"let this machine reach the Pyodide CDN, or pass --wheelhouse with "
+                    f"{official.entries[key]['file_name']} in it",
+                ) from error
 
 
 def _checked_game(config: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -22,8 +22,14 @@ def _template(redirect: str | None, code: str) -> str | None:
 
 def withhold_codes(flow: dict[str, Any], games: dict[str, Any], game: dict[str, Any]) -> dict[str, Any]:
     """Take the codes out of the manifest's `flow`, `games` and base `game` (in place); return what the host keeps:
-    `{"completion": {code, redirect} | None, "timeouts": {game key: {code, redirect}}}`."""
-    kept: dict[str, Any] = {"completion": None, "timeouts": {}}
+    `{"completion": {code, redirect} | None, "timeouts": {game key: {code, redirect}}, "error": {code, redirect} | None}`
+    (`error`: the partial code of a session that ended by an error, see `Experiment.on_error`)."""
+    kept: dict[str, Any] = {"completion": None, "timeouts": {}, "error": None}
+    ending = flow.get("on_error")
+    if ending:
+        code = ending["code"] or ""
+        kept["error"] = {"code": code, "redirect": ending["redirect"]} if code else None
+        ending.update(code=None, has_code=bool(code), redirect=_template(ending["redirect"], code))
     for scene in flow["scenes"]:
         if scene["kind"] == "completion":
             code = scene["code"] or ""

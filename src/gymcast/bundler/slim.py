@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -51,6 +52,18 @@ PYTHON_TRACEBACK = "Traceback (most recent call last)"
 SLIM_FORMAT = 2  # bump when slim_archive writes archives differently: cached copies then go stale
 MIN_NODE_MAJOR = 18  # Pyodide 0.27's own requirement (package.json "engines"); tested on Node 20
 NOT_SHIPPED = (".pyi", ".h", ".a", ".pxd", ".pyx", ".c")  # headers, stubs and sources nothing imports at run time
+
+
+#: the last line of a traceback whose import failed: the module asked for
+MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([A-Za-z0-9_.]+)'$")
+
+
+class MissingModule(ConfigError):
+    """The trace failed because the game imports `module` (top-level name), which the bundle does not ship."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        super().__init__(*args)
+        self.module = module
 
 
 class SlimError(RuntimeError):
@@ -105,7 +118,7 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
             timeout=600,
         )
         if result.returncode != 0 and PYTHON_TRACEBACK in result.stderr:
-            raise ConfigError(
+            error = (
                 "environment",
                 f"the game raised an exception in Pyodide during the build's trace ({TRACE_STEPS} random steps of "
                 f"each game, as the browser would play them): {_last_line(result.stderr)}",
@@ -113,6 +126,10 @@ def trace_bundle(bundle: Path, cache_dir: Path) -> Trace:
                 "(--no-slim skips the trace, not the error)",
                 traceback_tail(result.stderr),
             )
+            missing = MISSING_MODULE.match(_last_line(result.stderr))
+            if missing:
+                raise MissingModule(missing[1].split(".")[0], *error)
+            raise ConfigError(*error)
         if result.returncode != 0:
             raise SlimError(
                 f"tracing the game in Pyodide failed:\n{result.stderr[-4000:]}\n"

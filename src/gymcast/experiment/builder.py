@@ -9,8 +9,9 @@ from typing import Any
 from gymcast.contracts import MAX_BASE_SEED, MAX_EPISODES, scene_game_key
 from gymcast.experiment.assets import check_assets
 from gymcast.experiment.checks import check_choice, check_int, check_json
+from gymcast.experiment.error_ending import ErrorEnding
 from gymcast.experiment.errors import ConfigError
-from gymcast.experiment.flow import GAME_OVERRIDES, Game, Scene, validate_flow
+from gymcast.experiment.flow import GAME_OVERRIDES, Completion, Game, Scene, validate_flow
 from gymcast.experiment.multiplayer import Multiplayer, networked
 from gymcast.experiment.players import Human, OnnxPolicy, Player, PythonPolicy, RandomPolicy
 from gymcast.experiment.refs import to_ref
@@ -70,6 +71,7 @@ class Experiment:
         self._allow_repeat = False
         self._controls: dict[str, Any] = {"feedback": False, "pause": False, "restart": False, "fps_range": None}
         self._multiplayer: Multiplayer | None = None
+        self._on_error = ErrorEnding()
 
     def environment(
         self,
@@ -226,6 +228,22 @@ class Experiment:
         validate_flow(scenes, self._conditions)
         self._flow = tuple(scenes)
         return self
+
+    def on_error(self, code: str = "", redirect: str = "", contact: str = "") -> Experiment:
+        """What the page shows when the study stops because of an error in it (the env or a callback raised).
+
+        `code`: a partial-completion code (not the completion code), which the host hands out only once it
+        stored the session's error; `redirect`: a URL carrying it (e.g. Prolific's); `contact`: one line,
+        e.g. "Write to lab@example.org", shown even when the host cannot be reached.
+        """
+        ending = ErrorEnding(code, redirect, contact)
+        ending.validate(self._completion_code())
+        self._on_error = ending
+        return self
+
+    def _completion_code(self) -> str | None:
+        last = self._flow[-1] if self._flow else None
+        return last.code if isinstance(last, Completion) else None
 
     def conditions(self, conditions: dict[str, dict[str, Any]], assignment: str = "balanced") -> Experiment:
         """Between-participant conditions: name -> game settings (num_episodes, max_steps, seed, env_kwargs,
@@ -449,8 +467,10 @@ class Experiment:
     def flow_manifest(self) -> dict[str, Any]:
         """The flow, conditions and participant rules, as the browser reads them."""
         validate_flow(self._flow, self._conditions)
+        self._on_error.validate(self._completion_code())
         return {
             "scenes": [self._scene_manifest(scene) for scene in self._flow],
+            "on_error": self._on_error.to_manifest(),
             "conditions": sorted(self._conditions),
             "assignment": self._assignment,
             "allow_repeat": self._allow_repeat,

@@ -32,7 +32,7 @@ def export_minari(store: EventStore, bundle: Path, dataset_id: str, session_id: 
         episodes = logged_episodes(store.iter_events(session_id))
         for result in replay_episodes(bundle, episodes, keep_observations=True):
             logged = result.episode
-            if result.status in ("incomplete", "partial"):
+            if result.status in ("incomplete", "partial", "error"):
                 continue
             if result.status == "diverged":
                 raise ExportError(

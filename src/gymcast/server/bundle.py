@@ -53,6 +53,8 @@ class ServedBundle:
     relay: dict[str, Any] = field(default_factory=dict)
     #: codes the bundle says exist but this host does not know (its host-only file is missing)
     missing_codes: tuple[str, ...] = ()
+    #: the partial code of a session that ended by an error (`Experiment.on_error`)
+    error_code: CompletionCode | None = None
 
 
 def read_served(bundle: Path) -> ServedBundle:
@@ -74,7 +76,7 @@ def served_from(root: Path, parsed: BundleManifest) -> ServedBundle:
         allow_repeat=bool(flow.get("allow_repeat", True)),
     )
     files = frozenset(parsed.files) | frozenset(ENTRY_FILES)
-    completion, timeouts = _host_codes(root, manifest)
+    completion, timeouts, error_code = _host_codes(root, manifest)
     relay = copy.deepcopy(manifest)
     for key, config in (relay.get("games") or {}).items():
         if key in timeouts and config.get("multiplayer"):
@@ -91,14 +93,27 @@ def served_from(root: Path, parsed: BundleManifest) -> ServedBundle:
             for key, config in (parsed.games or {}).items()
             if (config.get("multiplayer") or {}).get("has_timeout_code") and key not in timeouts
         ),
+        *(["error"] if error_code is None and (flow.get("on_error") or {}).get("has_code") else []),
     ]
     return ServedBundle(
-        root, parsed, files, rules, str(game.get("log_url") or ""), completion, timeouts, relay, tuple(missing)
+        root,
+        parsed,
+        files,
+        rules,
+        str(game.get("log_url") or ""),
+        completion,
+        timeouts,
+        relay,
+        tuple(missing),
+        error_code,
     )
 
 
-def _host_codes(root: Path, manifest: dict[str, Any]) -> tuple[CompletionCode | None, dict[str, CompletionCode]]:
-    """Codes from the host-only file; a static-only bundle's public codes from its manifest."""
+def _host_codes(
+    root: Path, manifest: dict[str, Any]
+) -> tuple[CompletionCode | None, dict[str, CompletionCode], CompletionCode | None]:
+    """Codes from the host-only file (completion, timeouts, error); a static-only bundle's public codes from its
+    manifest."""
     path = host_file(root)
     secrets = json.loads(path.read_text()) if path.is_file() else {}
     if secrets and secrets.get("build_id") != manifest.get("build_id"):
@@ -113,7 +128,8 @@ def _host_codes(root: Path, manifest: dict[str, Any]) -> tuple[CompletionCode | 
         rules = game.get("multiplayer") or {}
         if key not in timeouts and rules.get("timeout_code"):
             timeouts[key] = CompletionCode(rules["timeout_code"], rules.get("timeout_redirect") or None)
-    return completion, timeouts
+    error_code = _code(secrets.get("error")) or _code((manifest.get("flow") or {}).get("on_error"))
+    return completion, timeouts, error_code
 
 
 def _code(entry: dict[str, Any] | None) -> CompletionCode | None:

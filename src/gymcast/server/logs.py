@@ -13,7 +13,7 @@ from gymcast.server.guard import charge, limits
 from gymcast.server.schema import SCHEMA_VERSION, CompletionRequest, EventBatch, SessionCreate
 from gymcast.server.sessions import registration_decision
 from gymcast.server.static import served_bundle
-from gymcast.storage import EventStore, SeqConflict, SessionClosed
+from gymcast.storage import ERROR_EVENT, EventStore, SeqConflict, SessionClosed, StoredEvent
 from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
@@ -122,23 +122,47 @@ def append_events(session_id: str):
             next_seq=_store().next_seq(session_id),
         )
     except SessionClosed:
-        return api_error(409, "this session has completed and takes no more events")
+        return api_error(409, "this session has completed (or ended by an error) and takes no more events")
     return jsonify(acked=acked)
 
 
 @logs.post("/sessions/<session_id>/completion")
 def completion_code(session_id: str):
-    """The study's completion code and redirect, once this session's completion event is stored."""
+    """The study's completion code and redirect, once this session's completion event is stored.
+
+    With `ending` "error": the partial code of `Experiment.on_error`, once the session's `error` event is
+    stored (which ends the session: it takes no more events, so it cannot complete afterwards). A session
+    gets one of the two codes, never both: the full code is refused once an error is stored, the partial
+    code once a completion is.
+    """
     refused = _authorized(session_id)
     if refused:
         return refused
     parsed = _parse(CompletionRequest)
     if not isinstance(parsed, CompletionRequest):
         return parsed
-    stored = [e for e in _store().events_of_type(session_id, "completion") if not e.data.get("partial")]
-    if not stored:
+    store = _store()
+    completed = [e for e in store.events_of_type(session_id, "completion") if not e.data.get("partial")]
+    errored = store.events_of_type(session_id, ERROR_EVENT)
+    if parsed.ending == "error":
+        return _error_code(completed, errored)
+    if errored:
+        return api_error(409, "this session ended by an error in the study; ask for its partial code (ending: error)")
+    if not completed:
         return api_error(409, "no completion is stored for this session yet; send the completion event first")
     code = served_bundle().completion
     if code is None:
         return api_error(404, "this host does not know the study's completion code (is <bundle>.host.json there?)")
+    return jsonify(code=code.code, redirect=code.redirect, schema=SCHEMA_VERSION)
+
+
+def _error_code(completed: list[StoredEvent], errored: list[StoredEvent]) -> tuple[Response, int] | Response:
+    """The reply to a request for the partial code of a session that ended by an error."""
+    if completed:
+        return api_error(409, "this session completed; it has the completion code, not the error code")
+    if not errored:
+        return api_error(409, "no error is stored for this session; send the error event first")
+    code = served_bundle().error_code
+    if code is None:
+        return api_error(404, "this study has no error code (Experiment.on_error), or this host does not know it")
     return jsonify(code=code.code, redirect=code.redirect, schema=SCHEMA_VERSION)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -107,7 +107,9 @@ class EventBatch(BaseModel):
 
 
 class CompletionRequest(BaseModel):
-    """The page asks for its completion code once its completion event is stored."""
+    """The page asks for its completion code once its completion event is stored; with `ending` "error", for the
+    partial code of a session that ended by an error, once its `error` event is stored."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
     schema_version: LogSchema = Field(alias="schema")
+    ending: Literal["completed", "error"] = "completed"

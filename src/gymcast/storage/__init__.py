@@ -4,6 +4,7 @@ from pathlib import Path
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    ERROR_EVENT,
     AdminEvent,
     Decision,
     EventStore,
@@ -36,6 +37,7 @@ def open_store(data: str | Path) -> EventStore:
 
 __all__ = [
     "ACTIVITY_EVENTS",
+    "ERROR_EVENT",
     "AdminEvent",
     "Decision",
     "EventStore",

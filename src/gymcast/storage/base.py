@@ -8,6 +8,8 @@ from typing import Any, Literal, Protocol
 
 #: Events that show a session is really taking part; only such sessions count for balanced assignment.
 ACTIVITY_EVENTS = frozenset({"scene_start", "run_start", "episode_start", "step"})
+#: The event a page logs when the study stopped because of an error in it: it ends (and closes) the session.
+ERROR_EVENT = "error"
 
 
 class StorageError(Exception):
@@ -23,7 +25,7 @@ class SeqConflict(Exception):
 
 
 class SessionClosed(Exception):
-    """The session has completed; it takes no more events."""
+    """The session has completed, or ended by an error; it takes no more events."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class NewSession:
     duplicate_of: str | None = None
     #: sha256 of the resume secret the device keeps ("" when it sent none)
     resume_hash: str = ""
+    #: when the study stopped because of an error in it (its `ERROR_EVENT` was stored), or None
+    errored_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,9 @@ class EventStore(Protocol):
         """Durably store `events` (each with seq, type, t, ...) and return every seq now stored.
 
         All or nothing. A seq already stored with the same content is acknowledged again (retries are
-        harmless); with other content the batch raises SeqConflict. A completed session raises
-        SessionClosed. A `completion` event marks the session completed.
+        harmless); with other content the batch raises SeqConflict. A completed session, or one that ended
+        by an error, raises SessionClosed. A `completion` event marks the session completed; an
+        `ERROR_EVENT` marks it ended by an error (`errored_at`).
         """
 
     def iter_events(self, session_id: str | None = None) -> Iterator[StoredEvent]:

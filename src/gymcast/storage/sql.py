@@ -17,6 +17,7 @@ from typing import Any
 
 from gymcast.storage.base import (
     ACTIVITY_EVENTS,
+    ERROR_EVENT,
     AdminEvent,
     Decision,
     NewSession,
@@ -30,7 +31,7 @@ from gymcast.storage.base import (
 INDEXED = ("seq", "type", "episode", "step", "t")
 SESSION_COLUMNS = (
     "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at, "
-    "duplicate_of, resume_hash"
+    "duplicate_of, resume_hash, errored_at"
 )
 #: Columns added to `sessions` after the first release (portable definitions; REAL is a double in both dialects).
 ADDED_SESSION_COLUMNS = {
@@ -40,6 +41,7 @@ ADDED_SESSION_COLUMNS = {
     "duplicate_of": "TEXT",
     "resume_hash": "TEXT NOT NULL DEFAULT ''",
     "counted_at": "REAL",
+    "errored_at": "REAL",
 }
 
 
@@ -131,7 +133,7 @@ class SQLEventStore:
     def _insert_session(self, connection: Any, session: NewSession) -> None:
         self._execute(
             connection,
-            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             session_row(session),
         )
 
@@ -240,9 +242,10 @@ class SQLEventStore:
         received_at = time.time()
         rows = {e["seq"]: event_row(session_id, e, received_at) for e in events}
         self._lock(connection, f"session:{session_id}")
-        experiment, condition, duplicate_of, counted_at, completed_at = self._execute(
+        experiment, condition, duplicate_of, counted_at, completed_at, errored_at = self._execute(
             connection,
-            "SELECT experiment, condition, duplicate_of, counted_at, completed_at FROM sessions WHERE session_id = ?",
+            "SELECT experiment, condition, duplicate_of, counted_at, completed_at, errored_at FROM sessions "
+            "WHERE session_id = ?",
             (session_id,),
         ).fetchone()
         stored = self._stored_rows(connection, session_id, list(rows))
@@ -250,7 +253,7 @@ class SQLEventStore:
         if conflicts:
             raise SeqConflict(sorted(conflicts))
         fresh = [row for seq, row in rows.items() if seq not in stored]
-        if completed_at is not None and fresh:
+        if (completed_at is not None or errored_at is not None) and fresh:
             raise SessionClosed(session_id)
         if fresh:
             self._executemany(connection, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fresh)
@@ -271,6 +274,10 @@ class SQLEventStore:
                     "ON CONFLICT (experiment, condition) DO UPDATE SET count = completions.count + 1",
                     (experiment, condition),
                 )
+        if ERROR_EVENT in kinds:
+            self._execute(
+                connection, "UPDATE sessions SET errored_at = ? WHERE session_id = ?", (received_at, session_id)
+            )
 
     def _stored_rows(self, connection: Any, session_id: str, seqs: list[int]) -> dict[int, tuple]:
         """The stored rows among `seqs` of a session (seqs are bounded by the batch size)."""
@@ -383,13 +390,14 @@ def session_row(session: NewSession) -> tuple:
         session.completed_at,
         session.duplicate_of,
         session.resume_hash,
+        session.errored_at,
     )
 
 
 def stored_session(row: tuple) -> NewSession:
     """A session from its `SESSION_COLUMNS` values."""
     return NewSession(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11]
     )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gymcast.progress import SILENT, Progress
 from gymcast.wheels.pins import NpmPackagePin, PinnedFile, Pins
+from gymcast.wheels.pyodide_build import how_to_build, pyodide_build
 
 NPM_REGISTRY = os.environ.get("GYMCAST_NPM_REGISTRY", "https://registry.npmjs.org")
 NETWORK_TIMEOUT_S = 20
@@ -70,6 +71,11 @@ NO_NETWORK_SIGNS = (
     "ConnectTimeoutError",
     "Max retries exceeded",
 )
+
+
+def loads_in_the_browser(file_name: str) -> bool:
+    """Whether Pyodide can install a wheel of this file name: pure Python, or built for Pyodide."""
+    return file_name.endswith(PURE_WHEEL_SUFFIXES) or "pyodide" in file_name
 
 
 def pip_failure(stderr: str, name: str, version: str) -> str:
@@ -218,21 +224,30 @@ class Fetcher:
             found = self._wheelhouse_match(name, version) or self._pip_download(name, version, Path(tmp))
             if isinstance(found, str):
                 raise FetchError(f"requirements: could not get {name}=={version}: {found}")
-            if not found.name.endswith(PURE_WHEEL_SUFFIXES) and "pyodide" not in found.name:
-                raise FetchError(
-                    f"requirements: {name}=={version} has no pure-Python wheel (got {found.name}) and is not in "
-                    "Pyodide's own distribution, so the browser cannot load it. Fix: build it for Pyodide with "
-                    f"`pip install pyodide-build && pyodide build --outdir wheelhouse {name}` (needs the Emscripten "
-                    "toolchain, see https://pyodide.org/en/stable/development/building-packages.html) and build "
-                    "with --wheelhouse wheelhouse"
-                )
+            built = not loads_in_the_browser(found.name)
+            if built:
+                found = self._built_for_pyodide(name, version, found.name, Path(tmp) / "built")
             digest = file_digest(found)
-            if record.is_file() and json.loads(record.read_text())["sha256"] != digest:
+            if not built and record.is_file() and json.loads(record.read_text())["sha256"] != digest:
                 raise IntegrityError(found.name, str(found.parent), json.loads(record.read_text())["sha256"], digest)
             stored = self._store(found, found.name, digest, str(found.parent))
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"file": stored.name, "sha256": digest}))
         return stored
+
+    def _built_for_pyodide(self, name: str, version: str, native_wheel: str, outdir: Path) -> Path:
+        """`name==version` built by `pyodide build` (its toolchain on PATH), or FetchError saying how to build it."""
+        outdir.mkdir()
+        built = pyodide_build(name, version, outdir, self.progress)
+        if isinstance(built, Path):
+            if loads_in_the_browser(built.name):
+                return built
+            built = f"it wrote {built.name}, which is not a wheel for Pyodide"
+        why = f" `pyodide build` could not build it: {built}." if built else ""
+        raise FetchError(
+            f"requirements: {name}=={version} has no pure-Python wheel (got {native_wheel}) and is not in "
+            f"Pyodide's own distribution, so the browser cannot load it.{why} Fix: {how_to_build(name, version)}"
+        )
 
     def _wheelhouse_match(self, name: str, version: str) -> Path | None:
         """A wheel of `name==version` in the wheelhouse: pure Python or built for Pyodide."""

@@ -52,6 +52,13 @@ class OfficialDistribution:
         wanted = canonicalize_name(IMPORT_ALIASES.get(wanted, wanted))
         return wanted if wanted in self.entries else None
 
+    def provider(self, module: str) -> str | None:
+        """The lock's key for the package that provides the top-level import `module` (pygame: pygame-ce), or None."""
+        for key, entry in sorted(self.entries.items()):
+            if module in entry.get("imports", []):
+                return key
+        return None
+
     def pin(self, key: str) -> PinnedFile:
         """The official file of the package `key`, as a pin the fetcher verifies."""
         entry = self.entries[key]

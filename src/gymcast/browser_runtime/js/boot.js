@@ -1,7 +1,7 @@
 // Boot: read the manifest, identify the participant, start the worker, and run the study's scenes.
 // `window.gymcast.status()` reports {phase, scene, episode, step, pending_events, ...} for tests and embedding pages.
 
-import { runCompletion, runConsent, runPage, runSurvey, showMessage } from "./flow.js";
+import { runCompletion, runConsent, runPage, runSurvey, showErrorEnding, showMessage } from "./flow.js";
 import { KeyboardCapture, chordKeys } from "./input.js";
 import { Outbox, createSession, requestCompletionCode } from "./outbox.js";
 import { Progress, hashedCondition, identifyParticipant } from "./participant.js";
@@ -11,10 +11,12 @@ import { FrameView, Overlay } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const REGISTRATION_WAIT_MS = 8000;
+const WARM_UP_WAIT_MS = 10_000; // Start waits this long at most for the warm-up, so a warm-up error comes first
+const ERROR_ACK_WAIT_MS = 15_000; // the error page waits this long at most for the host to store the error
 const status = {
   phase: "loading", scene: null, episode: 0, step: 0, in_episode: false, paused: false, fps: null,
   session_id: null, participant_id: null, condition: null, error: null, net: null, offline_ready: false,
-  boot_ms: null, python_snapshot: null, python_boot: null, turn: null, notice: null,
+  boot_ms: null, python_snapshot: null, python_boot: null, turn: null, notice: null, ended_by_error: null,
 };
 let outbox = null;
 let completed = false; // the session's completion is logged: the host takes no more events
@@ -49,15 +51,26 @@ function fail(message) {
 
 /**
  * The worker (messages: protocol.js), with one handler per message kind. `game` is set while a game scene runs; events
- * outside games (page visibility, focus) go to `log`.
+ * outside games (page visibility, focus) go to `log`. `warmed` resolves once the warm-up ended well, or the study's
+ * code raised (`crashed`: the worker's `crash` message, which goes to `onCrash`; the worker hears nothing more).
  */
-function startWorker(manifest, baseUrl, log) {
+function startWorker(manifest, baseUrl, log, onCrash) {
   const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
-  const bridge = { worker, game: null };
+  const bridge = { worker, game: null, crashed: null };
+  let warmedUp;
+  bridge.warmed = new Promise((resolve) => (warmedUp = resolve));
   bridge.ready = new Promise((resolve, reject) => {
     worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
     worker.onmessage = ({ data }) => {
-      if (data.type === "progress") showProgress(data.fraction, data.label);
+      if (bridge.crashed) return;
+      if (data.type === "event" && data.event.type === "warm_up" && !data.event.error) warmedUp();
+      if (data.type === "crash") {
+        bridge.crashed = data;
+        worker.terminate();
+        onCrash(data);
+        warmedUp();
+      }
+      else if (data.type === "progress") showProgress(data.fraction, data.label);
       else if (data.type === "ready") {
         Object.assign(status, { boot_ms: data.boot_ms, python_snapshot: data.python_snapshot, python_boot: data.python_boot });
         log({ type: "boot", stages_ms: data.boot_ms, python_snapshot: data.python_snapshot, python_boot: data.python_boot });
@@ -120,6 +133,7 @@ async function boot() {
 
   outbox = await Outbox.open({ apiBase, schema: manifest.contracts.log_schema });
   await outbox.adopt(progress.state.session_id);
+  completed = Boolean(progress.state.ended_by_error); // the study stopped by an error on an earlier page: no more events
   // After its completion the host takes no more events for the session, so none are logged.
   const log = (event) => completed || outbox.push({ scene: status.scene, ...event });
   log({ type: "page_load", resumed: progress.resumed, url: location.href, participant_id: participant.id,
@@ -134,8 +148,10 @@ async function boot() {
     await outbox.authorize(session.session_id, session.token, session.next_seq);
     return session;
   });
+  const ending = { manifest, progress, registration, apiBase, log };
+  if (progress.state.ended_by_error) return showEnding(progress.state.ended_by_error, ending);
   const serviceWorker = registerServiceWorker(manifest);
-  const bridge = startWorker(manifest, baseUrl, log);
+  const bridge = startWorker(manifest, baseUrl, log, (crash) => endByError(crash, ending));
   bridge.ready.then(() => precacheForOffline(manifest, serviceWorker)).catch(() => {});
   // Phaser (object rendering only) downloads while Python starts.
   const phaser = manifest.phaser ? import(new URL(manifest.phaser.module, baseUrl).href) : null;
@@ -221,6 +237,41 @@ async function endWithoutPartner(outcome, log) {
   await runCompletion({ code: outcome.code, redirect: outcome.redirect || null, redirect_after_s: 5 }, () => flushed(5000));
 }
 
+/**
+ * The study's code raised (`crash`, from the worker): log an `error` event, which ends the session, and show the
+ * error page once the host stored it (or said nothing for ERROR_ACK_WAIT_MS: the event waits in this browser).
+ */
+async function endByError(crash, context) {
+  const seq = context.log({ ...crash, type: "error" });
+  completed = true;
+  $("game").hidden = true;
+  const ended = { stage: crash.stage, episode: crash.episode ?? null, step: crash.step ?? null, seq };
+  context.progress.update({ ended_by_error: ended });
+  Object.assign(status, { phase: "stopping", error: crash.message });
+  showMessage("The game stopped", "Saving what you did so far…");
+  await showEnding(ended, context);
+}
+
+/** The error page of a session that ended by an error (again after a reload): the code once the host stored it. */
+async function showEnding(ended, { manifest, registration, apiBase }) {
+  const deadline = Date.now() + ERROR_ACK_WAIT_MS;
+  while (!outbox.acknowledged(ended.seq) && Date.now() < deadline) {
+    outbox.flush();
+    await sleep(100);
+  }
+  const stored = outbox.acknowledged(ended.seq);
+  const ending = manifest.flow.on_error ?? { code: null, redirect: null, contact: "" };
+  let issued = { code: ending.code, redirect: ending.redirect }; // static-only: the (public) code is in the manifest
+  if (stored && ending.has_code) {
+    const asked = registration.then((session) =>
+      requestCompletionCode(apiBase, session, manifest.contracts.log_schema, "error"));
+    issued = await Promise.race([asked, sleep(Math.max(deadline - Date.now(), 2000)).then(() => ({}))]).catch(() => ({}));
+  }
+  showErrorEnding({ stored, code: issued.code, redirect: issued.redirect, contact: ending.contact,
+                    codeExpected: Boolean(ending.has_code) });
+  Object.assign(status, { phase: "error", ended_by_error: { ...ended, logged: stored, code: issued.code ?? null } });
+}
+
 /** A game scene: wait for the worker, show Start, play the scene's episodes (resuming after a reload). */
 async function runGame(scene, { manifest, bridge, progress, log, registration, apiBase, baseUrl, phaser }) {
   const key = scene.game_keys[scene.use_condition ? progress.state.condition : ""];
@@ -230,6 +281,9 @@ async function runGame(scene, { manifest, bridge, progress, log, registration, a
   $("scene").hidden = true;
   $("loading").hidden = false;
   await bridge.ready;
+  showProgress(1, "Preparing the game…");
+  await Promise.race([bridge.warmed, sleep(WARM_UP_WAIT_MS)]); // a warm-up error stops the page before Start
+  if (bridge.crashed) return new Promise(() => {}); // the error page has taken over
   $("loading").hidden = true;
   $("game").hidden = false;
   view?.destroy?.();

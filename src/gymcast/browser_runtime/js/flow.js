@@ -125,3 +125,29 @@ export async function runCompletion(scene, beforeRedirect) {
 export function showMessage(title, text) {
   show(element("h2", { textContent: title }), element("p", { textContent: text }));
 }
+
+/**
+ * The page after the study's code raised: no traceback, the partial code the host issued (if any) and the
+ * experiment's contact line. `stored`: the host acknowledged the `error` event (else it waits in this browser).
+ * @param {{stored: boolean, code?: string | null, redirect?: string | null, contact?: string, codeExpected?: boolean}} ending
+ */
+export function showErrorEnding({ stored, code = null, redirect = null, contact = "", codeExpected = false }) {
+  const nodes = [element("h2", { textContent: "The game stopped because of an error in the study" }),
+    element("p", { textContent: "This is not your fault, and we are sorry for the trouble." })];
+  if (stored) nodes.push(element("p", { id: "error-saved", textContent: "What you did so far has been saved." }));
+  else {
+    nodes.push(element("p", { id: "error-unsaved", textContent: "The study's server could not be reached, so what you "
+      + "did could not be sent yet. It is kept in this browser and is sent when you open this page again." }));
+  }
+  if (code) {
+    nodes.push(element("p", {}, "Your code for the part you did is ",
+      element("strong", { id: "error-code", textContent: code })));
+    if (redirect) {
+      nodes.push(element("p", {}, element("a", { href: redirect, textContent: "Continue to the study platform" })));
+    }
+  } else if (codeExpected) {
+    nodes.push(element("p", { textContent: "Your code could not be fetched yet; open this page again later to see it." }));
+  }
+  if (contact) nodes.push(element("p", { id: "error-contact", textContent: contact }));
+  show(...nodes);
+}

@@ -116,10 +116,11 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
 }
 
 /**
- * While the participant reads the Start screen, make each game's WorkerGame, then play each game
- * briefly on a throwaway env, models included, so the first real steps are not late: V8 tiers up the
- * wasm they use, Python fills its caches. One piece per task, so Start is handled at once (see
- * `stop`); logs a `warm_up` event.
+ * After loading, before the page offers Start (it waits up to WARM_UP_WAIT_MS in boot.js), make each game's
+ * WorkerGame, then play each game briefly on a throwaway env, models included, so the first real steps are not
+ * late: V8 tiers up the wasm they use, Python fills its caches. One piece per task, so a Start is handled at once
+ * (see `stop`); logs a `warm_up` event. An exception from the study's code is a `crash` (sent after that event): the
+ * page stops before Start.
  * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded @param {PageChannel} page
  * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
  *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
@@ -133,6 +134,11 @@ export function warmUp(configs, { games, policies, installed }, page) {
     let error = null;
     try {
       await installed;
+    } catch (failure) { // not the study's code: the page says it could not start
+      page.error(failure);
+      return false;
+    }
+    try {
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;
         games.get(key, config);
@@ -145,14 +151,15 @@ export function warmUp(configs, { games, policies, installed }, page) {
         if (policies && batch.length) await policies.run(batch);
         await nextTask();
       }
-    } catch (failure) { // the real run reports an env that fails; the warm-up only says so
-      error = String(failure?.message ?? failure).slice(-2000);
+    } catch (failure) { // the study's code raised: the page stops before Start (a `crash`, after this event)
+      error = failure;
       console.warn("gymcast: warming up the game failed", failure);
     }
     page.event({ type: "warm_up", steps: warm?.steps_played ?? 0, ms: round(performance.now() - started),
-                 stopped_by_start: stopped, ...(error && { error }) });
+                 stopped_by_start: stopped, ...(error && { error: String(error?.message ?? error).slice(-2000) }) });
     warm?.destroy();
-    return !stopped;
+    if (error) page.crash(error, { stage: "warm_up" });
+    return !stopped && !error;
   })();
   return {
     finished: done,

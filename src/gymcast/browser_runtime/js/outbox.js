@@ -37,12 +37,14 @@ export async function createSession(apiBase, body) {
   }
 }
 
-/** The completion code ({code, redirect}) the host issues once it stored this session's completion; retries like
- *  createSession. `schema`: the log API's version (`manifest.contracts.log_schema`). */
-export async function requestCompletionCode(apiBase, session, schema) {
+/** The completion code ({code, redirect}) the host issues once it stored this session's completion (with `ending`
+ *  "error": the partial code, once it stored the session's `error` event); retries like createSession.
+ *  `schema`: the log API's version (`manifest.contracts.log_schema`). */
+export async function requestCompletionCode(apiBase, session, schema, ending = "completed") {
+  const body = ending === "completed" ? { schema } : { schema, ending };
   for (let delay = 500; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
     try {
-      return await postJson(`${apiBase}/api/v1/sessions/${session.session_id}/completion`, { schema }, session.token);
+      return await postJson(`${apiBase}/api/v1/sessions/${session.session_id}/completion`, body, session.token);
     } catch (error) {
       if (!retriable(error) && error.status !== 409) throw error; // 409: the completion is not stored yet
       console.warn(`gymcast: no completion code yet (${error.message}); retrying in ${delay} ms`);
@@ -97,6 +99,8 @@ export class Outbox {
     this.backoffMs = 0;
     this.retryAt = 0; // after a failed send, wait until this time (ms) before the next try
     this.rejected = [];
+    this.refused = new Set(); // "session_id:seq" of the rejected events
+    this.renumbered = new Map(); // "session_id:seq" -> the seq an event was sent again under (see #renumber)
     this.lastError = null;
   }
 
@@ -152,7 +156,7 @@ export class Outbox {
     this.flush();
   }
 
-  /** Number, persist and queue an event for this tab's session. */
+  /** Number, persist and queue an event for this tab's session; returns its seq. */
   push(event) {
     const session = this.current;
     const record = { seq: session.next_seq++, t: Date.now(), ...event };
@@ -163,6 +167,15 @@ export class Outbox {
       t.objectStore("sessions").put(session);
     }).then(() => this.unwritten.delete(record)); // a failed write leaves memory as the only copy: send it anyway
     if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
+    return record.seq;
+  }
+
+  /** Whether the host acknowledged event `seq` of this tab's session (neither queued nor refused as invalid). */
+  acknowledged(seq) {
+    const session = this.current.session_id;
+    while (this.renumbered.has(`${session}:${seq}`)) seq = this.renumbered.get(`${session}:${seq}`);
+    return seq < this.current.next_seq && !this.queues.get(session).some((event) => event.seq === seq)
+      && !this.refused.has(`${session}:${seq}`);
   }
 
   /** Events not yet acknowledged by the host, over all sessions. */
@@ -216,6 +229,7 @@ export class Outbox {
         // The host refused the batch as invalid: keep it visible instead of dropping it silently.
         console.error(`gymcast: the host rejected ${batch.length} events: ${error.message}`);
         this.rejected.push(...batch);
+        for (const event of batch) this.refused.add(`${sessionId}:${event.seq}`);
         this.#forget(sessionId, new Set(batch.map((event) => event.seq)));
       }
     } finally {
@@ -240,7 +254,10 @@ export class Outbox {
     const queue = this.queues.get(session.session_id);
     const moved = queue.filter((event) => seqs.has(event.seq));
     const oldSeqs = moved.map((event) => event.seq);
-    for (const event of moved) event.seq = session.next_seq++;
+    for (const event of moved) {
+      this.renumbered.set(`${session.session_id}:${event.seq}`, session.next_seq);
+      event.seq = session.next_seq++;
+    }
     console.warn(`gymcast: the host already holds seqs ${oldSeqs.join(", ")}; these events are sent again as new seqs`);
     queue.sort((a, b) => a.seq - b.seq);
     await this.#write(["sessions", "events"], (t) => {

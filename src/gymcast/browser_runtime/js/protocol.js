@@ -181,13 +181,31 @@
  */
 
 /**
- * Something failed (loading, the env, a callback, the relay refusing this browser); the page stops.
+ * Something outside the study's own code failed (loading, the relay refusing this browser); the page stops.
  * @typedef {{type: "error", message: string}} ErrorMessage
  */
 
 /**
+ * Where the study's code raised: in the warm-up before Start, or in play at (episode, step). `step` is the
+ * step being played (0: the reset; logged steps run 1..step-1), or the last step played when the error came
+ * after it (drawing its frame, say); `actions` are the actions of the step being played, if it was one.
+ * @typedef {object} CrashPlace
+ * @property {"warm_up" | "play"} stage
+ * @property {number} [episode]
+ * @property {number} [step]
+ * @property {Record<string, any>} [actions]
+ */
+
+/**
+ * The study's code (the env, a callback, a model) raised: the page logs an `error` event with these fields
+ * (the host stores it, which ends the session), then shows the study's error page; no Start after a warm-up
+ * error. `message` is the error's last line, `traceback` the whole text.
+ * @typedef {{type: "crash", message: string, traceback: string} & CrashPlace} CrashMessage
+ */
+
+/**
  * @typedef {ProgressMessage | ReadyMessage | EventMessage | FrameMessage | ObjectsMessage | NetMessage
- *   | TurnMessage | NoticeMessage | DoneMessage | ErrorMessage} ToPage
+ *   | TurnMessage | NoticeMessage | DoneMessage | ErrorMessage | CrashMessage} ToPage
  */
 
 /**
@@ -204,6 +222,7 @@
  * @property {(text: string) => void} notice
  * @property {(outcome: Outcome | null) => void} done
  * @property {(error: unknown) => void} error
+ * @property {(error: unknown, place: CrashPlace) => void} crash
  */
 
 // ---- game worker <-> snapshot worker (snapshot_maker.js, snapshot_worker.js) ---------------

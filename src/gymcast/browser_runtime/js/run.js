@@ -78,8 +78,13 @@ export class Run {
   guard(fn) {
     return guarded(fn, (error) => {
       this.stop();
-      this.page.error(error);
+      this.page.crash(error, this.where());
     });
+  }
+
+  /** @returns {import("./protocol.js").CrashPlace} where the run is: the step being played, or the last one */
+  where() {
+    return { stage: "play", episode: this.episode, ...(this.playing ?? { step: this.step }) };
   }
 
   /** Stop the loop (after an error). */
@@ -113,6 +118,8 @@ export class Run {
     this.localMovers = [];
     this.announced = -1; // the step whose turn was last announced
     this.thinkingSince = null; // performance.now() when the AI to move began thinking
+    /** @type {{step: number, actions?: Record<string, any>} | null} the step being played (for `where`) */
+    this.playing = null;
   }
 
   /** A base seed in [0, max_base_seed], so every episode's seed (base + episode) stays a valid seed. */
@@ -234,8 +241,10 @@ export class Run {
 
   #beginEpisode() {
     const seed = this.baseSeed + this.episode;
-    const reset = JSON.parse(this.game.reset_json(seed, this.episode));
     this.step = 0;
+    this.playing = { step: 0 };
+    const reset = JSON.parse(this.game.reset_json(seed, this.episode));
+    this.playing = null;
     this.returns = Object.fromEntries(Object.keys(this.config.players).map((agent) => [agent, 0]));
     this.inEpisode = true;
     this.announced = -1;
@@ -325,11 +334,13 @@ export class Run {
   /** Run one step with `input` ({actions, used, extra}) and log it; then the next tick, or the episode's end. */
   async #apply(input, generation, lateMs) {
     const policies = this.loaded.policies;
+    this.playing = { step: this.step + 1, actions: input.actions };
     const requests = policies ? JSON.parse(this.game.policy_requests_json()) : [];
     const inference = requests.length ? await policies.run(requests) : { outputs: {}, ms: 0 };
-    if (generation !== this.generation) return; // paused or restarted while the models ran
+    if (generation !== this.generation) return void (this.playing = null); // paused or restarted while the models ran
     const started = performance.now();
     const result = JSON.parse(this.game.step_json(JSON.stringify(input.actions), JSON.stringify(inference.outputs)));
+    this.playing = null;
     const stepMs = performance.now() - started;
     this.step = result.step;
     for (const [agent, reward] of Object.entries(result.rewards)) this.returns[agent] += reward;

@@ -30,7 +30,17 @@ const page = {
     snapshots?.start(); // the run is over: make the snapshot now if a run interrupted it
   },
   error: (error) => post({ type: "error", message: String(/** @type {any} */ (error)?.message ?? error) }),
+  crash: (error, place) => post({ type: "crash", ...crashText(error), ...place }),
 };
+
+const MAX_TRACEBACK = 16_000;
+
+/** An exception's last line (`message`) and its whole text (`traceback`, a Python traceback's last part). */
+function crashText(/** @type {unknown} */ error) {
+  const text = String(/** @type {any} */ (error)?.message ?? error);
+  const lines = text.trim().split("\n");
+  return { message: lines.at(-1) ?? text, traceback: text.slice(-MAX_TRACEBACK) };
+}
 
 const CONTROLS = new Set(["feedback", "pause", "resume", "restart", "fps"]);
 const keys = new KeyState(); // the keys held now: the runs read them each step
@@ -43,10 +53,10 @@ let snapshots = null;
 /** @type {Run | null} the current (or last) game scene's run */
 let run = null;
 
-/** An exception outside a run's own guard: stop the run's loop, and tell the page. */
+/** An exception outside a run's own guard (the experiment's click, page or start code): stop the run, tell the page. */
 const fail = (error) => {
   run?.stop();
-  page.error(error);
+  page.crash(error, run?.where() ?? { stage: "play" });
 };
 
 self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {

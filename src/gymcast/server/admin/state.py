@@ -16,7 +16,7 @@ from gymcast.storage import EventStore, NewSession, StoredEvent
 GONE_AFTER_S = 600.0
 #: Event types the dashboard never reads (far too many to load on every refresh).
 BULKY = ("step",)
-STATES = ("loading", "in_scene", "waiting", "playing", "completed", "gone")
+STATES = ("loading", "in_scene", "waiting", "playing", "completed", "ended_by_error", "gone")
 
 
 @dataclass
@@ -40,6 +40,8 @@ class Participant:
         """One of STATES."""
         if self.session.completed_at is not None:
             return "completed"
+        if self.session.errored_at is not None:
+            return "ended_by_error"
         last = self.last_event_at or self.session.created_at
         if now - last > gone_after_s:
             return "gone"
@@ -65,6 +67,7 @@ class Participant:
             "scene": self.current_scene(),
             "created_at": s.created_at,
             "completed_at": s.completed_at,
+            "errored_at": s.errored_at,
             "last_event_at": self.last_event_at,
         }
 
@@ -110,7 +113,7 @@ def overview(
         state = states[p.session.session_id]
         if state == "completed":
             counts["completed"] += 1
-        elif state != "gone":
+        elif state not in ("gone", "ended_by_error"):
             counts["active"] += 1
     boots = [e.data.get("stages_ms", {}).get("total") for p in participants for e in p.events if e.type == "boot"]
     boots = [b for b in boots if isinstance(b, (int, float))]
