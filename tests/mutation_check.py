@@ -57,7 +57,7 @@ MUTATIONS = (
     Mutation(
         "assignment-completed-only",
         "balanced assignment counts completed or active sessions",
-        "src/gymcast/storage/**/*.py",
+        "src/gymcast/storage/sqlite.py",  # the SQLite dialect's count (the tests' default storage)
         r"\b(?:created_at|counted_at) >= \?",  # the window that keeps unfinished sessions counted
         "? IS NULL",
         ("tests/test_assignment.py", "tests/test_assignment_rules.py"),
@@ -73,7 +73,7 @@ MUTATIONS = (
     Mutation(
         "assignment-no-expiry",
         "an unfinished session stops counting after the active window",
-        "src/gymcast/storage/**/*.py",
+        "src/gymcast/storage/sqlite.py",  # the SQLite dialect's count (the tests' default storage)
         r"\b(?:created_at|counted_at) >= \?",
         "? IS NOT NULL",
         ("tests/test_assignment_rules.py",),
@@ -89,8 +89,8 @@ MUTATIONS = (
     Mutation(
         "replay-divergence",
         "replay reports the first step whose hash, reward or flags differ",
-        "src/gymcast/replay.py",
-        r"problem = _difference\(result, logged_step\)",
+        "src/gymcast_runtime/replay.py",
+        r"problem = difference\(record, logged\)",
         'problem = ""',
         ("tests/test_replay_and_export.py::test_a_corrupted_action_is_reported_at_its_step",),
     ),
@@ -105,8 +105,8 @@ MUTATIONS = (
     Mutation(
         "ai-parity",
         "replay --check-policies compares native AI actions with the logged ones",
-        "src/gymcast/replay.py",
-        r"if result\[\"actions\"\] != logged_step\.actions:",
+        "src/gymcast_runtime/replay.py",
+        r"if record\[\"actions\"\] != logged\[\"actions\"\]:",
         "if False:",
         ("tests/test_ai_chromium.py::test_a_flipped_ai_action_is_caught_by_the_policy_check",),
     ),
