@@ -1,6 +1,7 @@
 // Boot: read the manifest, identify the participant, start the worker, and run the study's scenes.
 // `window.gymcast.status()` reports {phase, scene, episode, step, pending_events, ...} for tests and embedding pages.
 
+import { pythonFiles } from "./bundle_files.js";
 import { runCompletion, runConsent, runPage, runSurvey, showErrorEnding, showMessage } from "./flow.js";
 import { KeyboardCapture, chordKeys } from "./input.js";
 import { Outbox, createSession, requestCompletionCode } from "./outbox.js";
@@ -94,6 +95,22 @@ function startWorker(manifest, baseUrl, log, onCrash) {
   return bridge;
 }
 
+/**
+ * On a first visit (no service worker serves the page yet), start Python's downloads now: they land in the
+ * HTTP cache while the page registers the session and the worker loads its modules, and the worker's own
+ * requests for them wait for these and read the cache. Only Python's few big files: over HTTP/1.1 a browser
+ * opens six connections to a host, and the worker's modules must not queue behind long downloads (the
+ * worker fetches the wheels itself as it starts).
+ */
+function startDownloads(manifest, baseUrl) {
+  if (navigator.serviceWorker?.controller) return; // a return visit: the service worker holds the files
+  for (const [path] of pythonFiles(manifest)) {
+    fetch(new URL(path, baseUrl), { priority: "high" })
+      .then((response) => response.body?.pipeTo(new WritableStream()))
+      .catch(() => {}); // the worker's own request reports a failure
+  }
+}
+
 /** The bundle's service worker (return visits from the device, offline starts); null where unsupported. */
 function registerServiceWorker(manifest) {
   if (!manifest.service_worker || !("serviceWorker" in navigator)) return null;
@@ -120,6 +137,7 @@ async function boot() {
   const response = await fetch("manifest.json", { cache: "no-cache" });
   if (!response.ok) throw new Error(`manifest.json could not be loaded (HTTP ${response.status})`);
   const manifest = await response.json();
+  startDownloads(manifest, baseUrl);
   const { flow, game } = manifest;
   const apiBase = game.log_url || baseUrl.replace(/\/$/, "");
   const params = new URLSearchParams(location.search);

@@ -4,6 +4,7 @@
 // the models, the finder for modules a slim bundle left out, the games' modules; then, while the
 // participant reads the Start screen, a warm-up of every game.
 
+import { pythonFiles, wheelFiles } from "./bundle_files.js";
 import { Games } from "./games.js";
 import { Policies } from "./policies.js";
 import { findSnapshot, forgetSnapshots, restoreSnapshot } from "./import_snapshot.js";
@@ -40,10 +41,13 @@ export async function load(manifest, baseUrl, page) {
   const options = pyodideOptions(manifest, baseUrl);
   const finding = findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
   page.progress(0.02, "Loading Python…");
-  // Fetch the wheels while Pyodide boots; loadPackage then takes them from the HTTP cache.
-  const wheels = Object.entries(manifest.files).filter(([path]) => path.endsWith(".whl") && !path.startsWith("full/"));
-  const downloads = stage("download", "downloading the packages", () =>
-    prefetch(wheels.map(([path, file]) => ({ url: url(path), size: file.size })), page));
+  // Python's own files first (starting Python waits for them; the page started them already on a first
+  // visit), then the wheels while Python starts: a shared link then brings Python's files in sooner. Both
+  // land in the HTTP cache, where Pyodide and loadPackage find them (a request for a file still on its way
+  // waits for it).
+  const listed = (/** @type {[string, any][]} */ entries) => entries.map(([path, file]) => ({ url: url(path), size: file.size }));
+  const downloads = stage("download", "downloading Python and the packages", () =>
+    prefetch([listed(pythonFiles(manifest)), listed(wheelFiles(manifest))], page));
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
     : Promise.resolve(null);
@@ -207,17 +211,23 @@ function timedStage(bootTimes) {
   };
 }
 
-/** Download files in parallel, reporting progress between 2% and 90% by bytes received. */
-async function prefetch(files, page) {
-  const total = files.reduce((sum, file) => sum + file.size, 0) || 1;
+/**
+ * Download groups of files one group after the other (each group's files in parallel), reporting progress
+ * between 2% and 90% by bytes received.
+ * @param {{url: string, size: number}[][]} groups @param {PageChannel} page
+ */
+async function prefetch(groups, page) {
+  const total = groups.flat().reduce((sum, file) => sum + file.size, 0) || 1;
   let received = 0;
-  await Promise.all(files.map(async (file) => {
-    const response = await fetch(file.url);
-    if (!response.ok) throw new Error(`could not download ${file.url}: HTTP ${response.status}`);
-    const reader = response.body.getReader();
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      received += chunk.value.byteLength;
-      page.progress(0.02 + 0.88 * (received / total), "Downloading…");
-    }
-  }));
+  for (const files of groups) {
+    await Promise.all(files.map(async (file) => {
+      const response = await fetch(file.url);
+      if (!response.ok) throw new Error(`could not download ${file.url}: HTTP ${response.status}`);
+      const reader = response.body.getReader();
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        received += chunk.value.byteLength;
+        page.progress(0.02 + 0.88 * (received / total), "Downloading…");
+      }
+    }));
+  }
 }
