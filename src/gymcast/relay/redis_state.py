@@ -1,0 +1,173 @@
+"""The relay's state in Redis, shared by every host process (and machine) that serves the same bundle.
+
+Keys, under a prefix naming the bundle's build: `room:<game>` (its waiters, JSON), `group:<id>` (JSON),
+`seat:<session>` (`<group id> <agent>`), `ended:<session>` (expires after `ENDED_KEPT_S`), and the sorted
+set `deadlines` (group id -> when its earliest grace period runs out), which every process's timer reads,
+so a grace period runs out even when the process that started it is gone.
+
+Each operation is an optimistic transaction: every key it reads is WATCHed, what it changed is written in
+one MULTI/EXEC, and when another process changed a key it read meanwhile, the operation is run again on
+fresh state (its effects from the failed attempt are discarded). No lock is held, so a process killed in
+the middle of an operation leaves nothing locked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+
+from gymcast.relay.codec import group_from_json, group_to_json, waiters_from_json, waiters_to_json
+from gymcast.relay.group import Choose, Group, Seat
+from gymcast.relay.rules import GameRules
+from gymcast.relay.state import ENDED_KEPT_S, EndedSeat, RelayView
+from gymcast.relay.switchboard import Switchboard
+from gymcast.relay.waiting_room import WaitingRoom
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 100
+LIVE_KEPT_S = 24 * 3600
+"""A group or seat nobody touched for this long is dropped (every change refreshes it)."""
+
+
+class RedisRelayState:
+    """`RelayState` in Redis. `choose` draws desync references (the coordinator's); `board` makes peers."""
+
+    def __init__(self, board: Switchboard, games: dict[str, GameRules], choose: Choose) -> None:
+        self.redis = board.redis
+        self.board = board
+        self.games = games
+        self.choose = choose
+        self.prefix = board.prefix
+
+    def run(self, operation: Callable[[RelayView], T]) -> T:
+        for _ in range(MAX_ATTEMPTS):
+            with self.redis.pipeline() as pipe:
+                view = RedisView(self, pipe)
+                try:
+                    result = operation(view)
+                    view.commit()
+                    return result
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"a relay operation conflicted with others {MAX_ATTEMPTS} times in a row")
+
+    def due_groups(self, now: float) -> list[str]:
+        found = self.redis.zrangebyscore(f"{self.prefix}deadlines", "-inf", now)
+        return [name.decode() if isinstance(name, bytes) else str(name) for name in found]
+
+    def forget_ended(self, before: float) -> None:
+        """Nothing to do: ended seats expire in Redis."""
+
+
+class RedisView:
+    """What one attempt of an operation read (each key WATCHed as it is first read) and changed."""
+
+    def __init__(self, state: RedisRelayState, pipe: Any) -> None:
+        self.state = state
+        self.pipe = pipe
+        self.prefix = state.prefix
+        self._rooms: dict[str, tuple[str, WaitingRoom]] = {}  # game -> (JSON read, room)
+        self._groups: dict[str, tuple[str | None, Group]] = {}  # group id -> (JSON read or None if new, group)
+        self._freed: dict[str, float] = {}  # group id -> when
+        self._seats: dict[str, tuple[str, str] | None] = {}  # session id -> (group id, agent), as read or set
+        self._ended: dict[str, EndedSeat | None] = {}
+
+    def _read(self, key: str) -> str | None:
+        self.pipe.watch(key)
+        value = self.pipe.get(key)
+        return None if value is None else value.decode()
+
+    def room(self, game: str) -> WaitingRoom | None:
+        rules = self.state.games.get(game)
+        if rules is None:
+            return None
+        if game not in self._rooms:
+            raw = self._read(f"{self.prefix}room:{game}") or "[]"
+            room = WaitingRoom(rules)
+            room.waiters = waiters_from_json(raw, self.state.board.peer)
+            self._rooms[game] = (raw, room)
+        return self._rooms[game][1]
+
+    def rooms(self) -> list[WaitingRoom]:
+        return [room for game in self.state.games if (room := self.room(game)) is not None]
+
+    def seat_of(self, session_id: str) -> tuple[Group, Seat] | None:
+        if session_id not in self._seats:
+            raw = self._read(f"{self.prefix}seat:{session_id}")
+            self._seats[session_id] = None if raw is None else tuple(raw.split(" ", 1))  # type: ignore[assignment]
+        found = self._seats[session_id]
+        if found is None:
+            return None
+        group = self.group(found[0])
+        if group is None or found[1] not in group.seats:
+            return None
+        return group, group.seats[found[1]]
+
+    def group(self, group_id: str) -> Group | None:
+        if group_id in self._freed:
+            return None
+        if group_id not in self._groups:
+            raw = self._read(f"{self.prefix}group:{group_id}")
+            if raw is None:
+                return None
+            state = self.state
+            self._groups[group_id] = (raw, group_from_json(raw, state.games, state.choose, state.board.peer))
+        return self._groups[group_id][1]
+
+    def add_group(self, group: Group) -> None:
+        self._groups[group.group_id] = (None, group)
+        for agent, seat in group.seats.items():
+            self._seats[seat.session_id] = (group.group_id, agent)
+            self._ended[seat.session_id] = None
+
+    def free_group(self, group: Group, now: float) -> None:
+        self._freed[group.group_id] = now
+        for agent, seat in group.seats.items():
+            self._seats[seat.session_id] = None
+            self._ended[seat.session_id] = EndedSeat(group.group_id, agent, now)
+
+    def ended_seat(self, session_id: str) -> EndedSeat | None:
+        if session_id not in self._ended:
+            raw = self._read(f"{self.prefix}ended:{session_id}")
+            if raw is None:
+                self._ended[session_id] = None
+            else:
+                group_id, agent, ended_at = raw.split(" ", 2)
+                self._ended[session_id] = EndedSeat(group_id, agent, float(ended_at))
+        return self._ended[session_id]
+
+    def commit(self) -> None:
+        """Write what changed, in one transaction that fails (WatchError) if anything read changed meanwhile."""
+        pipe, prefix = self.pipe, self.prefix
+        pipe.multi()
+        for game, (raw, room) in self._rooms.items():
+            text = waiters_to_json(room.waiters)
+            if text != raw:
+                pipe.set(f"{prefix}room:{game}", text)
+        for group_id, (raw, group) in self._groups.items():
+            if group_id in self._freed:
+                continue
+            text = group_to_json(group)
+            if text == raw:
+                continue
+            pipe.set(f"{prefix}group:{group_id}", text, ex=LIVE_KEPT_S)
+            deadline = group.next_deadline()
+            if deadline is None:
+                pipe.zrem(f"{prefix}deadlines", group_id)
+            else:
+                pipe.zadd(f"{prefix}deadlines", {group_id: deadline})
+            if raw is None:
+                for agent, seat in group.seats.items():
+                    pipe.set(f"{prefix}seat:{seat.session_id}", f"{group_id} {agent}", ex=LIVE_KEPT_S)
+                    pipe.delete(f"{prefix}ended:{seat.session_id}")
+        for group_id in self._freed:
+            pipe.delete(f"{prefix}group:{group_id}")
+            pipe.zrem(f"{prefix}deadlines", group_id)
+        for session_id, ended in self._ended.items():
+            if ended is not None and ended.group_id in self._freed:
+                pipe.delete(f"{prefix}seat:{session_id}")
+                value = f"{ended.group_id} {ended.agent} {ended.ended_at}"
+                pipe.set(f"{prefix}ended:{session_id}", value, ex=int(ENDED_KEPT_S))
+        pipe.execute()
