@@ -57,6 +57,24 @@ def postgres_root():
         yield url
 
 
+@pytest.fixture(scope="session")
+def redis_root():
+    """One real Redis server for the whole run (started on first use); yields its URL."""
+    from gymcast.servers import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_root) -> str:
+    """The run's Redis, emptied for this test (relay state is keyed by build, and test bundles share one)."""
+    import redis
+
+    redis.Redis.from_url(redis_root).flushall()
+    return redis_root
+
+
 def fresh_data(request, folder: Path) -> Path | str:
     """`--data` for a test: a new SQLite file in `folder`, or a new database on the run's PostgreSQL server,
     as `request.param` says."""
