@@ -14,7 +14,7 @@ import pytest
 from gymcast.storage import open_store
 from gymcast.testing import HostProcess, gymcast_command
 from relay_client import RelayClient, create_session
-from test_relay import relay_bundle, relay_events, wait_for_events
+from test_relay import relay_bundle, relay_events, wait_for_events, wait_until
 
 
 @pytest.fixture
@@ -129,6 +129,7 @@ def test_a_player_waiting_on_a_killed_process_is_not_matched(hosts):
     first_host, second_host = hosts()
     lonely = RelayClient(first_host.url, create_session(first_host.url))
     lonely.expect("waiting")
+    wait_until(lambda: any(m["type"] == "waiting" and m["waited_s"] >= 1 for m in lonely.seen))  # pong handled
     first_host.kill()
     time.sleep(6)  # longer than a process takes to be found dead
     newcomer = RelayClient(second_host.url, create_session(second_host.url))
