@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 from gymcast.contracts import MAX_BASE_SEED
 from gymcast.relay.effects import Effects, Peer
@@ -57,7 +58,7 @@ class Relay:
         """Timers: pings and notices in the waiting rooms, wait timeouts, and grace periods."""
         effects = self.state.run(self._tick_rooms)
         for group_id in self.state.due_groups(self.clock()):
-            effects.extend(self.state.run(lambda view, group_id=group_id: self._tick_group(view, group_id)))
+            effects.extend(self.state.run(partial(self._tick_group, group_id=group_id)))
         self.state.forget_ended(self.clock() - ENDED_KEPT_S)
         return effects
 
@@ -130,7 +131,7 @@ class Relay:
             self._form_groups(view, room.rules, room.tick(now, effects), now, effects)
         return effects
 
-    def _tick_group(self, view: RelayView, group_id: str) -> Effects:
+    def _tick_group(self, view: RelayView, *, group_id: str) -> Effects:
         effects = Effects()
         now = self.clock()
         group = view.group(group_id)

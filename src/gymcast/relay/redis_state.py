@@ -142,9 +142,9 @@ class RedisView:
         """Write what changed, in one transaction that fails (WatchError) if anything read changed meanwhile."""
         pipe, prefix = self.pipe, self.prefix
         pipe.multi()
-        for game, (raw, room) in self._rooms.items():
+        for game, (read, room) in self._rooms.items():
             text = waiters_to_json(room.waiters)
-            if text != raw:
+            if text != read:
                 pipe.set(f"{prefix}room:{game}", text)
         for group_id, (raw, group) in self._groups.items():
             if group_id in self._freed:
