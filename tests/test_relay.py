@@ -53,14 +53,16 @@ def serve(tmp_path, backend):
     def start(**rules):
         bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
         store = open_store(str(data).replace("logs.sqlite", f"logs{len(servers)}.sqlite"))
-        server = make_server("127.0.0.1", 0, create_app(bundle, store, redis_url=redis_url), threaded=True)
+        app = create_app(bundle, store, redis_url=redis_url)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+        servers.append((server, app.extensions["gymcast.relay"]))
         return f"http://127.0.0.1:{server.server_port}", store
 
     yield start
-    for server in servers:
+    for server, relay in servers:
         server.shutdown()
+        relay.stop()
 
 
 def pair(url):

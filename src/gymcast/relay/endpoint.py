@@ -8,6 +8,7 @@ and connections are closed. So one slow or hostile client can stall neither the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from gymcast.relay.coordinator import Relay
 from gymcast.relay.effects import Effects, Peer
 from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Error, Join, ProtocolError, ServerMessages, parse_message
 from gymcast.relay.redis_state import RedisRelayState
-from gymcast.relay.rules import networked_games
+from gymcast.relay.rules import GameRules, networked_games
 from gymcast.relay.switchboard import RemotePeer, Switchboard
 from gymcast.relay.websocket import Limits, ServerWebSocket, WebSocketClosed, WebSocketResponse
 from gymcast.storage import EventStore
@@ -37,9 +38,11 @@ relay_socket = Blueprint("relay", __name__)
 log = logging.getLogger("gymcast.relay")
 
 
-def shared_prefix(manifest: dict[str, Any]) -> str:
-    """Where a build's relay state lives in a shared Redis: hosts serving the same build meet there."""
-    return f"gymcast:relay:{str(manifest.get('build_id') or 'unbuilt')[:64]}:"
+def shared_prefix(manifest: dict[str, Any], games: dict[str, GameRules]) -> str:
+    """Where a build's relay state lives in a shared Redis: hosts serving the same build, with the same
+    rules for its networked games, meet there."""
+    rules = hashlib.sha256(repr(sorted(games.items())).encode()).hexdigest()[:16]
+    return f"gymcast:relay:{str(manifest.get('build_id') or 'unbuilt')[:64]}:{rules}:"
 
 
 RESTART_CODE = 1012
@@ -97,7 +100,7 @@ class RelayService:
         games = networked_games(manifest)
         self.board: Switchboard | None = None
         if redis_url and games:
-            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest))
+            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest, games))
             self.relay = Relay(games, clock=time.time)
             self.relay.state = RedisRelayState(self.board, games, self.relay.choose)
         else:
@@ -105,6 +108,7 @@ class RelayService:
         self.store = store
         self._sockets: set[ServerWebSocket] = set()
         self._sockets_lock = threading.Lock()
+        self._stopped = threading.Event()
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)
@@ -146,9 +150,14 @@ class RelayService:
         for ws in sockets:
             ws.close(RESTART_CODE, "this host process is restarting; reconnect")
 
+    def stop(self) -> None:
+        """Stop the timer and, with Redis, the switchboard (tests that start many hosts in one process)."""
+        self._stopped.set()
+        if self.board is not None:
+            self.board.stop()
+
     def _run_timer(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(TICK_S):
+        while not self._stopped.wait(TICK_S):
             if self.board is None:
                 self.perform(self.relay.tick())
                 continue
