@@ -70,6 +70,7 @@ class RedisView:
         self.prefix = state.prefix
         self._rooms: dict[str, tuple[str, WaitingRoom]] = {}  # game -> (JSON read, room)
         self._groups: dict[str, tuple[str | None, Group]] = {}  # group id -> (JSON read or None if new, group)
+        self._deadlines: dict[str, float | None] = {}  # group id -> its grace deadline as read
         self._freed: dict[str, float] = {}  # group id -> when
         self._seats: dict[str, tuple[str, str] | None] = {}  # session id -> (group id, agent), as read or set
         self._ended: dict[str, EndedSeat | None] = {}
@@ -113,7 +114,9 @@ class RedisView:
             if raw is None:
                 return None
             state = self.state
-            self._groups[group_id] = (raw, group_from_json(raw, state.games, state.choose, state.board.peer))
+            group = group_from_json(raw, state.games, state.choose, state.board.peer)
+            self._groups[group_id] = (raw, group)
+            self._deadlines[group_id] = group.next_deadline()
         return self._groups[group_id][1]
 
     def add_group(self, group: Group) -> None:
@@ -154,7 +157,9 @@ class RedisView:
                 continue
             pipe.set(f"{prefix}group:{group_id}", text, ex=LIVE_KEPT_S)
             deadline = group.next_deadline()
-            if deadline is None:
+            if deadline == self._deadlines.get(group_id):
+                pass  # unchanged (most changes are actions)
+            elif deadline is None:
                 pipe.zrem(f"{prefix}deadlines", group_id)
             else:
                 pipe.zadd(f"{prefix}deadlines", {group_id: deadline})
