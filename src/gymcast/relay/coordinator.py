@@ -26,8 +26,9 @@ from gymcast.relay.waiting_room import Waiter, WaitingRoom
 class Relay:
     """Matches players into groups and forwards actions, hashes and state between group members.
 
-    `clock` (seconds, monotonic) and `choose` (draws a group's desync reference seat) are injectable
-    for tests; `state` is where rooms and groups live (in memory by default).
+    `clock` (seconds: monotonic in one process, wall-clock time when the state is shared) and `choose`
+    (draws a group's desync reference seat) are injectable for tests; `state` is where rooms and groups
+    live (in memory by default).
     """
 
     def __init__(
