@@ -8,7 +8,8 @@ so a grace period runs out even when the process that started it is gone.
 Each operation is an optimistic transaction: every key it reads is WATCHed, what it changed is written in
 one MULTI/EXEC, and when another process changed a key it read meanwhile, the operation is run again on
 fresh state (its effects from the failed attempt are discarded). No lock is held, so a process killed in
-the middle of an operation leaves nothing locked.
+the middle of an operation leaves nothing locked. Operations that keep conflicting (a crowd joining one
+waiting room at once) retry under a short Redis lock, so they take turns instead of starving.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from gymcast.relay.switchboard import Switchboard
 from gymcast.relay.waiting_room import WaitingRoom
 
 T = TypeVar("T")
+OPTIMISTIC_ATTEMPTS = 3
 MAX_ATTEMPTS = 100
+LOCK_TIMEOUT_S = 5.0
+"""The contention lock expires after this long, so a process killed while holding it blocks no one for long."""
+LOCK_WAIT_S = 30.0
 LIVE_KEPT_S = 24 * 3600
 """A group or seat nobody touched for this long is dropped (every change refreshes it)."""
 
@@ -42,16 +47,28 @@ class RedisRelayState:
         self.prefix = board.prefix
 
     def run(self, operation: Callable[[RelayView], T]) -> T:
-        for _ in range(MAX_ATTEMPTS):
-            with self.redis.pipeline() as pipe:
-                view = RedisView(self, pipe)
-                try:
-                    result = operation(view)
-                    view.commit()
-                    return result
-                except redis.WatchError:
-                    continue
+        """Optimistically a few times; then, if others keep changing what it reads (many players joining one
+        waiting room at once), again under a lock that the other contended operations wait for."""
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            done, result = self._attempt(operation)
+            if done:
+                return result  # type: ignore[return-value]
+        with self.redis.lock(f"{self.prefix}contended", timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_WAIT_S):
+            for _ in range(MAX_ATTEMPTS):
+                done, result = self._attempt(operation)
+                if done:
+                    return result  # type: ignore[return-value]
         raise RuntimeError(f"a relay operation conflicted with others {MAX_ATTEMPTS} times in a row")
+
+    def _attempt(self, operation: Callable[[RelayView], T]) -> tuple[bool, T | None]:
+        with self.redis.pipeline() as pipe:
+            view = RedisView(self, pipe)
+            try:
+                result = operation(view)
+                view.commit()
+            except redis.WatchError:
+                return False, None
+            return True, result
 
     def due_groups(self, now: float) -> list[str]:
         found = self.redis.zrangebyscore(f"{self.prefix}deadlines", "-inf", now)
