@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from gymcast.relay.switchboard import DEAD_AFTER_S
 from gymcast.storage import open_store
 from gymcast.testing import HostProcess, gymcast_command
 from relay_client import RelayClient, create_session
@@ -116,7 +117,7 @@ def test_when_a_process_is_killed_its_players_drop_out_and_the_grace_period_runs
     first_host, second_host = hosts(on_dropout="end", grace_s=2)
     first, second = pair_across(first_host, second_host)
     first_host.kill()  # SIGKILL: no disconnect is reported by the process that held the connection
-    seat = second.expect("seat", timeout_s=15)  # the surviving process finds the orphaned connection
+    seat = second.expect("seat", timeout_s=DEAD_AFTER_S + 10)  # the surviving process finds the orphaned connection
     assert (seat["agent"], seat["controller"]) == ("left", "absent")
     assert second.expect("end", timeout_s=10)["reason"] == "partner_left"
     store = open_store(data)
@@ -131,7 +132,7 @@ def test_a_player_waiting_on_a_killed_process_is_not_matched(hosts):
     lonely.expect("waiting")
     wait_until(lambda: any(m["type"] == "waiting" and m["waited_s"] >= 1 for m in lonely.seen))  # pong handled
     first_host.kill()
-    time.sleep(6)  # longer than a process takes to be found dead
+    time.sleep(DEAD_AFTER_S + 2)  # longer than a process takes to be found dead
     newcomer = RelayClient(second_host.url, create_session(second_host.url))
     newcomer.expect("waiting")
     time.sleep(2)

@@ -98,17 +98,17 @@ class RelayService:
 
     def __init__(self, manifest: dict[str, Any], store: EventStore, redis_url: str | None = None) -> None:
         games = networked_games(manifest)
+        self._sockets: set[ServerWebSocket] = set()
+        self._sockets_lock = threading.Lock()
+        self._stopped = threading.Event()
         self.board: Switchboard | None = None
         if redis_url and games:
-            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest, games))
+            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest, games), self.close_all)
             self.relay = Relay(games, clock=time.time)
             self.relay.state = RedisRelayState(self.board, games, self.relay.choose)
         else:
             self.relay = Relay(games)
         self.store = store
-        self._sockets: set[ServerWebSocket] = set()
-        self._sockets_lock = threading.Lock()
-        self._stopped = threading.Event()
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)
@@ -167,8 +167,6 @@ class RelayService:
                 log.warning("relay: timer tick failed: %r", error)
 
     def _shared_tick(self, board: Switchboard) -> None:
-        if board.beat():  # the other processes took this one for dead and dropped its players: let them rejoin
-            self.close_all()
         self.perform(self.relay.tick())
         for peer, session_id in board.orphans():
             self.perform(self.relay.disconnect(peer, session_id, "its host process stopped"))

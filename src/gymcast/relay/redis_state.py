@@ -8,16 +8,23 @@ so a grace period runs out even when the process that started it is gone.
 Each operation is an optimistic transaction: every key it reads is WATCHed, what it changed is written in
 one MULTI/EXEC, and when another process changed a key it read meanwhile, the operation is run again on
 fresh state (its effects from the failed attempt are discarded). No lock is held, so a process killed in
-the middle of an operation leaves nothing locked. Operations that keep conflicting (a crowd joining one
-waiting room at once) retry under a short Redis lock, so they take turns instead of starving.
+the middle of an operation holds nothing for long. Within a process, operations on one room or group
+take turns (a local lock), so only other processes' operations can conflict (a crowd joining one room
+at once would otherwise starve); operations that keep conflicting retry under a short-lived Redis lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
+import threading
+import time
+import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from redis.lock import Lock
 
 from gymcast.relay.codec import group_from_json, group_to_json, waiters_from_json, waiters_to_json
 from gymcast.relay.group import Choose, Group, Seat
@@ -28,9 +35,10 @@ from gymcast.relay.waiting_room import WaitingRoom
 
 T = TypeVar("T")
 OPTIMISTIC_ATTEMPTS = 3
+LOCAL_STRIPES = 256
 MAX_ATTEMPTS = 100
 LOCK_TIMEOUT_S = 5.0
-"""The contention lock expires after this long, so a process killed while holding it blocks no one for long."""
+"""A contention lock expires after this long, so a process killed while holding it blocks no one for long."""
 LOCK_WAIT_S = 30.0
 LIVE_KEPT_S = 24 * 3600
 """A group or seat nobody touched for this long is dropped (every change refreshes it)."""
@@ -45,30 +53,56 @@ class RedisRelayState:
         self.games = games
         self.choose = choose
         self.prefix = board.prefix
+        self._room_locks: dict[str, threading.RLock] = {}
+        self._group_locks = [threading.RLock() for _ in range(LOCAL_STRIPES)]
 
     def run(self, operation: Callable[[RelayView], T]) -> T:
         """Optimistically a few times; then, if others keep changing what it reads (many players joining one
-        waiting room at once), again under a lock that the other contended operations wait for."""
-        for _ in range(OPTIMISTIC_ATTEMPTS):
-            done, result = self._attempt(operation)
+        waiting room at once), again under a lock on the last key it read, which the other operations that
+        keep conflicting on that key wait for."""
+        contended = ""
+        for attempt in range(OPTIMISTIC_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.001 * attempt))  # two players of a group send in step: part them
+            done, result, contended = self._attempt(operation)
             if done:
                 return result  # type: ignore[return-value]
-        with self.redis.lock(f"{self.prefix}contended", timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_WAIT_S):
+        lock = self.lock(f"{contended}:retry")
+        try:
             for _ in range(MAX_ATTEMPTS):
-                done, result = self._attempt(operation)
+                done, result, _ = self._attempt(operation)
                 if done:
                     return result  # type: ignore[return-value]
+        finally:
+            release(lock)
         raise RuntimeError(f"a relay operation conflicted with others {MAX_ATTEMPTS} times in a row")
 
-    def _attempt(self, operation: Callable[[RelayView], T]) -> tuple[bool, T | None]:
+    def _attempt(self, operation: Callable[[RelayView], T]) -> tuple[bool, T | None, str]:
+        """One run of `operation`: (committed, its result, the last key it read: its group's or room's)."""
         with self.redis.pipeline() as pipe:
             view = RedisView(self, pipe)
             try:
                 result = operation(view)
                 view.commit()
             except redis.WatchError:
-                return False, None
-            return True, result
+                return False, None, view.last_read
+            finally:
+                for held in reversed(view.held):
+                    held.release()
+            return True, result, view.last_read
+
+    def local_lock(self, key: str) -> threading.RLock:
+        """The lock, in this process, of a room or a group's key: this process's threads take turns on a key,
+        so only other processes can conflict with them (a crowd joining one room at once would starve)."""
+        if ":room:" in key:
+            return self._room_locks.setdefault(key, threading.RLock())
+        return self._group_locks[zlib.crc32(key.encode()) % len(self._group_locks)]
+
+    def lock(self, key: str) -> Lock:
+        """Acquire the lock `key` (it expires after `LOCK_TIMEOUT_S`, should its holder die)."""
+        lock = self.redis.lock(key, timeout=LOCK_TIMEOUT_S, sleep=0.001, blocking_timeout=LOCK_WAIT_S)
+        lock.acquire()
+        return lock
 
     def due_groups(self, now: float) -> list[str]:
         found = self.redis.zrangebyscore(f"{self.prefix}deadlines", "-inf", now)
@@ -76,6 +110,12 @@ class RedisRelayState:
 
     def forget_ended(self, before: float) -> None:
         """Nothing to do: ended seats expire in Redis."""
+
+
+def release(lock: Lock) -> None:
+    """Release `lock`, unless it expired meanwhile (then WATCH kept the operation right all the same)."""
+    with contextlib.suppress(redis.exceptions.LockError):
+        lock.release()
 
 
 class RedisView:
@@ -91,8 +131,15 @@ class RedisView:
         self._freed: dict[str, float] = {}  # group id -> when
         self._seats: dict[str, tuple[str, str] | None] = {}  # session id -> (group id, agent), as read or set
         self._ended: dict[str, EndedSeat | None] = {}
+        self.last_read = f"{self.prefix}nothing"
+        self.held: list[threading.RLock] = []
 
     def _read(self, key: str) -> str | None:
+        self.last_read = key
+        if ":room:" in key or ":group:" in key:  # a group's lock, then a room's: never the other way round
+            lock = self.state.local_lock(key)
+            lock.acquire()
+            self.held.append(lock)
         self.pipe.watch(key)
         value = self.pipe.get(key)
         return None if value is None else value.decode()

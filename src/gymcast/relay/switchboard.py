@@ -16,8 +16,8 @@ import itertools
 import json
 import logging
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,7 +26,7 @@ import redis
 from gymcast.relay.protocol import ServerMessages
 
 HEARTBEAT_S = 1.0
-DEAD_AFTER_S = 4.0
+DEAD_AFTER_S = 8.0
 """A process that has not beaten for this long is dead: its connections are reported disconnected."""
 
 log = logging.getLogger("gymcast.relay")
@@ -57,18 +57,20 @@ class RemotePeer:
 class Switchboard:
     """This process's connections, its channel, and its heartbeat, in the Redis at `client` under `prefix`."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, on_presumed_dead: Callable[[], None]) -> None:
+        """`on_presumed_dead` is called when the other processes took this one for dead (it stalled) and
+        reported its connections gone: it must close them, so that their browsers reconnect and rejoin."""
         self.redis = client
         self.prefix = prefix
         self.process = uuid.uuid4().hex
+        self.on_presumed_dead = on_presumed_dead
         self._local: dict[str, LocalPeer] = {}
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
-        self._last_beat = 0.0
         self._stopped = threading.Event()
         self.beat()
-        self._listener = threading.Thread(target=self._listen, name="gymcast-relay-switchboard", daemon=True)
-        self._listener.start()
+        for target, name in ((self._listen, "switchboard"), (self._beat_forever, "heartbeat")):
+            threading.Thread(target=target, name=f"gymcast-relay-{name}", daemon=True).start()
 
     def _channel(self, process: str) -> str:
         return f"{self.prefix}process:{process}"
@@ -127,16 +129,17 @@ class Switchboard:
                 self._stopped.wait(0.5)
 
     def beat(self) -> bool:
-        """Tell the other processes this one is alive (at most once per `HEARTBEAT_S`). True when another
-        process had meanwhile declared this one dead and reported its connections gone: the caller must
-        then close them (their browsers reconnect and rejoin)."""
-        now = time.monotonic()
-        if now - self._last_beat < HEARTBEAT_S:
-            return False
-        first = self._last_beat == 0.0
-        self._last_beat = now
-        added = self.redis.zadd(f"{self.prefix}processes", {self.process: _redis_time(self.redis)})
-        return bool(added) and not first
+        """Tell the other processes this one is alive; True when it was not listed (taken for dead)."""
+        return bool(self.redis.zadd(f"{self.prefix}processes", {self.process: _redis_time(self.redis)}))
+
+    def _beat_forever(self) -> None:
+        """Beat every `HEARTBEAT_S` in a thread of its own, so that a busy relay timer cannot delay it."""
+        while not self._stopped.wait(HEARTBEAT_S):
+            try:
+                if self.beat():
+                    self.on_presumed_dead()
+            except (redis.RedisError, OSError) as error:
+                log.warning("relay: heartbeat failed: %r", error)
 
     def orphans(self) -> list[tuple[RemotePeer, str]]:
         """The connections (peer, session id) of processes that stopped beating; each is handed out once or
