@@ -157,3 +157,24 @@ def test_several_workers_of_one_host_serve_a_networked_bundle_with_redis(tmp_pat
         for left, right in zip(clients[0::2], clients[1::2], strict=True):
             left.send(type="action", episode=0, step=1, agent="left", action=1)
             assert right.expect("action")["agent"] == "left"
+
+
+def test_a_player_whose_process_was_killed_rejoins_through_the_other_before_it_is_found_dead(hosts, data):
+    first_host, second_host = hosts(on_dropout="default_action")
+    first, second = pair_across(first_host, second_host)
+    first.send(type="action", episode=0, step=1, agent="left", action=1)
+    second.expect("action")
+    first_host.kill()
+    back = RelayClient(second_host.url, (first.session_id, first.token))  # at once: no dropout was recorded
+    assert back.expect("matched")["rejoin"] is True
+    request = second.expect("snapshot_request")
+    second.send(type="snapshot", request_id=request["request_id"], episode=0, step=1, state="eA==", returns={})
+    assert back.expect("state")["step"] == 1
+    back.send(type="action", episode=0, step=2, agent="left", action=0)
+    assert second.expect("action") == {"type": "action", "episode": 0, "step": 2, "agent": "left", "action": 0}
+    second.send(type="action", episode=0, step=2, agent="right", action=1)
+    assert back.expect("action")["step"] == 2
+    time.sleep(DEAD_AFTER_S + 1)  # the killed process is found dead: its old connection changes nothing
+    back.send(type="action", episode=0, step=3, agent="left", action=1)
+    assert second.expect("action")["step"] == 3
+    assert "dropout" not in [event.type for event in open_store(data).iter_relay_events()]

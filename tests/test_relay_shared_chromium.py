@@ -47,12 +47,22 @@ def test_pages_on_two_processes_play_one_game_and_survive_a_killed_process(brows
         killed_at = wait_for(first, "true")["step"]
         rejoined = wait_for(first, "s.net.phase === 'rejoined'", 20)  # the grace period is 30 s
         assert rejoined["episode"] == 1 and balancer.relay_routes[2:] == [1], "it came back through the other one"
-        wait_for(first, f"s.step >= {killed_at + 60}", 20)  # the game resumed
+        try:
+            wait_for(first, f"s.step >= {killed_at + 60}", 20)  # the game resumed
+        except AssertionError:
+            print("DEBUG second:", second.evaluate("window.gymcast.status()"))
+            for event in open_store(database).iter_relay_events():
+                print("DEBUG relay:", event.type, str(event.data)[:300])
+            raise
         statuses = [wait_for(page, "s.phase === 'done' && s.pending_events === 0", 90) for page in (first, second)]
     finally:
         balancer.close()
         for host in hosts:
             host.stop()
+            log = host.process.stderr.read() if host.process and host.process.stderr else ""
+            print(
+                f"host on port {host.port}:", "\n".join(line for line in log.splitlines() if "INFO" not in line)[-3000:]
+            )
     store = open_store(database)
     sessions = [status["session_id"] for status in statuses]
     steps = steps_by_episode(store)
