@@ -1,8 +1,12 @@
 """Relay load: N simulated two-player groups on loopback send one action per step at the game's frame rate.
 
 Run: .venv/bin/python bench/relay_load.py [--groups 10 100 500] [--seconds 10] [--fps 30]
-Prints, per N: relay latency (sender to partner, p50/p99, ms), messages relayed per second, and the
-host's CPU (seconds per participant-minute, and % of one core). Rates and CPU cover only the measured
+         [--servers gunicorn development redis:2]
+`redis:N` runs gunicorn with N workers whose relay shares its state through a throwaway redis-server
+(`--redis`); the players connect to the one port, so gunicorn spreads them over the workers and most
+groups play across processes. Prints, per N: relay latency (sender to partner, p50/p99, ms), messages
+relayed per second, and the host's CPU (seconds per participant-minute, and % of one core; with Redis,
+redis-server's CPU is included). Rates and CPU cover only the measured
 load phase (from the moment every player is matched until every player is done), not session creation,
 connecting or matching. Nothing here is asserted.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -21,6 +26,7 @@ import websockets
 
 from gymcast import Experiment, Human
 from gymcast.contracts import RELAY_SCHEMA
+from gymcast.servers import redis_server
 from gymcast.testing import HostProcess, cpu_seconds, create_session, manifest_only_bundle, percentile
 
 
@@ -103,6 +109,16 @@ async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: in
     return {"latencies": latencies, "wall": wall, "cpu": cpu}
 
 
+def redis_cpu(url: str | None) -> float:
+    """CPU seconds redis-server has used so far (0 without Redis)."""
+    if url is None:
+        return 0.0
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, nargs="+", default=[10, 100, 500])
@@ -119,14 +135,22 @@ def main() -> None:
         f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU s':>13}"
     )
     for server, groups in [(server, groups) for server in args.servers for groups in args.groups]:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
             bundle = relay_bundle(Path(tmp) / "bundle", args.fps)
             # Every simulated player comes from loopback: the per-address limits would refuse most of them.
-            extra = ("--no-rate-limits", "--no-access-log", "--server", server, "--threads", str(2 * groups + 64))
-            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=extra) as host:
-                client_before = time.process_time()
+            extra = ["--no-rate-limits", "--no-access-log", "--threads", str(2 * groups + 64)]
+            kind, _, workers = server.partition(":")
+            redis_url = None
+            if kind == "redis":
+                redis_url = stack.enter_context(redis_server())
+                extra += ["--server", "gunicorn", "--workers", workers or "2", "--redis", redis_url]
+            else:
+                extra += ["--server", kind]
+            with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=tuple(extra)) as host:
+                client_before, redis_before = time.process_time(), redis_cpu(redis_url)
                 result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds, host.process.pid))
                 client_cpu = time.process_time() - client_before
+                result["cpu"] += redis_cpu(redis_url) - redis_before
         latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]
         players = 2 * groups
         per_participant_minute = cpu / (players * wall / 60)

@@ -67,6 +67,24 @@ def postgres_root():
         yield url
 
 
+@pytest.fixture(scope="session")
+def redis_root():
+    """One real Redis server for the whole run (started on first use); yields its URL."""
+    from gymcast.servers import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_root) -> str:
+    """The run's Redis, emptied for this test (relay state is keyed by build, and test bundles share one)."""
+    import redis
+
+    redis.Redis.from_url(redis_root).flushall()
+    return redis_root
+
+
 def fresh_data(request, folder: Path) -> Path | str:
     """`--data` for a test: a new SQLite file in `folder`, or a new database on the run's PostgreSQL server,
     as `request.param` says."""
@@ -263,8 +281,16 @@ def events_of(store: SQLiteEventStore, session_id: str, kind: str) -> list:
     return [event for event in store.iter_events(session_id) if event.type == kind]
 
 
-def build_capped(experiment: Path, out: Path, steps: int, multiplayer: dict | None = None, **env_kwargs) -> Path:
-    """Build an experiment with at most `steps` steps per episode, extra env kwargs, and other multiplayer rules."""
+def build_capped(
+    experiment: Path,
+    out: Path,
+    steps: int,
+    multiplayer: dict | None = None,
+    num_episodes: int | None = None,
+    **env_kwargs,
+) -> Path:
+    """Build an experiment with at most `steps` steps per episode, extra env kwargs, other multiplayer rules and
+    (if given) another number of episodes."""
     from gymcast.bundler.bundle import build_loaded
     from gymcast.experiment.loader import load_experiment
 
@@ -272,7 +298,8 @@ def build_capped(experiment: Path, out: Path, steps: int, multiplayer: dict | No
     env = loaded.experiment.to_manifest()["env"]
     kwargs = {**env["kwargs"], **env_kwargs}
     loaded.experiment.environment(env_id=env["id"], env_creator=env["creator"], env_kwargs=kwargs)
-    loaded.experiment.gameplay(**{**loaded.experiment.to_manifest()["gameplay"], "max_steps": steps})
+    gameplay = {**loaded.experiment.to_manifest()["gameplay"], "max_steps": steps}
+    loaded.experiment.gameplay(**gameplay | ({"num_episodes": num_episodes} if num_episodes else {}))
     if multiplayer is not None:
         loaded.experiment.multiplayer(**multiplayer)
     build_loaded(loaded, out)

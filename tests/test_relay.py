@@ -7,10 +7,12 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from werkzeug.serving import make_server
 
+from conftest import fresh_data
 from gymcast import Experiment, Human, RandomPolicy
 from gymcast.contracts import LOG_SCHEMA
 from gymcast.server import create_app
@@ -34,23 +36,36 @@ def relay_bundle(folder: Path, **rules) -> Path:
     return manifest_only_bundle(folder, experiment(**rules))
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite+redis"])
+def backend(request, tmp_path) -> tuple[Path | str, str | None]:
+    """Where a test's host logs, and the Redis its relay keeps its state in (None: in memory): each storage
+    with the relay in memory, then the relay's state in Redis."""
+    storage, _, relay = request.param.partition("+")
+    data = fresh_data(SimpleNamespace(param=storage, getfixturevalue=request.getfixturevalue), tmp_path)
+    return data, request.getfixturevalue("redis_url") if relay else None
+
+
 @pytest.fixture
-def serve(tmp_path, each_data):
-    """Start a host for a manifest with these multiplayer rules; yields (url, store). Runs on each storage
-    (the hosts of one test share its database or SQLite folder, as their logs never mix)."""
+def serve(tmp_path, backend):
+    """Start a host for a manifest with these multiplayer rules; yields (url, store). Runs on each storage,
+    and with the relay's state in Redis (the hosts of one test share its database or SQLite folder, as
+    their logs never mix)."""
     servers = []
+    data, redis_url = backend
 
     def start(**rules):
         bundle = relay_bundle(tmp_path / f"bundle{len(servers)}", **rules)
-        store = open_store(str(each_data).replace("logs.sqlite", f"logs{len(servers)}.sqlite"))
-        server = make_server("127.0.0.1", 0, create_app(bundle, store), threaded=True)
+        store = open_store(str(data).replace("logs.sqlite", f"logs{len(servers)}.sqlite"))
+        app = create_app(bundle, store, redis_url=redis_url)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+        servers.append((server, app.extensions["gymcast.relay"]))
         return f"http://127.0.0.1:{server.server_port}", store
 
     yield start
-    for server in servers:
+    for server, relay in servers:
         server.shutdown()
+        relay.stop()
 
 
 def pair(url):

@@ -115,7 +115,14 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes (a bundle with networked games needs 1: its relay keeps groups in one process).",
+    help="Worker processes (a bundle with networked games needs --redis for more than 1).",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="Share the relay's waiting rooms and groups through this Redis (redis://HOST:PORT/DB), so players on "
+    "different worker processes or machines meet.",
 )
 @click.option(
     "--threads", type=click.IntRange(min=1), default=256, show_default=True, help="Connections per worker at once."
@@ -141,6 +148,7 @@ def serve(
     threads: int,
     server_kind: str,
     no_access_log: bool,
+    redis_url: str | None,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
     _serve(
@@ -151,7 +159,7 @@ def serve(
         list(cors_origins),
         not no_compression,
         not no_rate_limits,
-        Serving(server_kind, workers, threads, not no_access_log),
+        Serving(server_kind, workers, threads, not no_access_log, redis_url),
     )
 
 
@@ -293,6 +301,7 @@ class Serving:
     workers: int = 1
     threads: int = 256
     access_log: bool = True
+    redis_url: str | None = None
 
 
 def _existing_data(value: str) -> str:
@@ -302,6 +311,16 @@ def _existing_data(value: str) -> str:
     if not is_postgres(value) and not Path(value).is_file():
         raise click.BadParameter(f"{value} is not a file (give a SQLite file or a postgresql:// URL)", param_hint="DB")
     return value
+
+
+def _check_redis(url: str) -> None:
+    """Fail at start, with a clear message, when --redis is not a Redis that answers."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except (ValueError, redis.RedisError) as error:
+        raise click.BadParameter(f"no Redis answers there: {error}", param_hint="--redis") from None
 
 
 def _warn(warnings: tuple[str, ...]) -> None:
@@ -359,13 +378,15 @@ def _serve(
     host = host or hosting.get("host", "127.0.0.1")
     port = port if port is not None else hosting.get("port", 5702)
     current = BundleReader(bundle).current()
-    if serving.workers > 1 and networked_games(current.relay):
+    if serving.workers > 1 and networked_games(current.relay) and not serving.redis_url:
         raise click.BadParameter(
-            "this bundle has networked games, and the relay keeps its waiting room and groups in one process: "
-            "players on different workers could not meet. Use --workers 1 (relay state shared through Redis "
-            "is not available yet)",
+            "this bundle has networked games, and without --redis the relay keeps its waiting room and groups in "
+            "one process: players on different workers could not meet. Use --workers 1, or share them through "
+            "Redis with --redis redis://HOST:PORT/0",
             param_hint="--workers",
         )
+    if serving.redis_url:
+        _check_redis(serving.redis_url)
     if serving.workers > 1 and serving.kind == "development":
         raise click.BadParameter("the development server runs one process", param_hint="--workers")
     store = open_store(data)
@@ -373,7 +394,9 @@ def _serve(
     token, created = store.admin_token()
 
     def make_app():
-        return create_app(bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None)
+        return create_app(
+            bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None, serving.redis_url
+        )
 
     missing = current.missing_codes
     if missing:

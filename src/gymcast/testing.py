@@ -94,6 +94,20 @@ class HostProcess:
             self.process.terminate()
             self.process.wait(10)
 
+    def kill(self) -> None:
+        """Kill the host and its worker processes at once (SIGKILL, as a crash or an OOM kill would): nothing
+        of it runs any shutdown code."""
+        if not self.process or self.process.poll() is not None:
+            return
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        self.process.kill()  # first, so that it cannot start new workers
+        for pid in children:
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+        self.process.wait(10)
+
     def __enter__(self) -> HostProcess:
         return self.start()
 

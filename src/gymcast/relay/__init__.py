@@ -2,7 +2,10 @@
 
 Modules, one job each: `protocol` (the messages, both directions), `rules` (a game's rules from the
 manifest), `waiting_room`, `group`, `effects` (what the logic asks the endpoint to do), `state` (where
-rooms and groups live), `coordinator` (the locked `Relay`), `endpoint` (the websocket route and timer).
+rooms and groups live, and the in-memory store), `coordinator` (the `Relay`, whose operations run
+atomically on the state), `endpoint` (the websocket route and timer). With `--redis`: `redis_state`
+(the state in Redis, optimistic transactions), `codec` (groups and rooms as JSON) and `switchboard`
+(messages to connections on any host process, heartbeats, a killed process's connections).
 """
 
 from gymcast.relay.coordinator import Relay

@@ -40,3 +40,9 @@ class Effects:
     def close(self, peer: Peer) -> None:
         """Close `peer`'s connection once the sends before this are queued."""
         self.closes.append(peer)
+
+    def extend(self, other: Effects) -> None:
+        """Append `other`'s effects after these."""
+        self.sends.extend(other.sends)
+        self.records.extend(other.records)
+        self.closes.extend(other.closes)

@@ -8,16 +8,21 @@ and connections are closed. So one slow or hostile client can stall neither the 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from typing import Any
 
+import redis
 from flask import Blueprint, current_app, request
 
 from gymcast.relay.coordinator import Relay
-from gymcast.relay.effects import Effects
+from gymcast.relay.effects import Effects, Peer
 from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Error, Join, ProtocolError, ServerMessages, parse_message
-from gymcast.relay.rules import networked_games
+from gymcast.relay.redis_state import RedisRelayState
+from gymcast.relay.rules import GameRules, networked_games
+from gymcast.relay.switchboard import RemotePeer, Switchboard
 from gymcast.relay.websocket import Limits, ServerWebSocket, WebSocketClosed, WebSocketResponse
 from gymcast.storage import EventStore
 from gymcast.tokens import token_matches
@@ -30,6 +35,14 @@ ERROR_BURST = 20
 """Error replies a connection gets: a burst, then this many per second; the others are dropped (counted)."""
 
 relay_socket = Blueprint("relay", __name__)
+log = logging.getLogger("gymcast.relay")
+
+
+def shared_prefix(manifest: dict[str, Any], games: dict[str, GameRules]) -> str:
+    """Where a build's relay state lives in a shared Redis: hosts serving the same build, with the same
+    rules for its networked games, meet there."""
+    rules = hashlib.sha256(repr(sorted(games.items())).encode()).hexdigest()[:16]
+    return f"gymcast:relay:{str(manifest.get('build_id') or 'unbuilt')[:64]}:{rules}:"
 
 
 RESTART_CODE = 1012
@@ -64,23 +77,38 @@ class SocketPeer:
         self.errors = ErrorBudget()
 
     def send(self, message: ServerMessages) -> None:
-        if isinstance(message, Error) and not message.fatal and not self.errors.take():
+        self.deliver(message.to_json(), message.rate_limited())
+
+    def deliver(self, text: str, rate_limited: bool) -> None:
+        """Send a message's JSON; `rate_limited` ones only while the error budget lasts."""
+        if rate_limited and not self.errors.take():
             return
-        self.ws.send(message.to_json())
+        self.ws.send(text)
 
     def close(self) -> None:
         self.ws.close()
 
 
 class RelayService:
-    """The relay of one host: its coordinator, where its events are logged, and its timer thread."""
+    """The relay of one host process: its coordinator, where its events are logged, and its timer thread.
 
-    def __init__(self, manifest: dict[str, Any], store: EventStore) -> None:
+    With `redis_url`, the waiting rooms and groups live in that Redis, shared with every other host process
+    serving the same build, and messages reach connections held by other processes (see `switchboard`).
+    """
+
+    def __init__(self, manifest: dict[str, Any], store: EventStore, redis_url: str | None = None) -> None:
         games = networked_games(manifest)
-        self.relay = Relay(games)
-        self.store = store
         self._sockets: set[ServerWebSocket] = set()
         self._sockets_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.board: Switchboard | None = None
+        if redis_url and games:
+            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest, games), self.close_all)
+            self.relay = Relay(games, clock=time.time)
+            self.relay.state = RedisRelayState(self.board, games, self.relay.choose)
+        else:
+            self.relay = Relay(games)
+        self.store = store
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)
@@ -95,6 +123,20 @@ class RelayService:
         for peer in effects.closes:
             peer.close()
 
+    def attach(self, local: SocketPeer, session_id: str) -> Peer:
+        """The peer the relay knows this connection by: itself, or its address when the state is shared."""
+        return local if self.board is None else self.board.attach(local, session_id)
+
+    def detach(self, peer: Peer, session_id: str) -> None:
+        """The connection's disconnect has been reported: forget it."""
+        if isinstance(peer, RemotePeer) and self.board is not None:
+            self.board.detach(peer, session_id)
+
+    def ping(self) -> None:
+        """Raise when the shared state (Redis) does not answer."""
+        if self.board is not None:
+            self.board.ping()
+
     def track(self, ws: ServerWebSocket, open_: bool) -> None:
         """Remember (or forget) a connected websocket, so that a shutdown can close it."""
         with self._sockets_lock:
@@ -108,10 +150,26 @@ class RelayService:
         for ws in sockets:
             ws.close(RESTART_CODE, "this host process is restarting; reconnect")
 
+    def stop(self) -> None:
+        """Stop the timer and, with Redis, the switchboard (tests that start many hosts in one process)."""
+        self._stopped.set()
+        if self.board is not None:
+            self.board.stop()
+
     def _run_timer(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(TICK_S):
-            self.perform(self.relay.tick())
+        while not self._stopped.wait(TICK_S):
+            if self.board is None:
+                self.perform(self.relay.tick())
+                continue
+            try:
+                self._shared_tick(self.board)
+            except redis.RedisError as error:  # Redis away for a moment: the next tick tries again
+                log.warning("relay: timer tick failed: %r", error)
+
+    def _shared_tick(self, board: Switchboard) -> None:
+        self.perform(self.relay.tick())
+        for peer, session_id in board.orphans():
+            self.perform(self.relay.disconnect(peer, session_id, "its host process stopped"))
 
 
 @relay_socket.route("/api/v1/relay", websocket=True)
@@ -129,27 +187,31 @@ def relay_endpoint() -> WebSocketResponse:
 
 
 def _serve(ws: ServerWebSocket, service: RelayService) -> None:
-    peer = SocketPeer(ws)
-    join = _authenticated_join(ws, peer, service)
+    local = SocketPeer(ws)
+    join = _authenticated_join(ws, local, service)
     if join is None:
         return
-    service.perform(service.relay.join(peer, join))
+    peer = service.attach(local, join.session_id)
     try:
+        service.perform(service.relay.join(peer, join))
         while True:
             text = ws.receive()
             try:
                 message = parse_message(text or "")
             except ProtocolError as error:
-                peer.send(Error(message=str(error)))
+                local.send(Error(message=str(error)))
                 continue
             if isinstance(message, Join):
-                peer.send(Error(message="already joined; open a new connection to join again"))
+                local.send(Error(message="already joined; open a new connection to join again"))
                 continue
             service.perform(service.relay.receive(peer, join.session_id, message))
     except WebSocketClosed:
         pass
     finally:
-        service.perform(service.relay.disconnect(peer, join.session_id, ws.close_reason or "the handler stopped"))
+        try:
+            service.perform(service.relay.disconnect(peer, join.session_id, ws.close_reason or "the handler stopped"))
+        finally:
+            service.detach(peer, join.session_id)
 
 
 def _authenticated_join(ws: ServerWebSocket, peer: SocketPeer, service: RelayService) -> Join | None:

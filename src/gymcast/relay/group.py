@@ -353,10 +353,8 @@ class Group:
         """Seats whose grace period ran out are abandoned: the game ends, or the fallback keeps the seat."""
         for seat in self.seats.values():
             if (
-                seat.peer is None
-                and not seat.abandoned
-                and not seat.finished
-                and seat.disconnected_at is not None
+                seat.disconnected_at is not None
+                and self._in_grace(seat)
                 and now - seat.disconnected_at >= self.rules.grace_s
             ):
                 seat.abandoned = True
@@ -369,6 +367,19 @@ class Group:
                     self.end("partner_left", effects)
                     return
                 self._announce_seat(seat, effects)
+
+    def next_deadline(self) -> float | None:
+        """When the earliest running grace period runs out (None when none runs): `check_grace` is due then."""
+        ends = [
+            seat.disconnected_at + self.rules.grace_s
+            for seat in self.seats.values()
+            if seat.disconnected_at is not None and self._in_grace(seat)
+        ]
+        return min(ends, default=None)
+
+    @staticmethod
+    def _in_grace(seat: Seat) -> bool:
+        return seat.peer is None and not seat.abandoned and not seat.finished
 
     def rejoin(self, seat: Seat, peer: Peer, now: float, effects: Effects) -> None:
         """`seat`'s person is back on `peer` (a reload or a new connection): reseat it and send it the game state."""

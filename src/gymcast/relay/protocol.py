@@ -138,6 +138,10 @@ class ServerMessage(BaseModel):
         absent = {name for name in self.omitted_when_none if getattr(self, name) is None}
         return self.model_dump_json(by_alias=True, exclude=absent)
 
+    def rate_limited(self) -> bool:
+        """Whether a connection's error budget applies to this message (non-fatal errors only)."""
+        return False
+
 
 class Waiting(ServerMessage):
     """In the waiting room for `waited_s` seconds; the first one answers the join."""
@@ -243,6 +247,9 @@ class Error(ServerMessage):
     message: str
     fatal: bool | None = None
     omitted_when_none: ClassVar[frozenset[str]] = frozenset({"fatal"})
+
+    def rate_limited(self) -> bool:
+        return not self.fatal
 
 
 ServerMessages = (

@@ -1,14 +1,17 @@
 """Where the relay keeps its state: waiting rooms, live groups, who sits where, and recently ended seats.
 
-`RelayState` is the small interface the coordinator uses; `MemoryRelayState` keeps everything in this
-process. A shared store (for example Redis, so several host processes can match players) implements
-the same methods.
+`RelayState` runs each of the coordinator's operations atomically on a `RelayView` of the state.
+`MemoryRelayState` keeps everything in this process and runs operations under one lock;
+`redis_state.RedisRelayState` keeps it in Redis, shared by several host processes or machines, and
+runs each operation as an optimistic transaction (re-run when another process changed what it read).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gymcast.relay.group import Group, Seat
 from gymcast.relay.rules import GameRules
@@ -16,6 +19,8 @@ from gymcast.relay.waiting_room import WaitingRoom
 
 ENDED_KEPT_S = 6 * 3600.0
 """How long a freed group's members are remembered, so that a late rejoin is refused rather than matched anew."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,8 @@ class EndedSeat:
     ended_at: float
 
 
-class RelayState(Protocol):
-    """The relay's state, as the coordinator reads and changes it (always under its lock)."""
+class RelayView(Protocol):
+    """The relay's state as one operation reads and changes it."""
 
     def room(self, game: str) -> WaitingRoom | None:
         """The waiting room of a networked game, or None for any other key."""
@@ -40,9 +45,11 @@ class RelayState(Protocol):
         """The live group and seat of a session."""
         ...
 
-    def add_group(self, group: Group) -> None: ...
+    def group(self, group_id: str) -> Group | None:
+        """A live group, or None once it has been freed."""
+        ...
 
-    def groups(self) -> list[Group]: ...
+    def add_group(self, group: Group) -> None: ...
 
     def free_group(self, group: Group, now: float) -> None:
         """Forget an ended group, remembering only which seat each member had."""
@@ -50,19 +57,49 @@ class RelayState(Protocol):
 
     def ended_seat(self, session_id: str) -> EndedSeat | None: ...
 
+
+class RelayState(Protocol):
+    """Runs the coordinator's operations on the relay's state."""
+
+    def run(self, operation: Callable[[RelayView], T]) -> T:
+        """Run `operation` atomically and return its result. It may be run more than once (a shared store
+        re-runs it when another process changed what it read), so it must only read and change the view
+        and return what it collected."""
+        ...
+
+    def due_groups(self, now: float) -> list[str]:
+        """The groups whose timers (grace periods) may have run out by `now`."""
+        ...
+
+    def group_ids(self) -> list[str]:
+        """Every live group's id (for the dashboard)."""
+        ...
+
     def forget_ended(self, before: float) -> None:
         """Drop ended seats remembered since before `before`."""
         ...
 
 
 class MemoryRelayState:
-    """`RelayState` in this process's memory."""
+    """`RelayState` (and its only `RelayView`) in this process's memory, behind one lock."""
 
     def __init__(self, games: dict[str, GameRules]) -> None:
         self._rooms = {key: WaitingRoom(rules) for key, rules in games.items()}
         self._groups: dict[str, Group] = {}
         self._seats: dict[str, tuple[str, str]] = {}  # session_id -> (group_id, agent)
         self._ended: dict[str, EndedSeat] = {}
+        self._lock = threading.Lock()
+
+    def run(self, operation: Callable[[RelayView], T]) -> T:
+        with self._lock:
+            return operation(self)
+
+    def due_groups(self, now: float) -> list[str]:
+        return self.group_ids()
+
+    def group_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._groups)
 
     def room(self, game: str) -> WaitingRoom | None:
         return self._rooms.get(game)
@@ -76,6 +113,9 @@ class MemoryRelayState:
             return None
         group = self._groups[found[0]]
         return group, group.seats[found[1]]
+
+    def group(self, group_id: str) -> Group | None:
+        return self._groups.get(group_id)
 
     def add_group(self, group: Group) -> None:
         self._groups[group.group_id] = group
@@ -96,7 +136,8 @@ class MemoryRelayState:
         return self._ended.get(session_id)
 
     def forget_ended(self, before: float) -> None:
-        for session_id, ended in list(self._ended.items()):  # in the order they ended
-            if ended.ended_at >= before:
-                return
-            del self._ended[session_id]
+        with self._lock:
+            for session_id, ended in list(self._ended.items()):  # in the order they ended
+                if ended.ended_at >= before:
+                    return
+                del self._ended[session_id]

@@ -35,7 +35,7 @@ class WaitingRoom:
     def find(self, session_id: str, peer: Peer | None = None) -> Waiter | None:
         """The waiter of `session_id` (only if it waits on `peer`, when given)."""
         for waiter in self.waiters:
-            if waiter.session_id == session_id and (peer is None or waiter.peer is peer):
+            if waiter.session_id == session_id and (peer is None or waiter.peer == peer):
                 return waiter
         return None
 

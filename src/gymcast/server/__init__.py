@@ -25,12 +25,14 @@ def create_app(
     cors_origins: list[str] | None = None,
     precompressed: bool = True,
     limits: Limits | None = Limits(),  # noqa: B008 (frozen)
+    redis_url: str | None = None,
 ) -> Flask:
     """A host for the bundle folder `bundle`, logging into `store`.
 
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
     `limits=None` turns rate limits and quotas off (load tests only).
+    `redis_url` shares the relay's waiting rooms and groups with the other hosts using that Redis.
     """
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -49,7 +51,7 @@ def create_app(
         CORS(app, resources={r"/api/*": {"origins": cors_origins}}, allow_headers=["Content-Type", "Authorization"])
     from gymcast.relay import RelayService, relay_socket
 
-    app.extensions["gymcast.relay"] = RelayService(reader.current().relay, store)
+    app.extensions["gymcast.relay"] = RelayService(reader.current().relay, store, redis_url)
     guard_api(app)
     add_security_headers(app)
     app.register_blueprint(health)

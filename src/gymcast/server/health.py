@@ -1,5 +1,5 @@
 """Health checks for load balancers and orchestrators: `/healthz` (this process is up) and `/readyz`
-(its storage answers, so it can take participants)."""
+(its storage and the relay's Redis answer, so it can take participants)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    """The storage answers; 503 naming what failed otherwise."""
+    """The storage (and the relay's Redis, if any) answer; 503 naming what failed otherwise."""
     try:
         current_app.extensions["gymcast.store"].ping()
     except Exception as error:  # any failure of the database means "not ready"
         return jsonify(ok=False, storage=type(error).__name__), 503
+    try:
+        current_app.extensions["gymcast.relay"].ping()
+    except Exception as error:  # Redis away: players could not meet through this process
+        return jsonify(ok=False, storage="ok", relay=type(error).__name__), 503
     return jsonify(ok=True, storage="ok")
