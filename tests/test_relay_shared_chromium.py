@@ -38,10 +38,9 @@ def two_hosts_behind_a_balancer(bundle: Path, database: str, redis_url: str):
 
 def start_pair_across(browser, balancer: Balancer) -> tuple:
     """Two pages, the first one's relay connection on the first process, the second one's on the second."""
-    first = open_player(browser, balancer.url, "first")
-    first.click("#start")
+    first, second = (open_player(browser, balancer.url, name) for name in ("first", "second"))  # both loaded
+    first.click("#start")  # then started one after the other, well within the waiting room's timeout
     wait_for(first, "s.net && s.net.phase === 'waiting'")
-    second = open_player(browser, balancer.url, "second")
     second.click("#start")
     wait_for(first, "s.net.phase === 'matched' || s.step > 0")
     assert balancer.relay_routes == [0, 1], "each page's relay connection is on its own process"
