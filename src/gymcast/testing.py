@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from gymcast.contracts import LOG_SCHEMA
+from gymcast.server.production import GRACEFUL_TIMEOUT_S
 
 if TYPE_CHECKING:
     from gymcast.experiment import Experiment
@@ -54,7 +55,7 @@ class HostProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 20) -> HostProcess:
+    def start(self, timeout_s: float = 60) -> HostProcess:
         """Start the host and wait until it answers."""
         # stderr to a file, not a pipe (a full pipe would stall the host's logging), appended to by the host
         log = tempfile.TemporaryFile("w+")
@@ -89,10 +90,14 @@ class HostProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        """Stop the host (SIGTERM) and wait for it."""
+        """Stop the host (SIGTERM) and wait for its graceful shutdown (open browser connections may hold it for
+        gunicorn's graceful timeout); kill it if it outlasts that."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(GRACEFUL_TIMEOUT_S + 10)
+            except subprocess.TimeoutExpired:
+                self.crash()
 
     def kill(self) -> None:
         """Kill the host and its worker processes at once (SIGKILL, as a crash or an OOM kill would): nothing
