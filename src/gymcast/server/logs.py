@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S
+from gymcast.server.bundle import CompletionCode
 from gymcast.server.guard import charge, limits
 from gymcast.server.schema import SCHEMA_VERSION, CompletionRequest, EventBatch, SessionCreate
 from gymcast.server.sessions import registration_decision
@@ -150,10 +151,9 @@ def completion_code(session_id: str):
         return api_error(409, "this session ended by an error in the study; ask for its partial code (ending: error)")
     if not completed:
         return api_error(409, "no completion is stored for this session yet; send the completion event first")
-    code = served_bundle().completion
-    if code is None:
-        return api_error(404, "this host does not know the study's completion code (is <bundle>.host.json there?)")
-    return jsonify(code=code.code, redirect=code.redirect, schema=SCHEMA_VERSION)
+    return _code_reply(
+        served_bundle().completion, "this host does not know the study's completion code (is <bundle>.host.json there?)"
+    )
 
 
 def _error_code(completed: list[StoredEvent], errored: list[StoredEvent]) -> tuple[Response, int] | Response:
@@ -162,7 +162,13 @@ def _error_code(completed: list[StoredEvent], errored: list[StoredEvent]) -> tup
         return api_error(409, "this session completed; it has the completion code, not the error code")
     if not errored:
         return api_error(409, "no error is stored for this session; send the error event first")
-    code = served_bundle().error_code
+    return _code_reply(
+        served_bundle().error_code, "this study has no error code (Experiment.on_error), or this host does not know it"
+    )
+
+
+def _code_reply(code: CompletionCode | None, unknown: str) -> tuple[Response, int] | Response:
+    """A code and its redirect, or a 404 saying `unknown`."""
     if code is None:
-        return api_error(404, "this study has no error code (Experiment.on_error), or this host does not know it")
+        return api_error(404, unknown)
     return jsonify(code=code.code, redirect=code.redirect, schema=SCHEMA_VERSION)
