@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ __all__ = [
     "CARTPOLE",
     "HostProcess",
     "PlayedGame",
+    "admin_token",
     "assert_one_game",
     "build_capped",
     "dict_rows",
@@ -112,6 +114,13 @@ def data(tmp_path) -> Path | str:
 def each_data(request, tmp_path) -> Path | str:
     """Where a test's host logs: a fresh SQLite file, then a fresh PostgreSQL database."""
     return fresh_data(request, tmp_path)
+
+
+def admin_token(data: Path | str, *extra: str) -> str:
+    """The dashboard's admin token, as `gymcast admin-token --data DATA` prints it (`--rotate` makes a new one)."""
+    return subprocess.run(
+        gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def rows(data, sql: str, params: tuple = ()) -> list[tuple]:

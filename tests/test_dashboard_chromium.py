@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import HostProcess, gymcast_command, wait_for
+from conftest import HostProcess, admin_token, gymcast_command, wait_for
 from gymcast.bundler.bundle import build_bundle
 from gymcast.testing import StaticServer
 from test_study_chromium import PROLIFIC, STUDY, answer_survey, play_scene, through_consent_and_instructions
@@ -31,14 +31,6 @@ def study_bundle(tmp_path_factory) -> Path:
 def study_host(study_bundle, tmp_path):
     with HostProcess(study_bundle, tmp_path / "logs.sqlite") as host:
         yield host
-
-
-def admin_token(data: Path, *extra: str) -> str:
-    """The token `gymcast admin-token` prints."""
-    result = subprocess.run(
-        gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip()
 
 
 def status_of(url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None) -> int:

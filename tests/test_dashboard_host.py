@@ -6,7 +6,6 @@ import hashlib
 import http.cookiejar
 import json
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import admin_token
 from gymcast.contracts import LOG_SCHEMA
 from gymcast.experiment.loader import load_experiment
-from gymcast.testing import HostProcess, gymcast_command, manifest_only_bundle
+from gymcast.testing import HostProcess, manifest_only_bundle
 
 STUDY = Path(__file__).resolve().parents[1] / "examples" / "study"
 
@@ -46,12 +46,6 @@ def call(url: str, body: dict | None = None, headers: dict[str, str] | None = No
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
-
-
-def token_of(data: Path | str, *extra: str) -> str:
-    return subprocess.run(
-        gymcast_command("admin-token", "--data", str(data), *extra), capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 DEVICES: dict[tuple[str, str], str] = {}  # (host, participant) -> the session id their device last got
@@ -100,18 +94,18 @@ def test_the_token_is_made_once_per_database_and_printed_once(bundle, data, tmp_
     first = HostProcess(bundle, data).start()
     first.stop()
     printed = first.process.stderr.read()
-    token = token_of(data)
+    token = admin_token(data)
     assert f"/admin/login#token={token}" in printed.replace("\n", "")
     second = HostProcess(bundle, data).start()
     second.stop()
     again = second.process.stderr.read()
     assert token not in again and "admin-token" in again
-    assert token_of(tmp_path / "b.sqlite") != token and token_of(data) == token
-    assert token_of(data, "--rotate") != token
+    assert admin_token(tmp_path / "b.sqlite") != token and admin_token(data) == token
+    assert admin_token(data, "--rotate") != token
 
 
 def test_csrf_and_origin_are_checked_for_actions(host):
-    opener, csrf = login(host, token_of(host.data))
+    opener, csrf = login(host, admin_token(host.data))
     url = f"{host.url}/admin/api/recruitment"
     assert call(url, {"open": False}, opener=opener)[0] == 403  # no CSRF token
     assert call(url, {"open": False}, {"X-CSRF-Token": "0" * 64}, opener=opener)[0] == 403
@@ -123,7 +117,7 @@ def test_csrf_and_origin_are_checked_for_actions(host):
 
 
 def test_closed_recruitment_turns_new_participants_away_and_lets_others_finish(host):
-    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    bearer = {"Authorization": f"Bearer {admin_token(host.data)}"}
     status, inside = new_session(host, "inside")
     assert status == 201
     assert call(f"{host.url}/admin/api/recruitment", {"open": False}, bearer)[0] == 200
@@ -141,7 +135,7 @@ def test_closed_recruitment_turns_new_participants_away_and_lets_others_finish(h
 
 
 def test_a_participant_can_be_let_back_in_once(host):
-    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    bearer = {"Authorization": f"Bearer {admin_token(host.data)}"}
     status, first = new_session(host, "again")
     complete(host, first)
     assert new_session(host, "again")[0] == 409
@@ -154,7 +148,7 @@ def test_a_participant_can_be_let_back_in_once(host):
 
 
 def test_ending_an_unknown_group_is_logged_and_answers_404(host):
-    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    bearer = {"Authorization": f"Bearer {admin_token(host.data)}"}
     assert call(f"{host.url}/admin/api/groups/nogroup/end", {}, bearer)[0] == 404
     (action,) = call(f"{host.url}/admin/api/actions", headers=bearer)[1]["actions"]
     assert action["type"] == "group_ended" and action["actor"].startswith("bearer from")
@@ -166,7 +160,7 @@ def test_the_multiplayer_view_shows_the_waiting_room_and_groups_and_a_stuck_grou
 
     bundle = manifest_only_bundle(tmp_path / "bundle", experiment())
     with HostProcess(bundle, data) as host:
-        bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+        bearer = {"Authorization": f"Bearer {admin_token(host.data)}"}
         first = RelayClient(host.url, create_session(host.url))
         first.expect("waiting")
         view = call(f"{host.url}/admin/api/multiplayer", headers=bearer)[1]
@@ -247,7 +241,7 @@ def test_the_dashboards_storage_behaves_alike_on_both_storages(data):
 
 
 def test_a_session_that_ended_by_an_error_shows_as_such(host):
-    bearer = {"Authorization": f"Bearer {token_of(host.data)}"}
+    bearer = {"Authorization": f"Bearer {admin_token(host.data)}"}
     _, broken = new_session(host, "broken")
     error = {"seq": broken["next_seq"], "type": "error", "t": time.time() * 1000, "stage": "play", "message": "boom"}
     status, _ = call(

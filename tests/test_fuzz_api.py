@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import STORAGES, HostProcess, fresh_data, rows
+from conftest import STORAGES, HostProcess, admin_token, fresh_data, rows
 
 JSON = st.recursive(
     st.none()
@@ -113,10 +113,22 @@ def test_event_ingestion_never_fails_and_never_writes_rejected_batches(fuzz_host
 @given(
     body=st.fixed_dictionaries(
         {"schema": st.just(1)},
-        optional={"experiment": JSON, "build_id": JSON, "url_params": JSON, "user_agent": JSON, "other": JSON},
+        optional={
+            "experiment": JSON,
+            "build_id": JSON,
+            "url_params": JSON,
+            "user_agent": JSON,
+            "participant_id": JSON,
+            "session_id": JSON,
+            "resume_token": JSON,
+            "other": JSON,
+        },
     )
     | JSON
 )
+@example(body={"schema": 1, "participant_id": "p\x00"})  # PostgreSQL text cannot hold NUL
+@example(body={"schema": 1, "user_agent": "agent\x00"})
+@example(body={"schema": 1, "url_params": {"PROLIFIC_PID": "\x00", "\x00": "x"}})
 def test_session_creation_never_fails(fuzz_host, body):
     host, _ = fuzz_host
     before = count(host.data, "sessions")
@@ -127,7 +139,26 @@ def test_session_creation_never_fails(fuzz_host, body):
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200), session_id=st.text(alphabet="abcdef0123456789%./", max_size=40))
+@example(raw=b"", session_id="%00")  # a NUL that PostgreSQL would refuse
+@example(raw=b"", session_id="0" * 31 + "%00")
 def test_raw_bytes_and_odd_paths_never_fail(fuzz_host, raw, session_id):
     host, session = fuzz_host
     status, _ = send(host.port, "POST", f"/api/v1/sessions/{session_id or 'x'}/events", raw, session["token"])
     assert status < 500
+
+
+def test_a_malformed_session_id_is_a_clear_4xx_on_every_route_that_takes_one(fuzz_host):
+    """Every route that names a session refuses an id that is not 32 hex digits before it reaches the store."""
+    host, session = fuzz_host
+    admin = admin_token(host.data)
+    for method, path, token in [
+        ("POST", "/api/v1/sessions/%00/events", session["token"]),
+        ("POST", "/api/v1/sessions/%00/completion", session["token"]),
+        ("GET", "/admin/api/participants/%00", admin),
+        ("GET", "/admin/api/episodes/%00", admin),
+        ("POST", "/admin/api/participants/%00/retake", admin),
+    ]:
+        status, reply = send(host.port, method, path, b"{}", token)
+        assert status == 404 and "error" in json.loads(reply), (path, status, reply)
+    status, reply = send(host.port, "GET", "/admin/api/download/jsonl?session=%00", b"", admin)
+    assert status == 400 and "32 hex digits" in json.loads(reply)["error"], reply

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from gymcast.contracts import RELAY_SCHEMA
+from gymcast.ids import SessionId
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a snapshot of a large env state
 MAX_ACTION_BYTES = 4096
@@ -35,7 +36,7 @@ class Join(Message):
 
     type: Literal["join"]
     schema_version: int = Field(alias="schema")
-    session_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    session_id: SessionId
     token: str = Field(min_length=1, max_length=128)
     game: str = Field(min_length=1, max_length=128)
     visible: bool = True

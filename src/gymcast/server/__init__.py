@@ -62,7 +62,7 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/admin/api/")):
             return api_error(error.code or 500, error.description or error.name)
         return error
 

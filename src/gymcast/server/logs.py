@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from gymcast.ids import check_session_id_in_url
 from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S
 from gymcast.server.bundle import CompletionCode
@@ -18,6 +19,7 @@ from gymcast.storage import ERROR_EVENT, EventStore, SeqConflict, SessionClosed,
 from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
+logs.url_value_preprocessor(check_session_id_in_url)
 
 
 def _store() -> EventStore:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gymcast.contracts import LOG_SCHEMA
+from gymcast.ids import SessionId
 
 SCHEMA_VERSION = LOG_SCHEMA
 
@@ -31,6 +32,16 @@ ParamValue = Annotated[str, StringConstraints(max_length=512)]
 Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,64}$")]
 
 
+def _printable(value: str) -> str:
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError("holds a control character (such as NUL or a newline); send printable text")
+    return value
+
+
+PrintableText = Annotated[str, AfterValidator(_printable)]
+"""Text stored as it is (not inside JSON), so it may not hold control characters: PostgreSQL refuses NUL."""
+
+
 class SessionCreate(BaseModel):
     """The browser registers a session before it logs anything.
 
@@ -42,9 +53,9 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
     schema_version: LogSchema = Field(alias="schema")
     url_params: dict[ParamName, ParamValue] = Field(default_factory=dict, max_length=32)
-    user_agent: str = Field(default="", max_length=512)
-    session_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description="proposed by the browser")
-    participant_id: str = Field(default="", max_length=128)
+    user_agent: PrintableText = Field(default="", max_length=512)
+    session_id: SessionId | None = Field(default=None, description="proposed by the browser")
+    participant_id: PrintableText = Field(default="", max_length=128)
     resume_secret: Hex | None = Field(default=None, description="kept on the device; proves it owns the session")
     resume_token: str | None = Field(default=None, max_length=128, description="the session's earlier token")
     experiment: str | None = Field(default=None, max_length=64, description="ignored")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import tempfile
 import time
 from importlib import resources
@@ -13,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, send_file
 
 from gymcast.export import export_jsonl
+from gymcast.ids import SESSION_ID_PATTERN, check_session_id_in_url
 from gymcast.manifest import BundleManifest
 from gymcast.server.admin import auth
 from gymcast.server.admin.live import end_group, live_relay
@@ -21,6 +23,7 @@ from gymcast.server.admin.recruitment import recruitment_open
 from gymcast.server.admin.state import GONE_AFTER_S, load_participants, overview, participant_detail
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
+admin.url_value_preprocessor(check_session_id_in_url)
 STATIC = resources.files("gymcast.server.admin").joinpath("static")
 DOWNLOADS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "jsonl": "application/x-ndjson"}
 
@@ -218,6 +221,8 @@ def api_download(fmt: str):
     if fmt not in DOWNLOADS:
         return jsonify(error=f"format must be one of {', '.join(DOWNLOADS)}"), 400
     session_id = request.args.get("session") or None
+    if session_id is not None and not re.fullmatch(SESSION_ID_PATTERN, session_id):
+        return jsonify(error="session must be a session id (32 hex digits), as the participants list shows it"), 400
     name = f"{_manifest().name}{'-' + session_id if session_id else ''}.{fmt}"
     if fmt == "jsonl":
         text = io.StringIO()
