@@ -320,6 +320,26 @@ def test_a_dropped_seat_is_played_by_a_stand_in_and_its_player_can_rejoin():
     assert host.recorded("rejoin")[0]["away_s"] == 5
 
 
+def test_after_a_rejoin_the_seat_may_resend_the_steps_after_the_state_it_continues_from():
+    """A host process that crashed may have taken the last actions it had counted with it: the rejoining browser
+    resends its actions after the partner's state, and they reach the partner although the relay saw those steps."""
+    host = Host()
+    left, right = host.pair()
+    for step in range(1, 11):
+        host.send(left, type="action", episode=0, step=step, agent="left", action=1)
+    lost = right.inbox.pop()  # step 10 never reached the partner: its process died while forwarding it
+    assert lost["step"] == 10
+    back = host.join("back", session_id=host.sessions[left])  # a new connection; the old one was never closed
+    assert back.last("matched")["rejoin"] is True
+    request = right.last("snapshot_request")
+    host.send(right, type="snapshot", request_id=request["request_id"], episode=0, step=9, state="eA==", returns={})
+    assert back.last("state")["step"] == 9
+    host.send(back, type="action", episode=0, step=10, agent="left", action=0)
+    assert right.last("action") == {"type": "action", "episode": 0, "step": 10, "agent": "left", "action": 0}
+    host.send(back, type="action", episode=0, step=10, agent="left", action=1)  # a repeat is still dropped
+    assert len([m for m in right.of_type("action") if m["step"] == 10]) == 1
+
+
 def test_after_the_grace_period_an_end_rule_ends_and_frees_the_group():
     host = Host(on_dropout="end", grace_s=2)
     left, right = host.pair()

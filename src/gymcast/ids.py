@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 from pydantic import StringConstraints
@@ -15,9 +17,16 @@ SessionId = Annotated[str, StringConstraints(pattern=f"^{SESSION_ID_PATTERN}$")]
 """A request field that holds a session id."""
 
 
-def check_session_id_in_url(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """A blueprint's `url_value_preprocessor`: a route's `<session_id>` that is not a session id is a 404 that
-    says so, before any view or store sees it."""
-    session_id = (values or {}).get("session_id")
-    if session_id is not None and not re.fullmatch(SESSION_ID_PATTERN, session_id):
-        raise NotFound(f"{session_id[:40]!r} is not a session id (32 hex digits, as POST /api/v1/sessions returns it)")
+def takes_session_id(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view whose route has `<session_id>`: an id that is not a session id is a 404 that says so, before the
+    view or the store sees it (apply it under any authentication decorator, so that one answers first)."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, session_id: str, **kwargs: Any) -> Any:
+        if not re.fullmatch(SESSION_ID_PATTERN, session_id):
+            raise NotFound(
+                f"{session_id[:40]!r} is not a session id (32 hex digits, as POST /api/v1/sessions returns it)"
+            )
+        return view(*args, session_id=session_id, **kwargs)
+
+    return checked

@@ -266,6 +266,10 @@ class Group:
         if request.reason == "desync" and self.repair is not None and self.repair.request_id == message.request_id:
             self.repair.request_id = None  # sent: the next full round of hashes confirms it or not
         for agent in request.targets:
+            if request.reason == "rejoin":
+                # The rejoining browser continues from this state and sends its actions after it (the ones the
+                # state's inputs hold excepted): accept those, even for steps its lost connection got to first.
+                self.seats[agent].last_action = (message.episode, message.step)
             if request.reason == "desync":
                 self.seats[agent].repairs_sent += 1
                 for reported in self.hashes.values():

@@ -42,6 +42,7 @@ LOCK_TIMEOUT_S = 5.0
 LOCK_WAIT_S = 30.0
 LIVE_KEPT_S = 24 * 3600
 """A group or seat nobody touched for this long is dropped (every change refreshes it)."""
+_JITTER = random.Random()  # not the global generator: a host that runs envs or tests must find that one untouched
 
 
 class RedisRelayState:
@@ -63,7 +64,7 @@ class RedisRelayState:
         contended = ""
         for attempt in range(OPTIMISTIC_ATTEMPTS):
             if attempt:
-                time.sleep(random.uniform(0, 0.001 * attempt))  # two players of a group send in step: part them
+                time.sleep(_JITTER.uniform(0, 0.001 * attempt))  # two players of a group send in step: part them
             done, result, contended = self._attempt(operation)
             if done:
                 return result  # type: ignore[return-value]

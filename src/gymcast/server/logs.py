@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from gymcast.ids import check_session_id_in_url
+from gymcast.ids import takes_session_id
 from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S
 from gymcast.server.bundle import CompletionCode
@@ -19,7 +19,6 @@ from gymcast.storage import ERROR_EVENT, EventStore, SeqConflict, SessionClosed,
 from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
-logs.url_value_preprocessor(check_session_id_in_url)
 
 
 def _store() -> EventStore:
@@ -93,6 +92,7 @@ def _authorized(session_id: str) -> tuple[Response, int] | None:
 
 
 @logs.post("/sessions/<session_id>/events")
+@takes_session_id
 def append_events(session_id: str):
     """Append a batch; answers `{acked: [seq, ...]}` once it is durable.
 
@@ -130,6 +130,7 @@ def append_events(session_id: str):
 
 
 @logs.post("/sessions/<session_id>/completion")
+@takes_session_id
 def completion_code(session_id: str):
     """The study's completion code and redirect, once this session's completion event is stored.
 

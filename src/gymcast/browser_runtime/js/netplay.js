@@ -220,6 +220,7 @@ export class NetPlay {
     const upTo = step + this.delay;
     const { episode } = this.run.at();
     for (const ahead of this.lockstep.takeUnsent(upTo)) {
+      if (this.lockstep.has(episode, ahead, this.seat)) continue; // the group has it already (a rejoin's state said so)
       const choice = chooseAction(this.seat, this.config.players[this.seat], this.keys, this.config.gameplay.input_mode);
       this.lockstep.record(episode, ahead, this.seat, choice.action);
       this.keysUsed.set(ahead, choice.key);
@@ -271,7 +272,11 @@ export class NetPlay {
     const last = this.last;
     if (!last) return;
     for (const request of [...this.requests]) {
-      const due = last.episode > request.episode || (last.episode === request.episode && (last.step >= request.step || last.over));
+      // A rejoin is answered at once, with every input buffered past this state (the rejoining seat's own
+      // included, which it adopts): waiting for the step the relay last saw could wait for an action lost in a
+      // crashed host process. A desync repair waits for its step.
+      const due = request.reason === "rejoin" || last.episode > request.episode
+        || (last.episode === request.episode && (last.step >= request.step || last.over));
       if (!due) continue;
       this.requests.splice(this.requests.indexOf(request), 1);
       const kept = request.reason === "desync" ? this.lockstep.snapshotAt(request.episode, request.step) : undefined;
@@ -320,9 +325,9 @@ export class NetPlay {
     this.repairs = 0; // the relay counts repairs afresh for a rejoined seat
     const restored = JSON.parse(this.game.restore_b64(message.state));
     this.lockstep.resumeAt(message.step);
-    for (const [episode, step, agent, action] of message.inputs) {
-      if (agent !== this.seat) this.lockstep.record(episode, step, agent, action);
-    }
+    // Every buffered input, this seat's own too: the partner may already have played them (sent before the
+    // connection dropped, or decided by a stand-in), so this browser plays the same ones and sends only later steps.
+    for (const [episode, step, agent, action] of message.inputs) this.lockstep.record(episode, step, agent, action);
     this.last = { episode: message.episode, step: message.step, over: message.episode_over };
     this.page.event({ type: "rejoined", episode: message.episode, step: message.step, from: message.from,
                       obs_hash: restored.obs_hash, episode_over: message.episode_over });

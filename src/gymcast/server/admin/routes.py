@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, send_file
 
 from gymcast.export import export_jsonl
-from gymcast.ids import SESSION_ID_PATTERN, check_session_id_in_url
+from gymcast.ids import SESSION_ID_PATTERN, takes_session_id
 from gymcast.manifest import BundleManifest
 from gymcast.server.admin import auth
 from gymcast.server.admin.live import end_group, live_relay
@@ -23,7 +23,6 @@ from gymcast.server.admin.recruitment import recruitment_open
 from gymcast.server.admin.state import GONE_AFTER_S, load_participants, overview, participant_detail
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
-admin.url_value_preprocessor(check_session_id_in_url)
 STATIC = resources.files("gymcast.server.admin").joinpath("static")
 DOWNLOADS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "jsonl": "application/x-ndjson"}
 
@@ -179,6 +178,7 @@ def api_participants():
 
 @admin.get("/api/participants/<session_id>")
 @auth.admin_required
+@takes_session_id
 def api_participant(session_id: str):
     """One participant: parameters, condition, timeline, survey answers, episodes, group."""
     found = load_participants(auth.store(), session_id)
@@ -190,6 +190,7 @@ def api_participant(session_id: str):
 
 @admin.get("/api/episodes/<session_id>")
 @auth.admin_required
+@takes_session_id
 def api_episodes(session_id: str):
     """Every logged episode of a session, for the replay viewer: game, seed, and each step's logged record."""
     from gymcast.server.admin.episodes import episodes_of
@@ -261,6 +262,7 @@ def api_end_group(group_id: str):
 
 @admin.post("/api/participants/<session_id>/retake")
 @auth.admin_required
+@takes_session_id
 def api_retake(session_id: str):
     """Let this session's participant take the study again (once, from a fresh start)."""
     session = auth.store().get_session(session_id)
