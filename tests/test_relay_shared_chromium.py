@@ -71,12 +71,6 @@ def test_pages_on_two_processes_play_one_game_in_lockstep(browser, tmp_path, dat
     assert kinds.count("group_formed") == 1 and "desync" not in kinds
 
 
-@pytest.mark.xfail(
-    strict=False,  # it passes now and then (a fresh-clone run on 2026-11-30 did): the stall depends on timing
-    reason="open (issue 18): after an in-place reconnect while the partner waits for its input (no dropout "
-    "recorded), the pages usually stop a few steps after the rejoin; the relay forwards both ways "
-    "(test_relay_shared.py), so the lockstep in the pages is the suspect",
-)
 def test_a_page_whose_process_is_killed_rejoins_through_the_other_and_the_game_resumes(
     browser, tmp_path, database, redis_url
 ):
