@@ -266,6 +266,29 @@ def test_session_floods_from_one_address_get_a_429(host):
     )
 
 
+def forwarded_join(host, participant: str, address: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    body = json.dumps({"schema": 1, **CLAIMS, "participant_id": participant}).encode()
+    connection.request(
+        "POST", "/api/v1/sessions", body=body, headers={"Content-Type": "application/json", "X-Forwarded-For": address}
+    )
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_behind_a_load_balancer_the_limits_count_each_participant_address_and_only_then(cartpole_bundle, data):
+    """With --proxies 1 a balancer's X-Forwarded-For names the participant: 80 participants behind one balancer
+    all get a session, and one address is still limited. Without it the header is ignored (a participant who sets
+    it cannot dodge the limit)."""
+    with HostProcess(cartpole_bundle, data, extra_args=("--proxies", "1")) as behind:
+        assert [forwarded_join(behind, f"lb{n}", f"203.0.113.{n}") for n in range(80)] == [201] * 80
+        assert 429 in [forwarded_join(behind, f"same{n}", "198.51.100.7") for n in range(80)]
+    with HostProcess(cartpole_bundle, data) as direct:
+        statuses = [forwarded_join(direct, f"spoof{n}", f"203.0.113.{n}") for n in range(80)]
+        assert statuses[:50] == [201] * 50 and 429 in statuses
+
+
 def test_a_session_has_a_byte_quota(host):
     _, session = join(host, "heavy")
     filler = "x" * 60_000

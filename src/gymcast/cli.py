@@ -136,6 +136,15 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     help="gunicorn (production), or werkzeug's development server (one process; a baseline for benchmarks).",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log each request (benchmarks).")
+@click.option(
+    "--proxies",
+    type=click.IntRange(min=0, max=8),
+    default=0,
+    show_default=True,
+    help="How many proxies (load balancers) stand in front of this host and set X-Forwarded-For/-Proto/-Host: "
+    "rate limits then count per participant's address, not per balancer. Leave at 0 when browsers connect "
+    "directly, or anyone could pick the address the limits see.",
+)
 def serve(
     bundle: Path,
     host: str | None,
@@ -149,6 +158,7 @@ def serve(
     server_kind: str,
     no_access_log: bool,
     redis_url: str | None,
+    proxies: int,
 ) -> None:
     """Serve BUNDLE and store its participants' logs in --data."""
     _serve(
@@ -159,7 +169,7 @@ def serve(
         list(cors_origins),
         not no_compression,
         not no_rate_limits,
-        Serving(server_kind, workers, threads, not no_access_log, redis_url),
+        Serving(server_kind, workers, threads, not no_access_log, redis_url, proxies),
     )
 
 
@@ -302,6 +312,7 @@ class Serving:
     threads: int = 256
     access_log: bool = True
     redis_url: str | None = None
+    proxies: int = 0
 
 
 def _existing_data(value: str) -> str:
@@ -395,7 +406,13 @@ def _serve(
 
     def make_app():
         return create_app(
-            bundle, open_store(data), cors_origins, precompressed, Limits() if rate_limits else None, serving.redis_url
+            bundle,
+            open_store(data),
+            cors_origins,
+            precompressed,
+            Limits() if rate_limits else None,
+            serving.redis_url,
+            serving.proxies,
         )
 
     missing = current.missing_codes

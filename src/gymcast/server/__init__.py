@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gymcast.server.admin import admin
 from gymcast.server.bundle import BundleReader
@@ -26,6 +27,7 @@ def create_app(
     precompressed: bool = True,
     limits: Limits | None = Limits(),  # noqa: B008 (frozen)
     redis_url: str | None = None,
+    proxies: int = 0,
 ) -> Flask:
     """A host for the bundle folder `bundle`, logging into `store`.
 
@@ -33,9 +35,13 @@ def create_app(
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
     `limits=None` turns rate limits and quotas off (load tests only).
     `redis_url` shares the relay's waiting rooms and groups with the other hosts using that Redis.
+    `proxies` is how many proxies in front of the host set X-Forwarded-For/-Proto/-Host/-Port: the participant's
+    address (for rate limits), scheme and host are then read from their last `proxies` entries (werkzeug's ProxyFix).
     """
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     app.config["GYMCAST_PRECOMPRESSED"] = precompressed
     reader = BundleReader(bundle)
     app.extensions["gymcast.bundle"] = reader

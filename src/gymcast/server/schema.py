@@ -90,22 +90,34 @@ class Event(BaseModel):
 
 
 def _json_problem(value: Any, depth: int) -> str | None:
-    """What makes `value` unfit for the log, or None."""
+    """What makes `value` unfit for the log, or None. Scalars are checked in their parent's loop (most of an
+    event is scalars, and this runs for every event the host receives)."""
     if depth > MAX_DEPTH:
         return f"a field nests deeper than {MAX_DEPTH} levels"
+    if isinstance(value, dict):
+        for key in value:
+            if len(key) > MAX_TEXT:
+                return f"a key is longer than {MAX_TEXT} characters"
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return _scalar_problem(value)
+    for child in children:
+        kind = type(child)
+        if depth + 1 > MAX_DEPTH:
+            return f"a field nests deeper than {MAX_DEPTH} levels"
+        problem = _json_problem(child, depth + 1) if kind is dict or kind is list else _scalar_problem(child)
+        if problem:
+            return problem
+    return None
+
+
+def _scalar_problem(value: Any) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "a field holds NaN or Infinity; log finite numbers or null"
     if isinstance(value, str) and len(value) > MAX_TEXT:
         return f"a string is longer than {MAX_TEXT} characters"
-    children = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else []
-    for child in children:
-        if isinstance(child, tuple):
-            key, child = child
-            if len(key) > MAX_TEXT:
-                return f"a key is longer than {MAX_TEXT} characters"
-        problem = _json_problem(child, depth + 1)
-        if problem:
-            return problem
     return None
 
 

@@ -29,6 +29,8 @@ from gymcast.storage.base import (
 )
 
 INDEXED = ("seq", "type", "episode", "step", "t")
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call (it runs for every event)."""
 SESSION_COLUMNS = (
     "session_id, experiment, build_id, url_params, user_agent, created_at, participant_id, condition, completed_at, "
     "duplicate_of, resume_hash, errored_at"
@@ -411,7 +413,7 @@ def event_row(session_id: str, event: dict[str, Any], received_at: float) -> tup
         event.get("step"),
         event["t"],
         received_at,
-        json.dumps({k: v for k, v in event.items() if k not in INDEXED}, separators=(",", ":")),
+        _compact_json({k: v for k, v in event.items() if k not in INDEXED}),
     )
 
 
