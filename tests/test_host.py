@@ -163,6 +163,9 @@ def test_malformed_json_and_oversized_bodies_are_4xx(host):
     response, data = request(host, "POST", path, raw=b"x" * (3 * 1024 * 1024), token=session["token"])
     assert response.status == 413 and "error" in json.loads(data)
     response, data = request(host, "POST", "/api/v1/sessions/nope/events", {"schema": 1, "events": [step_event(1)]})
+    assert response.status == 404 and "'nope' is not a session id" in json.loads(data)["error"]
+    unknown = f"/api/v1/sessions/{'0' * 32}/events"
+    response, data = request(host, "POST", unknown, {"schema": 1, "events": [step_event(1)]})
     assert response.status == 404 and "unknown session" in json.loads(data)["error"]
 
 
