@@ -4,11 +4,11 @@ game on its own env, one step per call, and leaves the global random states as i
 from __future__ import annotations
 
 import json
-import random
+import os
+import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from gymcast import Experiment, Human
@@ -57,17 +57,40 @@ def global_rng_game(tmp_path, monkeypatch) -> dict:
     sys.modules.pop("global_rng_env", None)
 
 
-def test_each_step_leaves_the_global_random_states_as_they_were(global_rng_game):
-    random.seed(7)
-    np.random.seed(7)
-    expected = random.random(), np.random.random()
-    random.seed(7)
-    np.random.seed(7)
-    warm = WarmUp([global_rng_game], 40)
-    while warm.step_json() is not None:
-        pass
-    assert warm.steps_played == 40
-    assert (random.random(), np.random.random()) == expected
+#: Run in an interpreter of its own: a thread another test left in pytest's process may draw from `random`.
+UNDISTURBED = """
+import json, random, sys
+
+import numpy as np
+
+from gymcast_runtime.loading import WarmUp
+
+game = json.loads(sys.stdin.read())
+random.seed(7)
+np.random.seed(7)
+expected = random.random(), np.random.random()
+random.seed(7)
+np.random.seed(7)
+warm = WarmUp([game], 40)
+while warm.step_json() is not None:
+    pass
+print(json.dumps({"steps": warm.steps_played, "drawn": [random.random(), np.random.random()], "expected": expected}))
+"""
+
+
+def test_each_step_leaves_the_global_random_states_as_they_were(global_rng_game, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", UNDISTURBED],
+        input=json.dumps(global_rng_game),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # where global_rng_env.py is
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+        check=True,
+    )
+    outcome = json.loads(result.stdout)
+    assert outcome["steps"] == 40
+    assert outcome["drawn"] == outcome["expected"]
 
 
 def test_every_game_plays_its_steps_then_it_is_done(global_rng_game):
