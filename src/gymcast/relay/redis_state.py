@@ -106,8 +106,20 @@ class RedisRelayState:
         return lock
 
     def due_groups(self, now: float) -> list[str]:
+        """The groups whose grace deadline has passed; a deadline whose group expired (nobody touched it for
+        `LIVE_KEPT_S`) is dropped here, or every timer would read it again on every tick."""
         found = self.redis.zrangebyscore(f"{self.prefix}deadlines", "-inf", now)
-        return [name.decode() if isinstance(name, bytes) else str(name) for name in found]
+        names = [name.decode() if isinstance(name, bytes) else str(name) for name in found]
+        if not names:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(f"{self.prefix}group:{name}")
+        alive = pipe.execute()
+        expired = [name for name, exists in zip(names, alive, strict=True) if not exists]
+        if expired:
+            self.redis.zrem(f"{self.prefix}deadlines", *expired)
+        return [name for name, exists in zip(names, alive, strict=True) if exists]
 
     def group_ids(self) -> list[str]:
         start = len(f"{self.prefix}group:")
