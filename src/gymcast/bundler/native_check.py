@@ -111,7 +111,6 @@ def check_game_natively(
         raise ConfigError("callbacks", str(error), "return a dict of JSON values, or None, from every hook") from error
     except Exception as error:  # the researcher's env code can raise anything
         raise _env_error(env_field, doing, error) from error
-    needs_pygame = False  # frames drawn by env.render() with pygame: see _renders_with_pygame
     if session.objects_fn is not None:
         try:
             objects_json(session.objects())
@@ -122,7 +121,7 @@ def check_game_natively(
                 "return a list of gymcast_runtime.draw objects from objects_fn",
                 traceback_tail(error),
             ) from error
-        return {"frame": None, "needs_pygame": needs_pygame}
+        return {"frame": None, "needs_pygame": False}  # objects are drawn by the page, never by pygame
     try:
         frame = session.frame()
     except Exception as error:
@@ -134,7 +133,7 @@ def check_game_natively(
         ) from error
     return {
         "frame": [int(frame.shape[0]), int(frame.shape[1])],
-        "needs_pygame": needs_pygame or _renders_with_pygame(session),
+        "needs_pygame": _renders_with_pygame(session),  # frames drawn by env.render() with pygame
     }
 
 
