@@ -41,7 +41,10 @@ def create_app(
     app = Flask("gymcast", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+        # Flask's documented way to add WSGI middleware
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
     app.config["GYMCAST_PRECOMPRESSED"] = precompressed
     reader = BundleReader(bundle)
     app.extensions["gymcast.bundle"] = reader

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -94,6 +95,7 @@ def _json_problem(value: Any, depth: int) -> str | None:
     event is scalars, and this runs for every event the host receives)."""
     if depth > MAX_DEPTH:
         return f"a field nests deeper than {MAX_DEPTH} levels"
+    children: Iterable[Any]
     if isinstance(value, dict):
         for key in value:
             if len(key) > MAX_TEXT:
