@@ -26,6 +26,12 @@ SEED_LIMIT: Final = 2**31 - 1
 MAX_BASE_SEED: Final = SEED_LIMIT - MAX_EPISODES
 """A run's base seed is at most this, so base + episode stays within SEED_LIMIT."""
 
+LOG_FLUSH_MS: Final = 5000
+"""How often the browser's outbox sends the events it holds, besides when the page is hidden and before a
+completion or error code. Every event is in IndexedDB before it is sent, so a longer interval loses nothing;
+each request costs the host about as much as 40 events, so sending every 5 s rather than every 0.5 s divides
+the log API's cost several times (bench/log_load.py)."""
+
 
 def scene_game_key(scene: str, condition: str | None) -> str:
     """The key of a game config in `manifest["games"]`: the scene's name, plus `:condition` when the
@@ -40,4 +46,5 @@ def bundle_contracts() -> dict[str, int]:
         "relay_schema": RELAY_SCHEMA,
         "manifest_schema": MANIFEST_SCHEMA,
         "max_base_seed": MAX_BASE_SEED,
+        "log_flush_ms": LOG_FLUSH_MS,
     }

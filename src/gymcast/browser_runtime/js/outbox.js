@@ -2,6 +2,8 @@
 // schema version from the manifest (`manifest.contracts.log_schema`).
 
 const MAX_BACKOFF_MS = 10_000;
+/** Without IndexedDB the events live only in memory until the host has them: send them this often instead. */
+const MEMORY_ONLY_FLUSH_MS = 500;
 
 /** POST JSON; resolves to the parsed reply, rejects with an Error carrying `status` (0 = no answer). */
 async function postJson(url, body, token) {
@@ -87,8 +89,9 @@ async function openDatabase() {
  * reload, events left over from any earlier page of this origin are sent too.
  */
 export class Outbox {
-  /** `schema`: the log API's version (`manifest.contracts.log_schema`), sent with every batch. */
-  constructor({ apiBase, schema, batchSize = 200, intervalMs = 500 }) {
+  /** `schema`: the log API's version (`manifest.contracts.log_schema`), sent with every batch; `intervalMs`: how
+   *  often to send (`manifest.contracts.log_flush_ms`), besides a full batch, a hidden page and explicit flushes. */
+  constructor({ apiBase, schema, intervalMs, batchSize = 200 }) {
     Object.assign(this, { apiBase, schema, batchSize, intervalMs });
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
@@ -115,7 +118,7 @@ export class Outbox {
       outbox.lastError = `IndexedDB unavailable, logs kept in memory only: ${error?.message ?? error}`;
       console.warn(`gymcast: ${outbox.lastError}`);
     }
-    setInterval(() => outbox.flush(), outbox.intervalMs);
+    setInterval(() => outbox.flush(), outbox.db ? outbox.intervalMs : MEMORY_ONLY_FLUSH_MS);
     addEventListener("visibilitychange", () => document.visibilityState === "hidden" && outbox.flush());
     addEventListener("online", () => {
       outbox.retryAt = 0;
