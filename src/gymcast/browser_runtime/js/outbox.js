@@ -4,6 +4,9 @@
 const MAX_BACKOFF_MS = 10_000;
 /** Without IndexedDB the events live only in memory until the host has them: send them this often instead. */
 const MEMORY_ONLY_FLUSH_MS = 500;
+/** Events the researcher's live dashboard shows as they happen (a few per participant): sent as soon as they are
+ *  written, with whatever is queued before them, rather than at the next interval. */
+const SENT_AT_ONCE = new Set(["scene_start", "scene_end", "run_start", "consent", "survey", "completion", "error"]);
 
 /** POST JSON; resolves to the parsed reply, rejects with an Error carrying `status` (0 = no answer). */
 async function postJson(url, body, token) {
@@ -168,7 +171,10 @@ export class Outbox {
     this.#write(["sessions", "events"], (t) => {
       t.objectStore("events").put({ session_id: session.session_id, seq: record.seq, event: record });
       t.objectStore("sessions").put(session);
-    }).then(() => this.unwritten.delete(record)); // a failed write leaves memory as the only copy: send it anyway
+    }).then(() => { // a failed write leaves memory as the only copy: send it anyway
+      this.unwritten.delete(record);
+      if (SENT_AT_ONCE.has(record.type)) this.flush();
+    });
     if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
     return record.seq;
   }
