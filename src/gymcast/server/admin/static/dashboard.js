@@ -6,11 +6,19 @@ const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.get
 const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
 /** @type {string | null} */
 let selected = null;
+let loggingOut = false;
+
+/** To the login page, once: the poll's parallel requests all get a 401, and a second navigation would abort the first. */
+function toLogin() {
+  if (loggingOut) return;
+  loggingOut = true;
+  location.href = "/admin/login";
+}
 
 /** GET a JSON endpoint of the admin API. */
 async function get(path) {
   const response = await fetch(`/admin/api/${path}`, { credentials: "same-origin" });
-  if (response.status === 401) location.href = "/admin/login";
+  if (response.status === 401) toLogin();
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }
@@ -157,7 +165,7 @@ $("recruitment").onclick = async () => {
   await post("api/recruitment", { open: $("recruitment").dataset.open !== "true" });
   refresh();
 };
-$("logout").onclick = async () => { await post("logout"); location.href = "/admin/login"; };
+$("logout").onclick = async () => { await post("logout"); toLogin(); };
 const initial = new URLSearchParams(location.search).get("session");
 if (initial) selected = initial;
 refresh();
