@@ -27,10 +27,10 @@ MAX_BASE_SEED: Final = SEED_LIMIT - MAX_EPISODES
 """A run's base seed is at most this, so base + episode stays within SEED_LIMIT."""
 
 LOG_FLUSH_MS: Final = 5000
-"""How often the browser's outbox sends the events it holds, besides when the page is hidden and before a
-completion or error code. Every event is in IndexedDB before it is sent, so a longer interval loses nothing;
-each request costs the host about as much as 40 events, so sending every 5 s rather than every 0.5 s divides
-the log API's cost several times (bench/log_load.py)."""
+"""How often the browser's outbox sends the step events it holds. It also sends when the page is hidden, before
+a completion or error code, and at once after the few events the live dashboard shows. Every event is in
+IndexedDB before it is sent, so a longer interval loses nothing; 5 s rather than 0.5 s cut the log API's cost
+per participant about 4x (bench/RESULTS.md)."""
 
 
 def scene_game_key(scene: str, condition: str | None) -> str:

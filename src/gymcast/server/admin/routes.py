@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import io
-import re
 import tempfile
 import time
 from importlib import resources
@@ -14,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, send_file
 
 from gymcast.export import export_jsonl
-from gymcast.ids import SESSION_ID_PATTERN, takes_session_id
+from gymcast.ids import is_session_id, takes_session_id
 from gymcast.manifest import BundleManifest
 from gymcast.server.admin import auth
 from gymcast.server.admin.live import end_group, live_relay
@@ -222,7 +221,7 @@ def api_download(fmt: str):
     if fmt not in DOWNLOADS:
         return jsonify(error=f"format must be one of {', '.join(DOWNLOADS)}"), 400
     session_id = request.args.get("session") or None
-    if session_id is not None and not re.fullmatch(SESSION_ID_PATTERN, session_id):
+    if session_id is not None and not is_session_id(session_id):
         return jsonify(error="session must be a session id (32 hex digits), as the participants list shows it"), 400
     name = f"{_manifest().name}{'-' + session_id if session_id else ''}.{fmt}"
     if fmt == "jsonl":
