@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from gymcast.ids import takes_session_id
 from gymcast.server.admin.recruitment import may_retake, new_session_refusal
 from gymcast.server.assignment import ACTIVE_FOR_S
 from gymcast.server.bundle import CompletionCode
 from gymcast.server.guard import charge, limits
-from gymcast.server.schema import SCHEMA_VERSION, CompletionRequest, EventBatch, SessionCreate
+from gymcast.server.schema import EVENT_BATCH, SCHEMA_VERSION, CompletionRequest, SessionCreate
 from gymcast.server.sessions import registration_decision
 from gymcast.server.static import served_bundle
 from gymcast.storage import ERROR_EVENT, EventStore, SeqConflict, SessionClosed, StoredEvent
 from gymcast.tokens import session_token, token_matches
 
 logs = Blueprint("logs", __name__, url_prefix="/api/v1")
+Parsed = TypeVar("Parsed")
 
 
 def _store() -> EventStore:
@@ -30,10 +33,12 @@ def api_error(status: int, message: str, **details: object) -> tuple[Response, i
     return jsonify(error=message, schema=SCHEMA_VERSION, **details), status
 
 
-def _parse(model: type[BaseModel]) -> BaseModel | tuple[Response, int]:
+def _parse(validate: Callable[[bytes], Parsed]) -> Parsed | tuple[Response, int]:
+    """The request body through `validate` (a model's or adapter's `validate_json`), or the 400 that names
+    its first problem."""
     body = request.get_data(cache=False)
     try:
-        return model.model_validate_json(body)
+        return validate(body)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -49,8 +54,8 @@ def create_session():
     resume secret or its token, and a participant id without that proof gets a new session flagged
     as a duplicate.
     """
-    parsed = _parse(SessionCreate)
-    if not isinstance(parsed, SessionCreate):
+    parsed = _parse(SessionCreate.model_validate_json)
+    if isinstance(parsed, tuple):
         return parsed
     store, rules = _store(), served_bundle().rules
     secret = store.host_secret()
@@ -108,10 +113,10 @@ def append_events(session_id: str):
     )
     if limited:
         return limited
-    parsed = _parse(EventBatch)
-    if not isinstance(parsed, EventBatch):
+    parsed = _parse(EVENT_BATCH.validate_json)
+    if isinstance(parsed, tuple):
         return parsed
-    events = [event.model_dump(exclude_unset=True) for event in parsed.events]
+    events = cast(list[dict[str, Any]], parsed["events"])  # TypedDicts are plain dicts
     seqs = [event["seq"] for event in events]
     if len(set(seqs)) != len(seqs):
         return api_error(400, "events: a batch repeats a seq; every event in a batch needs its own seq")
@@ -142,8 +147,8 @@ def completion_code(session_id: str):
     refused = _authorized(session_id)
     if refused:
         return refused
-    parsed = _parse(CompletionRequest)
-    if not isinstance(parsed, CompletionRequest):
+    parsed = _parse(CompletionRequest.model_validate_json)
+    if isinstance(parsed, tuple):
         return parsed
     store = _store()
     completed = [e for e in store.events_of_type(session_id, "completion") if not e.data.get("partial")]
