@@ -1,5 +1,6 @@
 """Pure browser modules under Node (tests/node/browser_modules.mjs): object rendering's gliding, turning and
-removal, the participant id's sources, and the condition a bundle without a host derives from the id."""
+removal, the participant id's sources, the condition a bundle without a host derives from the id, and the outbox's
+batch limits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 import gymcast.browser_runtime
+from gymcast.contracts import LOG_BATCH_CHARS, LOG_BATCH_EVENTS
+from gymcast.server.schema import MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH
 
 JS = Path(gymcast.browser_runtime.__file__).parent / "js"
 RUNNER = Path(__file__).parent / "node" / "browser_modules.mjs"
@@ -55,3 +58,14 @@ def test_without_a_host_the_condition_is_a_hash_of_the_participant_id():
     conditions = run("participant")["conditions"]
     assert conditions == {p: fnv1a_condition(p, ["a", "b", "c"]) for p in conditions}
     assert set(conditions.values()) == {"a", "b", "c"}
+
+
+def test_the_outbox_caps_a_batch_by_events_and_by_json_size_and_sends_an_oversized_event_alone():
+    seen = run("outbox")
+    assert seen["small"] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]  # batchSize 4
+    assert seen["large"] == [[11, 12], [13], [14]]  # batchChars 300: two ~130-character events, then one alone
+
+
+def test_the_outbox_batch_limits_fit_the_hosts_request_limits():
+    assert LOG_BATCH_EVENTS <= MAX_EVENTS_PER_BATCH
+    assert 3 * LOG_BATCH_CHARS + 1024 < MAX_BODY_BYTES  # 3 bytes a JSON character at most, plus the envelope

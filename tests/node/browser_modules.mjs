@@ -90,5 +90,35 @@ async function participant() {
   };
 }
 
-const checks = { objects, participant };
+/** The outbox's batches (without IndexedDB: memory only), sent to a fake host that acknowledges everything. */
+async function outbox() {
+  const { Outbox } = await load("outbox.js");
+  const batches = [];
+  globalThis.fetch = async (url, { body }) => {
+    const { events } = JSON.parse(body);
+    batches.push(events.map((event) => event.seq));
+    return { ok: true, json: async () => ({ acked: events.map((event) => event.seq) }) };
+  };
+  const box = new Outbox({ apiBase: "http://host", schema: 1, intervalMs: 1e9, batchSize: 4, batchChars: 300 });
+  await box.adopt("s");
+  await box.authorize("s", "token");
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+  const sendAll = async () => {
+    while (box.pending() > 0) {
+      await box.flush();
+      await settle();
+    }
+  };
+  for (let i = 0; i < 10; i++) box.push({ type: "step", note: "x" }); // small: 4 a batch
+  await settle();
+  await sendAll();
+  const small = batches.splice(0);
+  for (let i = 0; i < 3; i++) box.push({ type: "step", note: "y".repeat(80) }); // ~130 characters each: 2 a batch
+  box.push({ type: "step", note: "z".repeat(1000) }); // over the budget by itself: alone
+  await settle();
+  await sendAll();
+  return { small, large: batches };
+}
+
+const checks = { objects, participant, outbox };
 console.log(JSON.stringify(await checks[check]()));

@@ -88,10 +88,14 @@ class Event(TypedDict):
     truncated: NotRequired[bool | None]
 
 
+_SCHEMA_TYPED = frozenset(Event.__annotations__) - {"actions"}
+"""The event keys whose values the schema itself types and bounds."""
+
+
 def _plain_json(event: Event) -> Event:
     """Actions and custom fields may hold any JSON, but not NaN or Infinity (they would break every export),
     nor strings over MAX_TEXT characters, nor nesting deeper than MAX_DEPTH."""
-    problem = _json_problem(event)
+    problem = _json_problem({key: value for key, value in event.items() if key not in _SCHEMA_TYPED})
     if problem:
         raise ValueError(problem)
     return event

@@ -149,7 +149,14 @@ async function boot() {
   }
   Object.assign(status, { session_id: progress.state.session_id, participant_id: participant.id });
 
-  outbox = await Outbox.open({ apiBase, schema: manifest.contracts.log_schema, intervalMs: manifest.contracts.log_flush_ms });
+  const { log_schema, log_flush_ms, log_batch_events, log_batch_chars } = manifest.contracts;
+  outbox = await Outbox.open({
+    apiBase,
+    schema: log_schema,
+    intervalMs: log_flush_ms,
+    batchSize: log_batch_events,
+    batchChars: log_batch_chars,
+  });
   await outbox.adopt(progress.state.session_id);
   completed = Boolean(progress.state.ended_by_error); // the study stopped by an error on an earlier page: no more events
   // After its completion the host takes no more events for the session, so none are logged.

@@ -22,7 +22,7 @@ const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (s
  * @typedef {object} Loaded
  * @property {Games} games
  * @property {Policies | null} policies
- * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number, log_flush_ms: number}} contracts
+ * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number, log_flush_ms: number, log_batch_events: number, log_batch_chars: number}} contracts
  * @property {any} pyodide
  * @property {PythonBoot} boot how Python started (restored from the snapshot after the imports, or afresh, and why)
  * @property {Promise<void>} installed the packages' files are in place (after a restore, some time after `ready`)

@@ -93,9 +93,10 @@ async function openDatabase() {
  */
 export class Outbox {
   /** `schema`: the log API's version (`manifest.contracts.log_schema`), sent with every batch; `intervalMs`: how
-   *  often to send (`manifest.contracts.log_flush_ms`), besides a full batch, a hidden page and explicit flushes. */
-  constructor({ apiBase, schema, intervalMs, batchSize = 200 }) {
-    Object.assign(this, { apiBase, schema, batchSize, intervalMs });
+   *  often to send (`log_flush_ms`), besides a full batch, a hidden page and explicit flushes; `batchSize` and
+   *  `batchChars`: a batch's most events and JSON characters (`log_batch_events`, `log_batch_chars`). */
+  constructor({ apiBase, schema, intervalMs, batchSize, batchChars }) {
+    Object.assign(this, { apiBase, schema, batchSize, batchChars, intervalMs });
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
     this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
@@ -246,11 +247,15 @@ export class Outbox {
     }
   }
 
-  /** The leading events of a queue whose IndexedDB write has settled, at most a batch. */
+  /** The leading events of a queue whose IndexedDB write has settled, at most a batch (by count and by JSON size;
+   *  a lone event over the size is a batch by itself, and the host names what is wrong with it). */
   #sendable(events) {
     const batch = [];
+    let chars = 0;
     for (const event of events) {
       if (batch.length === this.batchSize || this.unwritten.has(event)) break;
+      chars += JSON.stringify(event).length;
+      if (batch.length > 0 && chars > this.batchChars) break;
       batch.push(event);
     }
     return batch;
