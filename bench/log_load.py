@@ -160,7 +160,12 @@ def measure(
             data = postgres.rsplit("/", 1)[0] + "/" + name
         extra = ("--no-rate-limits", "--no-access-log", "--server", server, "--workers", str(workers))
         with HostProcess(bundle(Path(tmp) / "bundle"), data, extra_args=extra) as host:  # type: ignore[arg-type]
-            stats = asyncio.run(run_load(host, participants, seconds, interval_s))
+            try:
+                stats = asyncio.run(asyncio.wait_for(run_load(host, participants, seconds, interval_s), seconds + 120))
+            except TimeoutError:
+                print(f"| {server} | {workers} | {storage} | {participants} | {interval_s:g} | did not finish within "
+                      f"{seconds + 120:.0f} s | | | | | |", flush=True)  # fmt: skip
+                return
             from gymcast.storage import open_store
 
             store = open_store(data)

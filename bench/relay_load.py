@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--servers", nargs="+", default=["gunicorn", "development"], help="measured side by side")
+    parser.add_argument("--limit-s", type=float, default=240, help="a run that takes longer is reported as unfinished")
     args = parser.parse_args()
     print(
         f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
@@ -148,7 +149,15 @@ def main() -> None:
                 extra += ["--server", kind]
             with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=tuple(extra)) as host:
                 client_before, redis_before = time.process_time(), redis_cpu(redis_url)
-                result = asyncio.run(run_load(host.url, groups, args.fps, args.seconds, host.process.pid))
+                try:
+                    result = asyncio.run(
+                        asyncio.wait_for(
+                            run_load(host.url, groups, args.fps, args.seconds, host.process.pid), args.limit_s
+                        )
+                    )
+                except TimeoutError:
+                    print(f"{server:>12} {groups:>7} {2 * groups:>8}  did not finish within {args.limit_s:.0f} s")
+                    continue
                 client_cpu = time.process_time() - client_before
                 result["cpu"] += redis_cpu(redis_url) - redis_before
         latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]

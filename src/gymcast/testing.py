@@ -188,15 +188,15 @@ def process_tree(pid: int) -> list[int]:
     while pending:
         current = pending.pop(0)
         try:
-            children = [
-                int(child)
-                for task in Path(f"/proc/{current}/task").iterdir()
-                for child in (task / "children").read_text().split()
-            ]
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except (FileNotFoundError, ProcessLookupError):
             continue  # it ended meanwhile
         found.append(current)
-        pending.extend(children)
+        for task in tasks:
+            try:
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a thread that ended meanwhile (a relay connection's): its process still counts
     return found
 
 
