@@ -52,6 +52,7 @@ async def player(
     matched: asyncio.Event,
     everyone_matched: asyncio.Event,
     joining: asyncio.Semaphore,
+    drops: list[str],
 ) -> None:
     async with joining:  # connect in waves: a burst of 1000 connects overflows the server's listen backlog
         ws = await websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, open_timeout=60)
@@ -74,19 +75,24 @@ async def player(
         await everyone_matched.wait()
 
         async def receive() -> None:
-            async for text in ws:
-                message = json.loads(text)
-                if message["type"] == "action":
-                    latencies.append((time.perf_counter() - sent[(message["agent"], message["step"])]) * 1000)
+            with contextlib.suppress(websockets.ConnectionClosed):  # the sender's loop reports it
+                async for text in ws:
+                    message = json.loads(text)
+                    if message["type"] == "action":
+                        latencies.append((time.perf_counter() - sent[(message["agent"], message["step"])]) * 1000)
 
         reader = asyncio.create_task(receive())
         period, start = 1 / fps, time.perf_counter()
-        for step in range(1, int(seconds * fps) + 1):
-            await asyncio.sleep(max(0.0, start + step * period - time.perf_counter()))
-            sent[(seat, step)] = time.perf_counter()
-            await ws.send(json.dumps({"type": "action", "episode": 0, "step": step, "agent": seat, "action": 0}))
-        await asyncio.sleep(0.5)
-        reader.cancel()
+        try:
+            for step in range(1, int(seconds * fps) + 1):
+                await asyncio.sleep(max(0.0, start + step * period - time.perf_counter()))
+                sent[(seat, step)] = time.perf_counter()
+                await ws.send(json.dumps({"type": "action", "episode": 0, "step": step, "agent": seat, "action": 0}))
+            await asyncio.sleep(0.5)
+        except websockets.ConnectionClosed as closed:  # the host dropped this player: counted, not fatal
+            drops.append(closed.rcvd.reason if closed.rcvd else "no close frame")
+        finally:
+            reader.cancel()
 
 
 async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int) -> dict:
@@ -97,8 +103,9 @@ async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: in
     flags = [asyncio.Event() for _ in sessions]
     everyone = asyncio.Event()
     joining = asyncio.Semaphore(50)
+    drops: list[str] = []
     tasks = [
-        asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining))
+        asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining, drops))
         for session, flag in zip(sessions, flags)
     ]
     await asyncio.gather(*(flag.wait() for flag in flags))
@@ -106,7 +113,7 @@ async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: in
     everyone.set()
     await asyncio.gather(*tasks)
     wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
-    return {"latencies": latencies, "wall": wall, "cpu": cpu}
+    return {"latencies": latencies, "wall": wall, "cpu": cpu, "drops": drops}
 
 
 def redis_cpu(url: str | None) -> float:
@@ -133,7 +140,7 @@ def main() -> None:
     )
     print(
         f"{'server':>12} {'groups':>7} {'players':>8} {'relayed/s':>10} {'relayed %':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU s':>13}"
+        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU s':>13} {'dropped':>8}"
     )
     for server, groups in [(server, groups) for server in args.servers for groups in args.groups]:
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -156,7 +163,10 @@ def main() -> None:
                         )
                     )
                 except TimeoutError:
-                    print(f"{server:>12} {groups:>7} {2 * groups:>8}  did not finish within {args.limit_s:.0f} s")
+                    print(
+                        f"{server:>12} {groups:>7} {2 * groups:>8}  did not finish within {args.limit_s:.0f} s",
+                        flush=True,
+                    )
                     continue
                 client_cpu = time.process_time() - client_before
                 result["cpu"] += redis_cpu(redis_url) - redis_before
@@ -168,7 +178,7 @@ def main() -> None:
             f"{server:>12} {groups:>7} {players:>8} {len(latencies) / wall:>10.0f} "
             f"{100 * len(latencies) / expected:>10.1f} {percentile(latencies, 0.5):>8.2f} "
             f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f} "
-            f"{client_cpu:>13.1f}",
+            f"{client_cpu:>13.1f} {len(result['drops']):>8}" + (f"  ({result['drops'][0]})" if result["drops"] else ""),
             flush=True,
         )
 
