@@ -86,7 +86,11 @@ class ServerWebSocket:
         self.limits = limits
         self.close_reason: str | None = None
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        # One condition per kind of waiter, all on the one lock: a message wakes only the thread that takes it
+        # (each relayed action used to wake every thread of both connections).
+        self._inbox_filled = threading.Condition(self._lock)  # the handler waits for a message
+        self._inbox_drained = threading.Condition(self._lock)  # the reader waits for room in the backlog
+        self._writer_wanted = threading.Condition(self._lock)  # the writer waits for something to write
         self._ws = WSConnection(ConnectionType.SERVER)
         self._inbox: deque[str | bytes] = deque()
         self._inbox_bytes = 0
@@ -110,17 +114,17 @@ class ServerWebSocket:
         """The next message; None after `timeout` seconds without one. Raises WebSocketClosed once the
         connection is closed and every message received before has been handed out."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
+        with self._lock:
             while not self._inbox:
                 if self.close_reason is not None:
                     raise WebSocketClosed(self.close_reason)
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._changed.wait(left)
+                self._inbox_filled.wait(left)
             message = self._inbox.popleft()
             self._inbox_bytes -= len(message)
-            self._changed.notify_all()
+            self._inbox_drained.notify()
             return message
 
     def send(self, data: str | bytes) -> bool:
@@ -128,7 +132,7 @@ class ServerWebSocket:
 
         When nothing is queued or being written, the frame is written at once without waiting
         (MSG_DONTWAIT) and whatever the socket does not take is left to the writer thread."""
-        with self._changed:
+        with self._lock:
             if self.close_reason is not None or self._closing:
                 return False
             if self._writing or self._leftover or self._control or self._outbox:
@@ -140,7 +144,7 @@ class ServerWebSocket:
                     return False
                 self._outbox.append(data)
                 self._outbox_bytes += len(data)
-                self._changed.notify_all()
+                self._writer_wanted.notify()
                 return True
             self._writing = True
             frame = self._ws.send(TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data))
@@ -151,20 +155,21 @@ class ServerWebSocket:
         except OSError as error:
             sent = len(frame)
             self.abort(f"gone: {error}")
-        with self._changed:
+        with self._lock:
             self._leftover = frame[sent:]
             self._writing = False
-            self._changed.notify_all()
+            if self._has_output_locked():  # the rest of the frame, or what others queued meanwhile
+                self._writer_wanted.notify()
         return True
 
     def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close after the queued messages are sent (or at once, if the writer is stuck)."""
-        with self._changed:
+        with self._lock:
             self._queue_close_locked(code, reason)
 
     def abort(self, reason: str) -> None:
         """Drop the connection now, unsent messages and all."""
-        with self._changed:
+        with self._lock:
             self._abort_locked(reason)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -196,14 +201,14 @@ class ServerWebSocket:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer blocked on the socket
         except OSError:
             pass
-        self._changed.notify_all()
+        self._wake_all_locked()
 
     def _queue_close_locked(self, code: int, reason: str) -> None:
         if self._closing or self.close_reason is not None:
             return
         self._closing = True
         self._close_frame = CloseConnection(code=code, reason=reason)
-        self._changed.notify_all()
+        self._wake_all_locked()
 
     def _read(self) -> None:
         """Read the socket into messages until it closes; ping and time out on silence."""
@@ -220,10 +225,10 @@ class ServerWebSocket:
                     return
                 if silent >= limits.ping_every_s and now - last_ping >= limits.ping_every_s:
                     last_ping = now
-                    with self._changed:
+                    with self._lock:
                         if not self._closing:
                             self._control.append(Ping())
-                            self._changed.notify_all()
+                            self._writer_wanted.notify()
                 if not _ready(self.sock, select.POLLIN, min(1.0, limits.ping_every_s)):
                     continue
                 data = self.sock.recv(limits.read_bytes)
@@ -231,7 +236,7 @@ class ServerWebSocket:
                     self.abort("the client closed the connection")
                     return
                 self._last_heard = time.monotonic()
-                with self._changed:
+                with self._lock:
                     self._ws.receive_data(data)
                     events = list(self._ws.events())
                 for event in events:
@@ -239,10 +244,10 @@ class ServerWebSocket:
                         partial.append(event.data)
                         partial_bytes += len(event.data)
                         if partial_bytes > limits.max_message_bytes:
-                            with self._changed:
+                            with self._lock:
                                 self._queue_close_locked(CloseReason.MESSAGE_TOO_BIG, "message too big")
                                 self.close_reason = f"a message over {limits.max_message_bytes} bytes"
-                                self._changed.notify_all()
+                                self._wake_all_locked()
                             return
                         if event.message_finished:
                             message = "".join(partial) if isinstance(event, TextMessage) else b"".join(partial)  # type: ignore[arg-type]
@@ -250,50 +255,44 @@ class ServerWebSocket:
                             if not self._deliver(message):
                                 return
                     elif isinstance(event, Ping):
-                        with self._changed:
+                        with self._lock:
                             if not self._closing:
                                 self._control.append(event.response())
-                                self._changed.notify_all()
+                                self._writer_wanted.notify()
                     elif isinstance(event, CloseConnection):
-                        with self._changed:
+                        with self._lock:
                             if not self._closing:
                                 self._closing = True
                                 self._close_frame = event.response()
                             self.close_reason = f"closed by the client ({event.code})"
-                            self._changed.notify_all()
+                            self._wake_all_locked()
                         return
         except (OSError, ValueError, LocalProtocolError, RemoteProtocolError) as error:
             self.abort(f"connection error: {error!r}")
 
     def _deliver(self, message: str | bytes) -> bool:
         """Hand a message to the handler, waiting while the backlog is full (the client is pushed back)."""
-        with self._changed:
+        with self._lock:
             while self._inbox and (
                 len(self._inbox) >= self.limits.inbound_messages
                 or self._inbox_bytes + len(message) > self.limits.inbound_cap()
             ):
                 if self.close_reason is not None:
                     return False
-                self._changed.wait(1.0)
+                self._inbox_drained.wait(1.0)
             if self.close_reason is not None:
                 return False
             self._inbox.append(message)
             self._inbox_bytes += len(message)
-            self._changed.notify_all()
+            self._inbox_filled.notify()
             return True
 
     def _write(self) -> None:
         """Write pings and pongs first, then queued messages, then the close frame; stop after it or on an abort."""
         while True:
-            with self._changed:
-                while self._writing or not (
-                    self._leftover
-                    or self._control
-                    or self._outbox
-                    or self._close_frame
-                    or self.close_reason is not None
-                ):
-                    self._changed.wait()
+            with self._lock:
+                while self._writing or not (self._has_output_locked() or self.close_reason is not None):
+                    self._writer_wanted.wait()
                 if self.close_reason is not None and not self._closing:  # aborted
                     self._shutdown_locked()
                     return
@@ -322,11 +321,10 @@ class ServerWebSocket:
             except OSError as error:
                 self.abort(f"slow consumer or gone: {error}")
                 return
-            with self._changed:
-                self._writing = False
-                self._changed.notify_all()
+            with self._lock:
+                self._writing = False  # only this thread waits for that: it loops
             if isinstance(event, CloseConnection):
-                with self._changed:
+                with self._lock:
                     if self.close_reason is None:
                         self.close_reason = "closed by the host"
                     self._shutdown_locked()
@@ -346,7 +344,17 @@ class ServerWebSocket:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._changed.notify_all()
+        self._wake_all_locked()
+
+    def _has_output_locked(self) -> bool:
+        """Whether anything waits to be written: a frame's rest, a ping or pong, a message or the close frame."""
+        return bool(self._leftover or self._control or self._outbox or self._close_frame is not None)
+
+    def _wake_all_locked(self) -> None:
+        """The connection is closing or closed: every waiting thread must look."""
+        self._inbox_filled.notify_all()
+        self._inbox_drained.notify_all()
+        self._writer_wanted.notify_all()
 
     def _write_all(self, data: bytes, deadline: float | None) -> None:
         """Write everything, without ever blocking longer than `send_stall_s` without progress."""
