@@ -3,11 +3,13 @@ oversized and compressed messages, slow uplinks, and groups that are never freed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
 
@@ -131,7 +133,8 @@ def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fal
     oversized = json.dumps({"type": "hash", "pad": "x" * (9 * 1024 * 1024)})
     pairs = [pair(url)[:2] for _ in range(8)]  # simple-websocket's race hung only some of the handlers
     for first, _ in pairs:
-        first.ws.send(oversized)
+        with contextlib.suppress(ConnectionClosed):  # the host refuses the frame from its header, mid-send
+            first.ws.send(oversized)
     for _, second in pairs:
         seat = second.expect("seat", timeout_s=10)
         assert (seat["agent"], seat["controller"]) == ("left", "fallback")

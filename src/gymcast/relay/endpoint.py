@@ -1,9 +1,11 @@
 """The relay's websocket endpoint and the timer thread that drives its clocks.
 
-Each connection has a reader, a writer and a handler thread (see `websocket.ServerWebSocket`); the
-handler parses messages and hands them to the coordinator, whose effects are then performed: relay
-events are logged, messages are *queued* on the peers' connections (never written under a lock),
-and connections are closed. So one slow or hostile client can stall neither the timer nor anyone else.
+The request thread of a connection does the handshake and checks the `join`; from then on the process's
+socket loop (`socket_loop.SocketLoop`) reads each message, hands it to the coordinator and performs its
+effects on the loop's own thread: relay events are logged, messages are written without blocking (what a
+socket does not take waits in its bounded buffer), and connections are closed. So one slow or hostile
+client can stall neither the timer nor anyone else. The request thread waits until its connection closes,
+then reports the disconnect.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gymcast.relay.effects import Effects, Peer
 from gymcast.relay.protocol import MAX_MESSAGE_BYTES, Error, Join, ProtocolError, ServerMessages, parse_message
 from gymcast.relay.redis_state import RedisRelayState
 from gymcast.relay.rules import GameRules, networked_games
+from gymcast.relay.socket_loop import SocketLoop
 from gymcast.relay.switchboard import RemotePeer, Switchboard
 from gymcast.relay.websocket import Limits, ServerWebSocket, WebSocketClosed, WebSocketResponse
 from gymcast.storage import EventStore
@@ -109,6 +112,7 @@ class RelayService:
         else:
             self.relay = Relay(games)
         self.store = store
+        self.loop = SocketLoop()
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)
@@ -153,6 +157,7 @@ class RelayService:
     def stop(self) -> None:
         """Stop the timer and, with Redis, the switchboard (tests that start many hosts in one process)."""
         self._stopped.set()
+        self.loop.stop()
         if self.board is not None:
             self.board.stop()
 
@@ -176,7 +181,7 @@ class RelayService:
 def relay_endpoint() -> WebSocketResponse:
     """One browser: a `join` with its session token first, then game messages until it disconnects."""
     service: RelayService = current_app.extensions["gymcast.relay"]
-    ws = ServerWebSocket(request.environ, LIMITS)
+    ws = ServerWebSocket(request.environ, LIMITS, service.loop)
     service.track(ws, open_=True)
     try:
         _serve(ws, service)
@@ -194,24 +199,26 @@ def _serve(ws: ServerWebSocket, service: RelayService) -> None:
     peer = service.attach(local, join.session_id)
     try:
         service.perform(service.relay.join(peer, join))
-        while True:
-            text = ws.receive()
-            try:
-                message = parse_message(text or "")
-            except ProtocolError as error:
-                local.send(Error(message=str(error)))
-                continue
-            if isinstance(message, Join):
-                local.send(Error(message="already joined; open a new connection to join again"))
-                continue
-            service.perform(service.relay.receive(peer, join.session_id, message))
-    except WebSocketClosed:
-        pass
+        ws.dispatch(lambda text: _handle(text, service, local, peer, join))
+        ws.wait_closed()
     finally:
         try:
             service.perform(service.relay.disconnect(peer, join.session_id, ws.close_reason or "the handler stopped"))
         finally:
             service.detach(peer, join.session_id)
+
+
+def _handle(text: str | bytes, service: RelayService, local: SocketPeer, peer: Peer, join: Join) -> None:
+    """One message from a joined browser (on the socket loop's thread)."""
+    try:
+        message = parse_message(text)
+    except ProtocolError as error:
+        local.send(Error(message=str(error)))
+        return
+    if isinstance(message, Join):
+        local.send(Error(message="already joined; open a new connection to join again"))
+        return
+    service.perform(service.relay.receive(peer, join.session_id, message))
 
 
 def _authenticated_join(ws: ServerWebSocket, peer: SocketPeer, service: RelayService) -> Join | None:

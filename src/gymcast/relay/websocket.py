@@ -1,48 +1,41 @@
-"""A server-side WebSocket that no client can use to stall the host (wsproto over the request's socket).
+"""A server-side WebSocket that no client can use to stall the host: websockets' sans-I/O protocol on the
+request's own socket, read and written by the process's one socket loop (`socket_loop.SocketLoop`).
 
-Compared with simple-websocket, which the relay used before:
-
-* no permessage-deflate: a compressed frame cannot inflate on the host;
-* a message over `max_message_bytes` closes the connection (1009), and `receive` can never hang: the
-  closed flag and the wake-up are set together under one condition;
-* any incoming data counts as liveness: pings are sent only when nothing was heard for `ping_every_s`,
+* No permessage-deflate: a compressed frame cannot inflate on the host.
+* A message over `max_message_bytes` closes the connection (1009).
+* Any incoming data counts as liveness: pings are sent only when nothing was heard for `ping_every_s`,
   and the connection is dropped only when nothing at all was heard for `idle_timeout_s` (a large
-  message on a slow uplink keeps it alive);
-* sends never block the caller: they go to a bounded queue, written by this connection's own writer
-  thread; a full queue, or a write that makes no progress for `send_stall_s`, disconnects the slow
-  consumer;
-* the inbound backlog is bounded: the reader stops reading (TCP pushes back on the client) while
-  `inbound_messages` or `inbound_bytes` wait to be handled.
+  message on a slow uplink keeps it alive).
+* Sends never block the caller: a frame is written at once without waiting, and whatever the socket does
+  not take waits in a bounded buffer that the loop writes; a full buffer, or a buffer that makes no
+  progress for `send_stall_s`, disconnects the slow consumer.
+* Before a handler is installed (the join), messages wait in a bounded inbox, and the loop stops reading
+  while it is full (TCP pushes back on the client). Once `dispatch` installs the handler, the loop hands
+  it each message as it is read.
 
-No lock is held across socket I/O: the per-connection lock guards only wsproto's in-memory state and
-the queues.
+The request thread that accepted the connection does the handshake and the join, then parks in
+`wait_closed`, so the WSGI server never touches the socket while the loop owns it.
 """
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Response
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Event,
-    Message,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
-from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+log = logging.getLogger("gymcast.relay")
 
 
 class WebSocketClosed(Exception):
@@ -60,7 +53,6 @@ class Limits:
     max_message_bytes: int
     inbound_messages: int = 256
     inbound_bytes: int = 0  # 0: twice max_message_bytes
-    outbound_messages: int = 4096
     outbound_bytes: int = 0  # 0: three times max_message_bytes
     send_stall_s: float = 10.0
     ping_every_s: float = 5.0
@@ -74,10 +66,13 @@ class Limits:
         return self.outbound_bytes or 3 * self.max_message_bytes
 
 
+Handler = Callable[[str | bytes], None]
+
+
 class ServerWebSocket:
     """One accepted WebSocket on a WSGI request's socket (werkzeug's or gunicorn's)."""
 
-    def __init__(self, environ: dict[str, Any], limits: Limits) -> None:
+    def __init__(self, environ: dict[str, Any], limits: Limits, loop: Any) -> None:
         sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
         if sock is None:
             raise RuntimeError("the relay's WebSocket needs werkzeug or gunicorn (no socket in the WSGI environ)")
@@ -85,34 +80,30 @@ class ServerWebSocket:
         self.sock: socket.socket = sock
         self.limits = limits
         self.close_reason: str | None = None
+        self._loop = loop
         self._lock = threading.Lock()
-        # One condition per kind of waiter, all on the one lock: a message wakes only the thread that takes it
-        # (each relayed action used to wake every thread of both connections).
-        self._inbox_filled = threading.Condition(self._lock)  # the handler waits for a message
-        self._inbox_drained = threading.Condition(self._lock)  # the reader waits for room in the backlog
-        self._writer_wanted = threading.Condition(self._lock)  # the writer waits for something to write
-        self._ws = WSConnection(ConnectionType.SERVER)
+        self._changed = threading.Condition(self._lock)  # a message arrived, or the connection closed
+        self._done = threading.Event()  # the loop has let go of the socket
+        self._protocol = ServerProtocol(extensions=None, max_size=limits.max_message_bytes)
         self._inbox: deque[str | bytes] = deque()
         self._inbox_bytes = 0
-        self._outbox: deque[bytes | str] = deque()  # text/bytes messages
-        self._outbox_bytes = 0
-        self._control: deque[Event] = deque()  # pings and pongs go before queued messages
-        self._close_frame: CloseConnection | None = None  # sent once the queued messages are
-        self._closing = False  # a close frame is queued: nothing more is queued after it
-        self._writing = False  # a thread is writing to the socket: no other may start a frame
-        self._leftover = b""  # the unsent end of a frame `send` started: written before anything else
-        self._last_heard = time.monotonic()
+        self._handler: Handler | None = None
+        self._fragments: list[bytes] = []
+        self._fragments_text = False
+        self._out = bytearray()  # frames the socket has not taken yet
+        self._eof = False  # shut the socket once `_out` is written: the close handshake is done
+        self._eof_reason = "closed by the host"  # the close reason then
+        self._watching_write = False
+        self._reading_paused = False
+        self._last_heard = self._last_progress = self._last_ping = time.monotonic()
         self._handshake(environ)
-        self._writer = threading.Thread(target=self._write, name="gymcast-ws-writer", daemon=True)
-        self._reader = threading.Thread(target=self._read, name="gymcast-ws-reader", daemon=True)
-        self._reader.start()
-        self._writer.start()
+        loop.call_soon(self._attach)
 
-    # -- the handler's side ------------------------------------------------------------------------
+    # -- the request thread's side -----------------------------------------------------------------
 
     def receive(self, timeout: float | None = None) -> str | bytes | None:
-        """The next message; None after `timeout` seconds without one. Raises WebSocketClosed once the
-        connection is closed and every message received before has been handed out."""
+        """The next message before `dispatch`; None after `timeout` seconds without one. Raises
+        WebSocketClosed once the connection is closed and every message received before has been handed out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._inbox:
@@ -121,260 +112,279 @@ class ServerWebSocket:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._inbox_filled.wait(left)
+                self._changed.wait(left)
             message = self._inbox.popleft()
             self._inbox_bytes -= len(message)
-            self._inbox_drained.notify()
+            if self._reading_paused:
+                self._reading_paused = False
+                self._loop.call_soon(self._rewatch)
             return message
 
+    def dispatch(self, handler: Handler) -> None:
+        """From now on, the loop hands every message to `handler` on its own thread, the waiting ones first."""
+        self._loop.call_soon(lambda: self._start_dispatch(handler))
+
+    def wait_closed(self) -> str:
+        """Block until the connection is closing or closed; why."""
+        with self._lock:
+            while self.close_reason is None:
+                self._changed.wait()
+            return self.close_reason
+
+    def finish(self, timeout_s: float) -> None:
+        """Close, and wait up to `timeout_s` for the queued messages and the close frame to be written; then
+        drop the connection, and wait until the loop has let go of the socket, so that nothing touches it once
+        the server reuses it."""
+        self.close()
+        self._done.wait(timeout_s)
+        self.abort("closed by the host")
+        self._done.wait()
+
+    # -- any thread --------------------------------------------------------------------------------
+
     def send(self, data: str | bytes) -> bool:
-        """Send or queue a message; never blocks. A full queue closes the connection (a slow consumer): False.
-
-        When nothing is queued or being written, the frame is written at once without waiting
-        (MSG_DONTWAIT) and whatever the socket does not take is left to the writer thread."""
+        """Write a message, or buffer what the socket does not take; never blocks. A full buffer closes the
+        connection (a slow consumer): False."""
         with self._lock:
-            if self.close_reason is not None or self._closing:
+            if self.close_reason is not None or self._eof or self._protocol.state is not State.OPEN:
                 return False
-            if self._writing or self._leftover or self._control or self._outbox:
-                if (
-                    len(self._outbox) >= self.limits.outbound_messages
-                    or self._outbox_bytes + len(data) > self.limits.outbound_cap()
-                ):
-                    self._abort_locked("slow consumer: the send queue is full")
-                    return False
-                self._outbox.append(data)
-                self._outbox_bytes += len(data)
-                self._writer_wanted.notify()
-                return True
-            self._writing = True
-            frame = self._ws.send(TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data))
-        try:
-            sent = self.sock.send(frame, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            sent = 0
-        except OSError as error:
-            sent = len(frame)
-            self.abort(f"gone: {error}")
-        with self._lock:
-            self._leftover = frame[sent:]
-            self._writing = False
-            if self._has_output_locked():  # the rest of the frame, or what others queued meanwhile
-                self._writer_wanted.notify()
-        return True
+            if len(self._out) + len(data) > self.limits.outbound_cap():
+                self._abort_locked("slow consumer: the send queue is full")
+                return False
+            if isinstance(data, str):
+                self._protocol.send_text(data.encode())
+            else:
+                self._protocol.send_binary(data)
+            self._flush_locked()
+            return True
 
-    def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Close after the queued messages are sent (or at once, if the writer is stuck)."""
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close after the messages already sent are written (or at once, if the writes are stuck)."""
         with self._lock:
-            self._queue_close_locked(code, reason)
+            if self.close_reason is None and self._protocol.state is State.OPEN:
+                self._protocol.send_close(code, reason)
+                self._eof = True  # the server drops the connection once its close frame is out
+                self._flush_locked()
 
     def abort(self, reason: str) -> None:
         """Drop the connection now, unsent messages and all."""
         with self._lock:
             self._abort_locked(reason)
 
+    # -- the loop's side ---------------------------------------------------------------------------
+
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(self.limits.read_bytes, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError as error:
+            self.abort(f"connection error: {error!r}")
+            return
+        if not data:
+            self.abort("the client closed the connection")
+            return
+        self._last_heard = time.monotonic()
+        with self._lock:
+            if self.close_reason is not None:
+                return
+            self._protocol.receive_data(data)
+            frames = self._protocol.events_received()
+        for frame in frames:  # the messages before a close frame are handled first
+            if isinstance(frame, Frame) and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                self._take_fragment(frame)
+        with self._lock:
+            if self._protocol.state is not State.OPEN:
+                self._eof_reason = self._protocol_failure()
+            self._flush_locked()  # pongs, and the answer to a close frame (the socket is shut after it)
+
+    def on_writable(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def on_sweep(self, now: float) -> None:
+        """Ping a silent client, drop an idle one or a slow consumer."""
+        limits = self.limits
+        silent = now - self._last_heard
+        with self._lock:
+            if self._out and now - self._last_progress >= limits.send_stall_s:
+                self._abort_locked(f"slow consumer: no progress writing for {limits.send_stall_s:.0f} s")
+            elif silent >= limits.idle_timeout_s:
+                self._abort_locked(f"nothing heard for {limits.idle_timeout_s:.0f} s")
+            elif silent >= limits.ping_every_s and now - self._last_ping >= limits.ping_every_s:
+                self._last_ping = now
+                if self._protocol.state is State.OPEN:
+                    self._protocol.send_ping(b"")
+                    self._flush_locked()
+
     # -- internals ---------------------------------------------------------------------------------
 
     def _handshake(self, environ: dict[str, Any]) -> None:
+        """Answer the upgrade request the WSGI server has already read (the protocol parses it again)."""
         request = b"GET / HTTP/1.1\r\n"
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 header = "-".join(part.capitalize() for part in key[5:].split("_"))
                 request += f"{header}: {value}\r\n".encode("latin-1")
-        self._ws.receive_data(request + b"\r\n")
-        for event in self._ws.events():
-            if isinstance(event, Request):
-                # no extensions: permessage-deflate is never negotiated
-                self._write_all(self._ws.send(AcceptConnection(extensions=[])), time.monotonic() + 10)
+        self._protocol.receive_data(request + b"\r\n")
+        parsed = [event for event in self._protocol.events_received() if isinstance(event, Request)]
+        if parsed:  # no extensions: permessage-deflate is never negotiated
+            self._protocol.send_response(self._protocol.accept(parsed[0]))
+        _write_all(self.sock, b"".join(self._protocol.data_to_send()), 10.0)
+        if self._protocol.state is not State.OPEN:
+            self._done.set()
+            raise WebSocketClosed("not a WebSocket handshake")
+
+    def _attach(self) -> None:
+        if self.close_reason is not None:
+            self._done.set()
+            return
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        """Tell the loop what to wait for on this socket (loop thread)."""
+        if self.close_reason is not None:
+            return
+        with self._lock:
+            write = bool(self._out)
+            self._watching_write = write
+            read = not self._reading_paused
+        self._loop.watch(self, self.sock, read, write)
+
+    def _start_dispatch(self, handler: Handler) -> None:
+        with self._lock:
+            waiting, self._inbox = list(self._inbox), deque()
+            self._inbox_bytes = 0
+            self._handler = handler
+            paused, self._reading_paused = self._reading_paused, False
+        for message in waiting:
+            self._handle(message)
+        if paused:
+            self._rewatch()
+
+    def _take_fragment(self, frame: Frame) -> None:
+        if frame.opcode is not Opcode.CONT:
+            self._fragments_text = frame.opcode is Opcode.TEXT
+        if not frame.fin:
+            self._fragments.append(bytes(frame.data))
+            return
+        data = b"".join([*self._fragments, frame.data]) if self._fragments else bytes(frame.data)
+        self._fragments = []
+        if not self._fragments_text:
+            self._deliver(data)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            with self._lock:
+                if self._protocol.state is State.OPEN:
+                    self._protocol.fail(CloseCode.INVALID_DATA, "a text message that is not UTF-8")
+                    self._eof_reason = "a text message that is not UTF-8"
+                    self._flush_locked()
+            return
+        self._deliver(text)
+
+    def _deliver(self, message: str | bytes) -> None:
+        if self.close_reason is not None:
+            return
+        if self._handler is not None:
+            self._handle(message)
+            return
+        with self._lock:
+            self._inbox.append(message)
+            self._inbox_bytes += len(message)
+            self._changed.notify_all()
+            full = len(self._inbox) >= self.limits.inbound_messages or self._inbox_bytes >= self.limits.inbound_cap()
+            if full and not self._reading_paused:
+                self._reading_paused = True
+                self._loop.call_soon(self._rewatch)
+
+    def _handle(self, message: str | bytes) -> None:
+        assert self._handler is not None
+        try:
+            self._handler(message)
+        except Exception as error:
+            log.exception("relay: the handler failed on a message")
+            self.abort(f"the host failed on a message: {error!r}")
+
+    def _protocol_failure(self) -> str:
+        """Why the protocol left the open state: the client's close frame, or what the host failed it for."""
+        received = self._protocol.close_rcvd
+        if received is not None:
+            return f"closed by the client ({received.code})"
+        sent = self._protocol.close_sent
+        if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+            return f"a message over {self.limits.max_message_bytes} bytes"
+        if self._protocol.parser_exc is not None:
+            return f"protocol error: {self._protocol.parser_exc}"
+        return "closed"
+
+    def _flush_locked(self) -> None:
+        """Move the protocol's output into the buffer, and write what the socket takes now."""
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                if not self._out:
+                    self._last_progress = time.monotonic()
+                self._out += chunk
+            else:  # the protocol's end of stream: shut the socket once everything before it is out
+                self._eof = True
+        if self._out:
+            try:
+                sent = self.sock.send(self._out, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                self._abort_locked(f"gone: {error}")
                 return
-        self._write_all(self._ws.send(RejectConnection(status_code=400)), time.monotonic() + 10)
-        raise WebSocketClosed("not a WebSocket handshake")
+            if sent:
+                del self._out[:sent]
+                self._last_progress = time.monotonic()
+        if self._out:
+            if not self._watching_write:
+                self._watching_write = True
+                self._loop.call_soon(self._rewatch)
+        elif self._eof:
+            if self.close_reason is None:
+                self.close_reason = self._eof_reason
+            self._shutdown_locked()
+        elif self._watching_write:
+            self._watching_write = False
+            self._loop.call_soon(self._rewatch)
 
     def _abort_locked(self, reason: str) -> None:
         if self.close_reason is None:
             self.close_reason = reason
-        self._outbox.clear()
-        self._outbox_bytes = 0
-        self._control.clear()
-        self._close_frame = None
-        self._leftover = b""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer blocked on the socket
-        except OSError:
-            pass
-        self._wake_all_locked()
-
-    def _queue_close_locked(self, code: int, reason: str) -> None:
-        if self._closing or self.close_reason is not None:
-            return
-        self._closing = True
-        self._close_frame = CloseConnection(code=code, reason=reason)
-        self._wake_all_locked()
-
-    def _read(self) -> None:
-        """Read the socket into messages until it closes; ping and time out on silence."""
-        limits = self.limits
-        partial: list[str | bytes] = []
-        partial_bytes = 0
-        last_ping = 0.0
-        try:
-            while self.close_reason is None:
-                now = time.monotonic()
-                silent = now - self._last_heard
-                if silent >= limits.idle_timeout_s:
-                    self.abort(f"nothing heard for {limits.idle_timeout_s:.0f} s")
-                    return
-                if silent >= limits.ping_every_s and now - last_ping >= limits.ping_every_s:
-                    last_ping = now
-                    with self._lock:
-                        if not self._closing:
-                            self._control.append(Ping())
-                            self._writer_wanted.notify()
-                if not _ready(self.sock, select.POLLIN, min(1.0, limits.ping_every_s)):
-                    continue
-                data = self.sock.recv(limits.read_bytes)
-                if not data:
-                    self.abort("the client closed the connection")
-                    return
-                self._last_heard = time.monotonic()
-                with self._lock:
-                    self._ws.receive_data(data)
-                    events = list(self._ws.events())
-                for event in events:
-                    if isinstance(event, Message):
-                        partial.append(event.data)
-                        partial_bytes += len(event.data)
-                        if partial_bytes > limits.max_message_bytes:
-                            with self._lock:
-                                self._queue_close_locked(CloseReason.MESSAGE_TOO_BIG, "message too big")
-                                self.close_reason = f"a message over {limits.max_message_bytes} bytes"
-                                self._wake_all_locked()
-                            return
-                        if event.message_finished:
-                            message = "".join(partial) if isinstance(event, TextMessage) else b"".join(partial)  # type: ignore[arg-type]
-                            partial, partial_bytes = [], 0
-                            if not self._deliver(message):
-                                return
-                    elif isinstance(event, Ping):
-                        with self._lock:
-                            if not self._closing:
-                                self._control.append(event.response())
-                                self._writer_wanted.notify()
-                    elif isinstance(event, CloseConnection):
-                        with self._lock:
-                            if not self._closing:
-                                self._closing = True
-                                self._close_frame = event.response()
-                            self.close_reason = f"closed by the client ({event.code})"
-                            self._wake_all_locked()
-                        return
-        except (OSError, ValueError, LocalProtocolError, RemoteProtocolError) as error:
-            self.abort(f"connection error: {error!r}")
-
-    def _deliver(self, message: str | bytes) -> bool:
-        """Hand a message to the handler, waiting while the backlog is full (the client is pushed back)."""
-        with self._lock:
-            while self._inbox and (
-                len(self._inbox) >= self.limits.inbound_messages
-                or self._inbox_bytes + len(message) > self.limits.inbound_cap()
-            ):
-                if self.close_reason is not None:
-                    return False
-                self._inbox_drained.wait(1.0)
-            if self.close_reason is not None:
-                return False
-            self._inbox.append(message)
-            self._inbox_bytes += len(message)
-            self._inbox_filled.notify()
-            return True
-
-    def _write(self) -> None:
-        """Write pings and pongs first, then queued messages, then the close frame; stop after it or on an abort."""
-        while True:
-            with self._lock:
-                while self._writing or not (self._has_output_locked() or self.close_reason is not None):
-                    self._writer_wanted.wait()
-                if self.close_reason is not None and not self._closing:  # aborted
-                    self._shutdown_locked()
-                    return
-                self._writing = True
-                if self._leftover:
-                    frame, self._leftover = self._leftover, b""
-                    event: Event | None = None
-                elif self._control:
-                    event = self._control.popleft()
-                elif self._outbox:
-                    data = self._outbox.popleft()
-                    self._outbox_bytes -= len(data)
-                    event = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
-                elif self._close_frame is not None:
-                    event, self._close_frame = self._close_frame, None
-                else:  # aborted, or closed with nothing left to say
-                    self._shutdown_locked()
-                    return
-                try:
-                    frame = self._ws.send(event) if event is not None else frame
-                except LocalProtocolError:
-                    self._abort_locked("the connection is already closing")
-                    return
-            try:
-                self._write_all(frame, None)
-            except OSError as error:
-                self.abort(f"slow consumer or gone: {error}")
-                return
-            with self._lock:
-                self._writing = False  # only this thread waits for that: it loops
-            if isinstance(event, CloseConnection):
-                with self._lock:
-                    if self.close_reason is None:
-                        self.close_reason = "closed by the host"
-                    self._shutdown_locked()
-                return
-
-    def finish(self, timeout_s: float) -> None:
-        """Close, and wait up to `timeout_s` for the queued messages and the close frame to be written; then
-        drop the connection and wait for both threads, so none touches the socket once the server reuses it."""
-        self.close()
-        self._writer.join(timeout_s)
-        self.abort("closed by the host")
-        self._writer.join()
-        self._reader.join()
+        self._out.clear()
+        self._eof = True
+        self._shutdown_locked()
 
     def _shutdown_locked(self) -> None:
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._wake_all_locked()
+        self._changed.notify_all()
+        self._loop.call_soon(self._detach)
 
-    def _has_output_locked(self) -> bool:
-        """Whether anything waits to be written: a frame's rest, a ping or pong, a message or the close frame."""
-        return bool(self._leftover or self._control or self._outbox or self._close_frame is not None)
-
-    def _wake_all_locked(self) -> None:
-        """The connection is closing or closed: every waiting thread must look."""
-        self._inbox_filled.notify_all()
-        self._inbox_drained.notify_all()
-        self._writer_wanted.notify_all()
-
-    def _write_all(self, data: bytes, deadline: float | None) -> None:
-        """Write everything, without ever blocking longer than `send_stall_s` without progress."""
-        view = memoryview(data)
-        while view:
-            stall = self.limits.send_stall_s if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                sent = self.sock.send(view, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                if not _ready(self.sock, select.POLLOUT, stall):
-                    raise TimeoutError(f"no progress writing for {stall:.0f} s") from None
-                continue
-            view = view[sent:]
+    def _detach(self) -> None:
+        self._loop.forget(self)
+        self._done.set()
 
 
-def _ready(sock: socket.socket, events: int, timeout_s: float) -> bool:
-    """Whether `sock` is ready for `events` (POLLIN/POLLOUT) within `timeout_s`; a closed socket is "ready"."""
-    poller = select.poll()
-    poller.register(sock, events)
-    return bool(poller.poll(max(0, int(timeout_s * 1000))))
+def _write_all(sock: socket.socket, data: bytes, timeout_s: float) -> None:
+    """Write everything, within `timeout_s` (the handshake's answer, before the loop owns the socket)."""
+    deadline = time.monotonic() + timeout_s
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+            if not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+                raise TimeoutError(f"the handshake's answer took over {timeout_s:.0f} s to write") from None
+            continue
+        view = view[sent:]
 
 
 class WebSocketResponse(Response):
