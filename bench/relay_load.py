@@ -14,20 +14,16 @@ connecting or matching. Nothing here is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-import websockets
-
 from gymcast import Experiment, Human
-from gymcast.contracts import RELAY_SCHEMA
 from gymcast.servers import redis_server
 from gymcast.testing import HostProcess, cpu_seconds, create_session, manifest_only_bundle, percentile
+from relay_players import Players
 
 
 def relay_bundle(folder: Path, fps: int) -> Path:
@@ -42,78 +38,17 @@ def relay_bundle(folder: Path, fps: int) -> Path:
     return manifest_only_bundle(folder, experiment)
 
 
-async def player(
-    url: str,
-    session: tuple[str, str],
-    fps: int,
-    seconds: float,
-    sent: dict,
-    latencies: list,
-    matched: asyncio.Event,
-    everyone_matched: asyncio.Event,
-    joining: asyncio.Semaphore,
-    drops: list[str],
-) -> None:
-    async with joining:  # connect in waves: a burst of 1000 connects overflows the server's listen backlog
-        ws = await websockets.connect(url.replace("http://", "ws://") + "/api/v1/relay", max_size=None, open_timeout=60)
-        await ws.send(
-            json.dumps(
-                {"type": "join", "schema": RELAY_SCHEMA, "session_id": session[0], "token": session[1], "game": "main"}
-            )
-        )
-    async with ws:
-        seat = None
-        try:
-            while seat is None:
-                message = json.loads(await ws.recv())
-                if message["type"] == "ping":
-                    await ws.send(json.dumps({"type": "pong", "t": message["t"]}))
-                elif message["type"] == "matched":
-                    seat = message["seat"]
-        finally:
-            matched.set()  # a failure must not leave the others waiting forever; gather() re-raises it
-        await everyone_matched.wait()
-
-        async def receive() -> None:
-            with contextlib.suppress(websockets.ConnectionClosed):  # the sender's loop reports it
-                async for text in ws:
-                    message = json.loads(text)
-                    if message["type"] == "action":
-                        latencies.append((time.perf_counter() - sent[(message["agent"], message["step"])]) * 1000)
-
-        reader = asyncio.create_task(receive())
-        period, start = 1 / fps, time.perf_counter()
-        try:
-            for step in range(1, int(seconds * fps) + 1):
-                await asyncio.sleep(max(0.0, start + step * period - time.perf_counter()))
-                sent[(seat, step)] = time.perf_counter()
-                await ws.send(json.dumps({"type": "action", "episode": 0, "step": step, "agent": seat, "action": 0}))
-            await asyncio.sleep(0.5)
-        except websockets.ConnectionClosed as closed:  # the host dropped this player: counted, not fatal
-            drops.append(closed.rcvd.reason if closed.rcvd else "no close frame")
-        finally:
-            reader.cancel()
-
-
-async def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int) -> dict:
+def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int, limit_s: float) -> dict:
     """Set up the groups, then play; returns the latencies and the load phase's measured wall and host CPU seconds."""
-    sessions = [create_session(url, "relay_load") for _ in range(2 * groups)]
-    sent: dict = {}
-    latencies: list[float] = []
-    flags = [asyncio.Event() for _ in sessions]
-    everyone = asyncio.Event()
-    joining = asyncio.Semaphore(50)
-    drops: list[str] = []
-    tasks = [
-        asyncio.create_task(player(url, session, fps, seconds, sent, latencies, flag, everyone, joining, drops))
-        for session, flag in zip(sessions, flags)
-    ]
-    await asyncio.gather(*(flag.wait() for flag in flags))
-    cpu_before, started = cpu_seconds(host_pid), time.perf_counter()
-    everyone.set()
-    await asyncio.gather(*tasks)
-    wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
-    return {"latencies": latencies, "wall": wall, "cpu": cpu, "drops": drops}
+    players = Players(url, [create_session(url, "relay_load") for _ in range(2 * groups)])
+    try:
+        players.match(limit_s)
+        cpu_before, started = cpu_seconds(host_pid), time.perf_counter()
+        players.play(fps, seconds)
+        wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
+        return {"latencies": players.latencies, "wall": wall, "cpu": cpu, "drops": players.dropped()}
+    finally:
+        players.close()
 
 
 def redis_cpu(url: str | None) -> float:
@@ -157,11 +92,7 @@ def main() -> None:
             with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=tuple(extra)) as host:
                 client_before, redis_before = time.process_time(), redis_cpu(redis_url)
                 try:
-                    result = asyncio.run(
-                        asyncio.wait_for(
-                            run_load(host.url, groups, args.fps, args.seconds, host.process.pid), args.limit_s
-                        )
-                    )
+                    result = run_load(host.url, groups, args.fps, args.seconds, host.process.pid, args.limit_s)
                 except TimeoutError:
                     print(
                         f"{server:>12} {groups:>7} {2 * groups:>8}  did not finish within {args.limit_s:.0f} s",

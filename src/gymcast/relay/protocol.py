@@ -11,6 +11,7 @@ connection, and `waiting` echoes it.
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -71,6 +72,11 @@ class Action(Message):
     @field_validator("action")
     @classmethod
     def small_json(cls, value: Any) -> Any:
+        kind = type(value)
+        if value is None or kind is bool or (kind is int and abs(value) < 2**63):
+            return value  # the usual action, on the relay's hot path: obviously small JSON
+        if kind is float and math.isfinite(value):
+            return value
         if len(json.dumps(value, allow_nan=False)) > MAX_ACTION_BYTES:
             raise ValueError(f"an action may take at most {MAX_ACTION_BYTES} bytes of JSON")
         return value
@@ -136,6 +142,8 @@ class ServerMessage(BaseModel):
     """Optional fields left out of the JSON (rather than sent as null) when they are None."""
 
     def to_json(self) -> str:
+        if not self.omitted_when_none:  # most messages (every forwarded action): pydantic-core directly
+            return self.__pydantic_serializer__.to_json(self, by_alias=True).decode()
         absent = {name for name in self.omitted_when_none if getattr(self, name) is None}
         return self.model_dump_json(by_alias=True, exclude=absent)
 

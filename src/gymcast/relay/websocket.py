@@ -78,6 +78,8 @@ class ServerWebSocket:
             raise RuntimeError("the relay's WebSocket needs werkzeug or gunicorn (no socket in the WSGI environ)")
         self.mode = "werkzeug" if "werkzeug.socket" in environ else "gunicorn"
         self.sock: socket.socket = sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes out at once, as a browser's do
         self.limits = limits
         self.close_reason: str | None = None
         self._loop = loop
@@ -190,13 +192,16 @@ class ServerWebSocket:
                 return
             self._protocol.receive_data(data)
             frames = self._protocol.events_received()
+            still_open = self._protocol.state is State.OPEN
+            if still_open:
+                self._flush_locked()  # pongs
         for frame in frames:  # the messages before a close frame are handled first
             if isinstance(frame, Frame) and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
                 self._take_fragment(frame)
-        with self._lock:
-            if self._protocol.state is not State.OPEN:
+        if not still_open:
+            with self._lock:
                 self._eof_reason = self._protocol_failure()
-            self._flush_locked()  # pongs, and the answer to a close frame (the socket is shut after it)
+                self._flush_locked()  # the answer to a close frame, or the failure's; the socket is shut after it
 
     def on_writable(self) -> None:
         with self._lock:
@@ -268,13 +273,13 @@ class ServerWebSocket:
         if not frame.fin:
             self._fragments.append(bytes(frame.data))
             return
-        data = b"".join([*self._fragments, frame.data]) if self._fragments else bytes(frame.data)
+        data = b"".join([*self._fragments, frame.data]) if self._fragments else frame.data
         self._fragments = []
         if not self._fragments_text:
-            self._deliver(data)
+            self._deliver(bytes(data))
             return
         try:
-            text = data.decode()
+            text = str(data, "utf-8")
         except UnicodeDecodeError:
             with self._lock:
                 if self._protocol.state is State.OPEN:
@@ -320,21 +325,22 @@ class ServerWebSocket:
         return "closed"
 
     def _flush_locked(self) -> None:
-        """Move the protocol's output into the buffer, and write what the socket takes now."""
+        """Write the protocol's output, keeping in the buffer what the socket does not take now."""
         for chunk in self._protocol.data_to_send():
-            if chunk:
-                if not self._out:
-                    self._last_progress = time.monotonic()
-                self._out += chunk
-            else:  # the protocol's end of stream: shut the socket once everything before it is out
+            if not chunk:  # the protocol's end of stream: shut the socket once everything before it is out
                 self._eof = True
-        if self._out:
-            try:
-                sent = self.sock.send(self._out, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                sent = 0
-            except OSError as error:
-                self._abort_locked(f"gone: {error}")
+            elif self._out:
+                self._out += chunk
+            else:  # the usual case: nothing waits, so the frame is written straight from its bytes
+                sent = self._write_now_locked(chunk)
+                if sent is None:
+                    return
+                if sent < len(chunk):
+                    self._out += chunk[sent:]
+                    self._last_progress = time.monotonic()
+        if self._out and self._watching_write:  # the loop found the socket writable: write what waits
+            sent = self._write_now_locked(self._out)
+            if sent is None:
                 return
             if sent:
                 del self._out[:sent]
@@ -350,6 +356,16 @@ class ServerWebSocket:
         elif self._watching_write:
             self._watching_write = False
             self._loop.call_soon(self._rewatch)
+
+    def _write_now_locked(self, data: bytes | bytearray) -> int | None:
+        """What the socket takes of `data` without waiting; None when the connection is gone (aborted)."""
+        try:
+            return self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            self._abort_locked(f"gone: {error}")
+            return None
 
     def _abort_locked(self, reason: str) -> None:
         if self.close_reason is None:

@@ -1,0 +1,181 @@
+"""Simulated relay players on bare sockets, all driven by one selector loop (the load client of
+`relay_load.py`). Each speaks websockets' sans-I/O client protocol: about a tenth of the CPU a player of
+the asyncio client cost, so one process can drive 1000 players on the machine that hosts the relay."""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
+
+from gymcast.contracts import RELAY_SCHEMA
+
+ACTION = '{{"type":"action","episode":0,"step":{step},"agent":"{agent}","action":0}}'
+CONNECTING_AT_ONCE = 50
+"""Handshakes in flight at once: a burst of 1000 connects overflows the host's listen backlog."""
+
+
+@dataclass(eq=False)
+class Player:
+    """One player: its socket, its protocol, and what it sent and heard."""
+
+    session: tuple[str, str]
+    sock: socket.socket
+    protocol: ClientProtocol
+    open: bool = False
+    seat: str | None = None
+    group: str | None = None
+    partner: Player | None = None
+    closed: str | None = None
+    sent_at: dict[int, float] = field(default_factory=dict)
+
+    def write(self, data: bytes) -> None:
+        """Write everything, or count the player as dropped (a host that stopped reading for 10 s)."""
+        try:
+            self.sock.sendall(data)
+        except OSError as error:
+            self.closed = self.closed or f"write failed: {error!r}"
+
+    def send_text(self, text: str) -> None:
+        self.protocol.send_text(text.encode())
+        self.flush()
+
+    def flush(self) -> None:
+        for chunk in self.protocol.data_to_send():
+            if chunk and self.closed is None:
+                self.write(chunk)
+
+    def receive(self) -> list[dict]:
+        """The messages read by one recv (the protocol answers WebSocket pings itself)."""
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return []
+        except OSError as error:
+            data, self.closed = b"", self.closed or f"read failed: {error!r}"
+        if not data:
+            self.closed = self.closed or "no close frame"
+            return []
+        self.protocol.receive_data(data)
+        messages = []
+        for event in self.protocol.events_received():
+            if isinstance(event, Response):
+                self.open = True
+                self.send_text(
+                    json.dumps(
+                        {
+                            "type": "join",
+                            "schema": RELAY_SCHEMA,
+                            "session_id": self.session[0],
+                            "token": self.session[1],
+                            "game": "main",
+                        }
+                    )
+                )
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                messages.append(json.loads(event.data))
+            elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                rcvd = self.protocol.close_rcvd
+                self.closed = self.closed or (rcvd.reason or str(rcvd.code) if rcvd else "closed")
+        self.flush()
+        return messages
+
+
+class Players:
+    """Connects the players, waits until every one is matched, then plays and measures."""
+
+    def __init__(self, url: str, sessions: list[tuple[str, str]]) -> None:
+        self.url = urlsplit(url)
+        self.sessions = list(sessions)
+        self.players: list[Player] = []
+        self.selector = selectors.DefaultSelector()
+        self.latencies: list[float] = []
+        self.groups: dict[str, list[Player]] = {}
+
+    def _connect(self, session: tuple[str, str]) -> Player:
+        sock = socket.create_connection((self.url.hostname, self.url.port), timeout=60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as browsers do
+        sock.settimeout(10)  # writes give up after 10 s without progress; reads happen only when readable
+        protocol = ClientProtocol(parse_uri(f"ws://{self.url.netloc}/api/v1/relay"), max_size=None)
+        player = Player(session, sock, protocol)
+        protocol.send_request(protocol.connect())
+        player.flush()
+        self.selector.register(sock, selectors.EVENT_READ, player)
+        self.players.append(player)
+        return player
+
+    def match(self, limit_s: float) -> None:
+        """Connect every session and wait until each is matched (or gone)."""
+        deadline = time.monotonic() + limit_s
+        pending = list(self.sessions)
+        while time.monotonic() < deadline:
+            handshaking = sum(1 for p in self.players if not p.open and p.closed is None)
+            while pending and handshaking < CONNECTING_AT_ONCE:
+                self._connect(pending.pop())
+                handshaking += 1
+            if not pending and all(p.seat is not None or p.closed is not None for p in self.players):
+                break
+            for player, messages in self._read(0.05):
+                for message in messages:
+                    if message["type"] == "ping":
+                        player.send_text(json.dumps({"type": "pong", "t": message["t"]}))
+                    elif message["type"] == "matched":
+                        player.seat, player.group = message["seat"], message["group_id"]
+                        self.groups.setdefault(player.group, []).append(player)
+        else:
+            raise TimeoutError(f"players not matched within {limit_s:.0f} s")
+        for members in self.groups.values():
+            if len(members) == 2:
+                members[0].partner, members[1].partner = members[1], members[0]
+
+    def play(self, fps: int, seconds: float) -> None:
+        """Every player sends one action per step, its steps spread over the frame period as independent
+        browsers' are (not all at the same instant); latency is from a send to its partner's receipt."""
+        playing = [player for player in self.players if player.seat is not None and player.closed is None]
+        if not playing:
+            return
+        slot = 1 / fps / len(playing)  # player i sends step k at start + ((k - 1) * players + i) * slot
+        sends = int(seconds * fps) * len(playing)
+        start = time.perf_counter()
+        end, sent = start + sends * slot + 0.5, 0
+        while (now := time.perf_counter()) < end:
+            while sent < sends and start + sent * slot <= now:
+                player, step = playing[sent % len(playing)], sent // len(playing) + 1
+                sent += 1
+                if player.closed is None:
+                    player.sent_at[step] = time.perf_counter()
+                    player.send_text(ACTION.format(step=step, agent=player.seat))
+            wait = (start + sent * slot if sent < sends else end) - time.perf_counter()
+            for player, messages in self._read(max(0.0, wait)):
+                received = time.perf_counter()
+                for message in messages:
+                    if message["type"] == "action" and player.partner is not None:
+                        sent_at = player.partner.sent_at.pop(message["step"], None)
+                        if sent_at is not None:
+                            self.latencies.append((received - sent_at) * 1000)
+
+    def _read(self, timeout: float) -> list[tuple[Player, list[dict]]]:
+        read = []
+        for key, _ in self.selector.select(timeout):
+            player: Player = key.data
+            messages = player.receive()
+            if player.closed is not None:
+                self.selector.unregister(player.sock)
+            read.append((player, messages))
+        return read
+
+    def dropped(self) -> list[str]:
+        return [player.closed for player in self.players if player.closed is not None]
+
+    def close(self) -> None:
+        for player in self.players:
+            player.sock.close()
+        self.selector.close()
