@@ -1,7 +1,8 @@
 """`gymcast serve` on gunicorn: N worker processes with a thread per connection (gthread workers).
 
-Why gthread: the relay's websocket (relay/websocket.py) is blocking code on the request's raw socket
-(`gunicorn.socket`) with its own reader and writer threads and poll(); gevent would have to monkey-patch
+Why gthread: the relay's websockets are read and written by one epoll loop thread per process
+(relay/socket_loop.py) on the requests' raw sockets (`gunicorn.socket`), while each request's own thread
+does the handshake and the join, then waits for its connection to close; gevent would have to monkey-patch
 all of it. gthread keeps HTTP/1.1 keep-alive (werkzeug's development server closes every connection), runs
 each worker's app in its own process (its own storage connections), restarts workers that die, and shuts
 down gracefully: on SIGTERM it stops accepting, tells relay clients to reconnect elsewhere (close 1012),
