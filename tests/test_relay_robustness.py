@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
+from wsproto.events import Ping
 
 from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
@@ -82,6 +83,25 @@ def test_a_client_that_floods_and_never_reads_stalls_no_one_elses_timers(host):
         stop.set()
     flooder.close()
     wait_until(lambda: not service.relay.state.room("main").waiters, timeout_s=5)  # the flood's backlog is bounded
+
+
+def test_a_client_that_floods_pings_and_never_reads_is_dropped_before_its_pongs_pile_up(host):
+    """Each WebSocket ping makes the host queue a pong. A client that never reads must be dropped once what
+    waits for it fills its send buffer's cap (24 MiB, about a second of flooding here), not only after 10 s of
+    writes without progress, by which time a fast flooder would have piled up a gigabyte on the host. (The
+    relay's own messages to the flooder usually hit the cap first; the pongs alone are capped too.)"""
+    url, _ = host()
+    flooder, partner = raw_pair(url)
+    stop = threading.Event()
+    thread = flood(flooder, flooder.conn.send(Ping(payload=b"p" * 125)), stop)
+    try:
+        thread.join(8)
+        assert not thread.is_alive(), "the host kept queueing pongs for a client that never reads"
+    finally:
+        stop.set()
+    flooder.close()
+    seat = partner.expect("seat", timeout_s=10)
+    assert (seat["agent"], seat["controller"]) == ("left", "fallback")
 
 
 def test_error_replies_are_rate_limited(host):

@@ -151,7 +151,7 @@ class ServerWebSocket:
             if self.close_reason is not None or self._eof or self._protocol.state is not State.OPEN:
                 return False
             if len(self._out) + len(data) > self.limits.outbound_cap():
-                self._abort_locked("slow consumer: the send queue is full")
+                self._abort_locked("slow consumer: the send buffer is full")
                 return False
             if isinstance(data, str):
                 self._protocol.send_text(data.encode())
@@ -338,6 +338,11 @@ class ServerWebSocket:
                 if sent < len(chunk):
                     self._out += chunk[sent:]
                     self._last_progress = time.monotonic()
+        if (
+            len(self._out) > self.limits.outbound_cap()
+        ):  # pongs to a flood of pings, say, from a client that never reads
+            self._abort_locked("slow consumer: the send buffer is full")
+            return
         if self._out and self._watching_write:  # the loop found the socket writable: write what waits
             sent = self._write_now_locked(self._out)
             if sent is None:
