@@ -83,7 +83,7 @@ class ServerWebSocket:
         self.limits = limits
         self.close_reason: str | None = None
         self._loop = loop
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when the loop has stopped and runs a scheduled call at once
         self._changed = threading.Condition(self._lock)  # a message arrived, or the connection closed
         self._done = threading.Event()  # the loop has let go of the socket
         self._protocol = ServerProtocol(extensions=None, max_size=limits.max_message_bytes)
