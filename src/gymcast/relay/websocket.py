@@ -35,6 +35,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from gymcast.relay.socket_loop import SocketLoop
+
 log = logging.getLogger("gymcast.relay")
 
 
@@ -72,7 +74,7 @@ Handler = Callable[[str | bytes], None]
 class ServerWebSocket:
     """One accepted WebSocket on a WSGI request's socket (werkzeug's or gunicorn's)."""
 
-    def __init__(self, environ: dict[str, Any], limits: Limits, loop: Any) -> None:
+    def __init__(self, environ: dict[str, Any], limits: Limits, loop: SocketLoop) -> None:
         sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
         if sock is None:
             raise RuntimeError("the relay's WebSocket needs werkzeug or gunicorn (no socket in the WSGI environ)")
