@@ -67,7 +67,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--servers", nargs="+", default=["gunicorn", "development"], help="measured side by side")
-    parser.add_argument("--limit-s", type=float, default=240, help="a run that takes longer is reported as unfinished")
+    parser.add_argument(
+        "--limit-s", type=float, default=240, help="players not all matched by then: the run is reported as unfinished"
+    )
     args = parser.parse_args()
     print(
         f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
@@ -95,7 +97,7 @@ def main() -> None:
                     result = run_load(host.url, groups, args.fps, args.seconds, host.process.pid, args.limit_s)
                 except TimeoutError:
                     print(
-                        f"{server:>12} {groups:>7} {2 * groups:>8}  did not finish within {args.limit_s:.0f} s",
+                        f"{server:>12} {groups:>7} {2 * groups:>8}  not all matched within {args.limit_s:.0f} s",
                         flush=True,
                     )
                     continue

@@ -101,7 +101,7 @@ class ServerWebSocket:
         self._reading_paused = False
         self._last_heard = self._last_progress = self._last_ping = time.monotonic()
         self._handshake(environ)
-        loop.call_soon(self._attach)
+        loop.call_soon(self._rewatch)
 
     # -- the request thread's side -----------------------------------------------------------------
 
@@ -152,15 +152,12 @@ class ServerWebSocket:
         with self._lock:
             if self.close_reason is not None or self._eof or self._protocol.state is not State.OPEN:
                 return False
-            if len(self._out) + len(data) > self.limits.outbound_cap():
-                self._abort_locked("slow consumer: the send buffer is full")
-                return False
             if isinstance(data, str):
                 self._protocol.send_text(data.encode())
             else:
                 self._protocol.send_binary(data)
-            self._flush_locked()
-            return True
+            self._flush_locked()  # a buffer over its cap drops the connection
+            return self.close_reason is None
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close after the messages already sent are written (or at once, if the writes are stuck)."""
@@ -241,12 +238,6 @@ class ServerWebSocket:
         if self._protocol.state is not State.OPEN:
             self._done.set()
             raise WebSocketClosed("not a WebSocket handshake")
-
-    def _attach(self) -> None:
-        if self.close_reason is not None:
-            self._done.set()
-            return
-        self._rewatch()
 
     def _rewatch(self) -> None:
         """Tell the loop what to wait for on this socket (loop thread)."""
@@ -342,7 +333,7 @@ class ServerWebSocket:
                     self._last_progress = time.monotonic()
         if (
             len(self._out) > self.limits.outbound_cap()
-        ):  # pongs to a flood of pings, say, from a client that never reads
+        ):  # messages, or pongs to a flood of pings, for a client that never reads
             self._abort_locked("slow consumer: the send buffer is full")
             return
         if self._out and self._watching_write:  # the loop found the socket writable: write what waits
