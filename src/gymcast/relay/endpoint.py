@@ -14,6 +14,7 @@ import hashlib
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import redis
@@ -199,7 +200,7 @@ def _serve(ws: ServerWebSocket, service: RelayService) -> None:
     peer = service.attach(local, join.session_id)
     try:
         service.perform(service.relay.join(peer, join))
-        ws.dispatch(lambda text: _handle(text, service, local, peer, join))
+        ws.dispatch(partial(_handle, service=service, local=local, peer=peer, join=join))
         ws.wait_closed()
     finally:
         try:

@@ -83,6 +83,7 @@ class ServerWebSocket:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes out at once, as a browser's do
         self.limits = limits
+        self._outbound_cap = limits.outbound_cap()
         self.close_reason: str | None = None
         self._loop = loop
         self._lock = threading.RLock()  # re-entered when the loop has stopped and runs a scheduled call at once
@@ -186,16 +187,21 @@ class ServerWebSocket:
             self.abort("the client closed the connection")
             return
         self._last_heard = time.monotonic()
+        protocol = self._protocol
         with self._lock:
             if self.close_reason is not None:
                 return
-            self._protocol.receive_data(data)
-            frames = self._protocol.events_received()
-            still_open = self._protocol.state is State.OPEN
+            protocol.receive_data(data)
+            frames = protocol.events_received()
+            still_open = protocol.state is State.OPEN
             if still_open:
                 self._flush_locked()  # pongs
         for frame in frames:  # the messages before a close frame are handled first
-            if isinstance(frame, Frame) and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if not isinstance(frame, Frame):
+                continue
+            if frame.opcode is Opcode.TEXT and frame.fin and not self._fragments:  # the usual message: one frame
+                self._take_text(frame.data)
+            elif frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
                 self._take_fragment(frame)
         if not still_open:
             with self._lock:
@@ -256,7 +262,7 @@ class ServerWebSocket:
             self._handler = handler
             paused, self._reading_paused = self._reading_paused, False
         for message in waiting:
-            self._handle(message)
+            self._deliver(message)
         if paused:
             self._rewatch()
 
@@ -268,9 +274,13 @@ class ServerWebSocket:
             return
         data = b"".join([*self._fragments, frame.data]) if self._fragments else frame.data
         self._fragments = []
-        if not self._fragments_text:
+        if self._fragments_text:
+            self._take_text(data)
+        else:
             self._deliver(bytes(data))
-            return
+
+    def _take_text(self, data: bytes | bytearray | memoryview) -> None:
+        """A whole text message: delivered as a str, or the connection is failed (1007) when it is not UTF-8."""
         try:
             text = str(data, "utf-8")
         except UnicodeDecodeError:
@@ -285,8 +295,13 @@ class ServerWebSocket:
     def _deliver(self, message: str | bytes) -> None:
         if self.close_reason is not None:
             return
-        if self._handler is not None:
-            self._handle(message)
+        handler = self._handler
+        if handler is not None:
+            try:
+                handler(message)
+            except Exception as error:
+                log.exception("relay: the handler failed on a message")
+                self.abort(f"the host failed on a message: {error!r}")
             return
         with self._lock:
             self._inbox.append(message)
@@ -296,14 +311,6 @@ class ServerWebSocket:
             if full and not self._reading_paused:
                 self._reading_paused = True
                 self._loop.call_soon(self._rewatch)
-
-    def _handle(self, message: str | bytes) -> None:
-        assert self._handler is not None
-        try:
-            self._handler(message)
-        except Exception as error:
-            log.exception("relay: the handler failed on a message")
-            self.abort(f"the host failed on a message: {error!r}")
 
     def _protocol_failure(self) -> str:
         """Why the protocol left the open state: the client's close frame, or what the host failed it for."""
@@ -319,35 +326,36 @@ class ServerWebSocket:
 
     def _flush_locked(self) -> None:
         """Write the protocol's output, keeping in the buffer what the socket does not take now."""
+        out = self._out
         for chunk in self._protocol.data_to_send():
             if not chunk:  # the protocol's end of stream: shut the socket once everything before it is out
                 self._eof = True
-            elif self._out:
-                self._out += chunk
+            elif out:
+                out += chunk
             else:  # the usual case: nothing waits, so the frame is written straight from its bytes
                 sent = self._write_now_locked(chunk)
                 if sent is None:
                     return
                 if sent < len(chunk):
-                    self._out += chunk[sent:]
+                    out += chunk[sent:]
                     self._last_progress = time.monotonic()
-        if (
-            len(self._out) > self.limits.outbound_cap()
-        ):  # messages, or pongs to a flood of pings, for a client that never reads
-            self._abort_locked("slow consumer: the send buffer is full")
-            return
-        if self._out and self._watching_write:  # the loop found the socket writable: write what waits
-            sent = self._write_now_locked(self._out)
-            if sent is None:
+        if out:
+            if len(out) > self._outbound_cap:  # messages, or pongs to a flood of pings, for a client that never reads
+                self._abort_locked("slow consumer: the send buffer is full")
                 return
-            if sent:
-                del self._out[:sent]
-                self._last_progress = time.monotonic()
-        if self._out:
-            if not self._watching_write:
-                self._watching_write = True
-                self._loop.call_soon(self._rewatch)
-        elif self._eof:
+            if self._watching_write:  # the loop found the socket writable: write what waits
+                sent = self._write_now_locked(out)
+                if sent is None:
+                    return
+                if sent:
+                    del out[:sent]
+                    self._last_progress = time.monotonic()
+            if out:
+                if not self._watching_write:
+                    self._watching_write = True
+                    self._loop.call_soon(self._rewatch)
+                return
+        if self._eof:
             if self.close_reason is None:
                 self.close_reason = self._eof_reason
             self._shutdown_locked()
