@@ -6,9 +6,9 @@ Run: .venv/bin/python bench/relay_load.py [--groups 10 100 500] [--seconds 10] [
 (`--redis`); the players connect to the one port, so gunicorn spreads them over the workers and most
 groups play across processes. Prints, per N: relay latency (sender to partner, p50/p99, ms), messages
 relayed per second, and the host's CPU (seconds per participant-minute, and % of one core; with Redis,
-redis-server's CPU is included). Rates and CPU cover only the measured
+redis-server's CPU is included) and the load client's (% of one core). Rates and CPU cover only the measured
 load phase (from the moment every player is matched until every player is done), not session creation,
-connecting or matching. Nothing here is asserted.
+connecting, matching or framing the players' actions. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -39,14 +39,22 @@ def relay_bundle(folder: Path, fps: int) -> Path:
 
 
 def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int, limit_s: float) -> dict:
-    """Set up the groups, then play; returns the latencies and the load phase's measured wall and host CPU seconds."""
+    """Set up the groups, then play; returns the latencies and the load phase's wall, host CPU and client CPU seconds."""
     players = Players(url, [create_session(url, "relay_load") for _ in range(2 * groups)])
     try:
         players.match(limit_s)
-        cpu_before, started = cpu_seconds(host_pid), time.perf_counter()
-        players.play(fps, seconds)
+        players.prepare(fps, seconds)
+        cpu_before, client_before, started = cpu_seconds(host_pid), time.process_time(), time.perf_counter()
+        players.play(fps)
         wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
-        return {"latencies": players.latencies, "wall": wall, "cpu": cpu, "drops": players.dropped()}
+        client_cpu = time.process_time() - client_before
+        return {
+            "latencies": players.latencies,
+            "wall": wall,
+            "cpu": cpu,
+            "client_cpu": client_cpu,
+            "drops": players.dropped(),
+        }
     finally:
         players.close()
 
@@ -73,11 +81,11 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
-        f"`gymcast serve`; {os.cpu_count()} CPU cores; client CPU is this process's"
+        f"`gymcast serve`; {os.cpu_count()} CPU cores; client CPU is this process's, in the load phase"
     )
     print(
         f"{'server':>12} {'groups':>7} {'players':>8} {'relayed/s':>10} {'relayed %':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU s':>13} {'dropped':>8}"
+        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU %':>13} {'dropped':>8}"
     )
     for server, groups in [(server, groups) for server in args.servers for groups in args.groups]:
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -92,7 +100,7 @@ def main() -> None:
             else:
                 extra += ["--server", kind]
             with HostProcess(bundle, Path(tmp) / "logs.sqlite", extra_args=tuple(extra)) as host:
-                client_before, redis_before = time.process_time(), redis_cpu(redis_url)
+                redis_before = redis_cpu(redis_url)
                 try:
                     result = run_load(host.url, groups, args.fps, args.seconds, host.process.pid, args.limit_s)
                 except TimeoutError:
@@ -101,7 +109,6 @@ def main() -> None:
                         flush=True,
                     )
                     continue
-                client_cpu = time.process_time() - client_before
                 result["cpu"] += redis_cpu(redis_url) - redis_before
         latencies, cpu, wall = result["latencies"], result["cpu"], result["wall"]
         players = 2 * groups
@@ -111,7 +118,8 @@ def main() -> None:
             f"{server:>12} {groups:>7} {players:>8} {len(latencies) / wall:>10.0f} "
             f"{100 * len(latencies) / expected:>10.1f} {percentile(latencies, 0.5):>8.2f} "
             f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f} "
-            f"{client_cpu:>13.1f} {len(result['drops']):>8}" + (f"  ({result['drops'][0]})" if result["drops"] else ""),
+            f"{100 * result['client_cpu'] / wall:>13.1f} {len(result['drops']):>8}"
+            + (f"  ({result['drops'][0]})" if result["drops"] else ""),
             flush=True,
         )
 

@@ -1,6 +1,8 @@
 """Simulated relay players on bare sockets, all driven by one selector loop (the load client of
 `relay_load.py`). Each speaks websockets' sans-I/O client protocol, with no task or coroutine per player: about
-two thirds of the CPU per player of the asyncio client before it, on the machine that also hosts the relay."""
+two thirds of the CPU per player of the asyncio client before it, on the machine that also hosts the relay.
+Every action a player will send is framed and masked before play starts (`Players.prepare`), as each browser
+does on its own machine: during play the client only writes frames and reads its partners'."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class Player:
     partner: Player | None = None
     closed: str | None = None
     sent_at: dict[int, float] = field(default_factory=dict)
+    actions: list[bytes] = field(default_factory=list)  # the frame of each step's action, built before play
 
     def write(self, data: bytes) -> None:
         """Write everything, or count the player as dropped (a host that stopped reading for 10 s)."""
@@ -136,14 +139,26 @@ class Players:
             if len(members) == 2:
                 members[0].partner, members[1].partner = members[1], members[0]
 
-    def play(self, fps: int, seconds: float) -> None:
-        """Every player sends one action per step, its steps spread over the frame period as independent
-        browsers' are (not all at the same instant); latency is from a send to its partner's receipt."""
-        playing = [player for player in self.players if player.seat is not None and player.closed is None]
+    def prepare(self, fps: int, seconds: float) -> None:
+        """Frame and mask every action a matched player will send, before play: a browser does this on its
+        own machine, so the client spends its share of the cores on sending and reading only."""
+        for player in self._playing():
+            player.actions = [
+                Frame(Opcode.TEXT, ACTION.format(step=step, agent=player.seat).encode()).serialize(
+                    mask=True, extensions=[]
+                )
+                for step in range(1, int(seconds * fps) + 1)
+            ]
+
+    def play(self, fps: int) -> None:
+        """Every prepared player sends one action per step, its steps spread over the frame period as
+        independent browsers' are (not all at the same instant); latency is from a send to its partner's receipt."""
+        playing = self._playing()
         if not playing:
             return
+        steps = min(len(player.actions) for player in playing)
         slot = 1 / fps / len(playing)  # player i sends step k at start + ((k - 1) * players + i) * slot
-        sends = int(seconds * fps) * len(playing)
+        sends = steps * len(playing)
         start = time.perf_counter()
         end, sent = start + sends * slot + 0.5, 0
         while (now := time.perf_counter()) < end:
@@ -152,7 +167,7 @@ class Players:
                 sent += 1
                 if player.closed is None:
                     player.sent_at[step] = time.perf_counter()
-                    player.send_text(ACTION.format(step=step, agent=player.seat))
+                    player.write(player.actions[step - 1])
             wait = (start + sent * slot if sent < sends else end) - time.perf_counter()
             for player, messages in self._read(max(0.0, wait)):
                 received = time.perf_counter()
@@ -161,6 +176,9 @@ class Players:
                         sent_at = player.partner.sent_at.pop(message["step"], None)
                         if sent_at is not None:
                             self.latencies.append((received - sent_at) * 1000)
+
+    def _playing(self) -> list[Player]:
+        return [player for player in self.players if player.seat is not None and player.closed is None]
 
     def _read(self, timeout: float) -> list[tuple[Player, list[dict]]]:
         read = []
