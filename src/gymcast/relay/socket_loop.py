@@ -20,11 +20,6 @@ from typing import Protocol
 
 SWEEP_EVERY_S = 0.5
 """How often the loop checks every connection's clocks (pings, idle and stalled connections)."""
-GATHER_S = 0.001
-FEW_READY = 16
-"""After a wake-up that found fewer than `FEW_READY` sockets ready, the loop lets sockets gather for `GATHER_S`
-before it polls again. Each wake-up costs about as much as relaying an action, so at a few hundred groups
-this saves about a fifth of the relay's CPU, for at most a millisecond more latency (bench/RESULTS.md)."""
 
 log = logging.getLogger("gymcast.relay")
 
@@ -112,8 +107,7 @@ class SocketLoop:
     def _run(self) -> None:
         next_sweep = time.monotonic() + SWEEP_EVERY_S
         while not self._stopped:
-            ready = self._selector.select(max(0.0, next_sweep - time.monotonic()))
-            for key, mask in ready:
+            for key, mask in self._selector.select(max(0.0, next_sweep - time.monotonic())):
                 connection = key.data
                 if connection is None:
                     self._drain_wake_ups()
@@ -137,8 +131,6 @@ class SocketLoop:
                 next_sweep = now + SWEEP_EVERY_S
                 for connection in list(self._watched):
                     connection.on_sweep(now)
-            if len(ready) < FEW_READY:
-                time.sleep(GATHER_S)
 
     def _drain_wake_ups(self) -> None:
         try:
