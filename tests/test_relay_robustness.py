@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 
@@ -14,6 +15,7 @@ from websockets.sync.client import connect
 from werkzeug.serving import make_server
 from wsproto.events import Ping
 
+from gymcast.relay.socket_loop import SocketLoop
 from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
 from raw_websocket import RawWebSocket
@@ -207,3 +209,25 @@ def test_ended_groups_are_freed(host):
     wait_until(lambda: not service.relay.state.groups())
     back = RelayClient(url, (first.session_id, first.token))
     assert back.expect("end")["reason"] == "group_ended"
+
+
+def test_a_stopped_socket_loop_closes_its_descriptors():
+    """Tests start many hosts in one process: each stopped relay loop gives back its epoll and wake-up sockets."""
+    before = len(os.listdir("/proc/self/fd"))
+    loops = [SocketLoop() for _ in range(20)]
+    assert len(os.listdir("/proc/self/fd")) >= before + 20 * 3
+    for loop in loops:
+        loop.stop()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_connection_after_the_relay_stopped_is_closed_at_once(host):
+    """A browser that connects while the host's relay is stopping is dropped at once, not left waiting for its join timeout."""
+    url, service = host()
+    service.stop()
+    session = create_session(url)
+    started = time.monotonic()
+    with pytest.raises((ConnectionClosed, AssertionError)) as closed:  # the join's send, or the wait for an answer
+        RelayClient(url, session).expect("waiting", timeout_s=5)
+    assert isinstance(closed.value, ConnectionClosed) or "the connection closed" in str(closed.value)
+    assert time.monotonic() - started < 3

@@ -72,7 +72,9 @@ class SocketLoop:
     def watch(self, connection: LoopConnection, sock: socket.socket, read: bool, write: bool) -> None:
         """Call `connection` back when `sock` is readable (with `read`) or writable (with `write`). Loop thread only."""
         events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
-        if not events:
+        if self._stopped:  # a connection that arrived as the loop stopped: nothing will serve it
+            connection.abort("this host process stopped its relay")
+        elif not events:
             self.forget(connection)
         elif connection in self._watched:
             self._selector.modify(sock, events, connection)
@@ -90,7 +92,8 @@ class SocketLoop:
                 pass
 
     def stop(self) -> None:
-        """Stop the thread and drop every connection still watched (tests that start many hosts in one process)."""
+        """Stop the thread, drop every connection still watched, and close the selector and the wake-up sockets
+        (tests that start many hosts in one process)."""
         with self._calls_lock:
             self._stopped = True
         try:
@@ -103,6 +106,10 @@ class SocketLoop:
             connection.abort("this host process stopped its relay")
         while self._calls:
             self._calls.popleft()()
+        if not self._thread.is_alive():  # a loop thread stuck past the join keeps its selector
+            self._selector.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
 
     def _run(self) -> None:
         next_sweep = time.monotonic() + SWEEP_EVERY_S
