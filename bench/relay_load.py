@@ -59,6 +59,16 @@ def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int, lim
         players.close()
 
 
+def python_speed_ms() -> float:
+    """CPU milliseconds for a fixed pure-Python workload: this machine's speed drifts by a third over hours, so
+    runs at different times compare only when these agree (compare old and new code within one run)."""
+    started = time.process_time()
+    table: dict[int, int] = {}
+    for i in range(500_000):
+        table[i & 1023] = table.get(i & 1023, 0) + i
+    return (time.process_time() - started) * 1000
+
+
 def redis_cpu(url: str | None) -> float:
     """CPU seconds redis-server has used so far (0 without Redis)."""
     if url is None:
@@ -81,7 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"relay load: two players per group, {args.fps} actions/s each, {args.seconds:.0f} s, loopback, "
-        f"`gymcast serve`; {os.cpu_count()} CPU cores; client CPU is this process's, in the load phase"
+        f"`gymcast serve`; {os.cpu_count()} CPU cores; client CPU is this process's, in the load phase; "
+        f"machine speed: a fixed Python workload took {python_speed_ms():.0f} ms"
     )
     print(
         f"{'server':>12} {'groups':>7} {'players':>8} {'relayed/s':>10} {'relayed %':>10} {'p50 ms':>8} {'p99 ms':>8} "
@@ -122,6 +133,7 @@ def main() -> None:
             + (f"  ({result['drops'][0]})" if result["drops"] else ""),
             flush=True,
         )
+    print(f"machine speed at the end: the fixed Python workload took {python_speed_ms():.0f} ms")
 
 
 if __name__ == "__main__":
