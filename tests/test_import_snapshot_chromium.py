@@ -39,10 +39,8 @@ def rng_bundle(tmp_path_factory) -> Path:
     return out
 
 
-def _visit(context, url: str, participant: str, *, before_start=None, warnings: list[str] | None = None) -> dict:
+def _visit(context, url: str, participant: str, *, before_start=None) -> dict:
     page = context.new_page()
-    if warnings is not None:  # the page's and its workers' console warnings
-        page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
     page.goto(f"{url}/?PROLIFIC_PID={participant}")
     wait_for(page, "s.phase === 'ready'", 120)
     if before_start:
@@ -71,12 +69,10 @@ def test_a_return_visit_restores_python_after_the_imports_and_plays_the_same_gam
     context = browser.new_context(service_workers="block")
     with HostProcess(rng_bundle, tmp_path / "logs.sqlite") as host:
         first = _visit(context, host.url, "first", before_start=_snapshot_stored)
-        warnings: list[str] = []
-        second = _visit(context, host.url, "second", warnings=warnings)
+        second = _visit(context, host.url, "second")
     context.close()
     assert first["python_boot"]["path"] == "fresh"
     assert second["python_boot"] == {"path": "restored", "why": None}
-    assert not [text for text in warnings if text.startswith("gymcast:")]  # Python came from its early compilation
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
     made = [event.data for event in events_of(store, first["session_id"], "python_snapshot")]
     assert made and made[-1]["outcome"] == "made" and made[-1]["bytes"] > 10_000_000

@@ -31,13 +31,10 @@ function prefix(/** @type {string} */ indexURL, /** @type {string} */ buildId) {
 }
 
 /**
- * Load Pyodide with `libraries` (already compiled) loaded in a preRun hook, in their order; with `python`, from
- * that compilation of pyodide.asm.wasm (started early, so that it overlaps reading the snapshot), else from
- * Pyodide's own, which starts only once the snapshot's memory is read.
+ * Load Pyodide with `libraries` (already compiled) loaded in a preRun hook, in their order.
  * @param {string} indexURL @param {(Library & {module: WebAssembly.Module})[]} libraries @param {object} options loadPyodide's
- * @param {Promise<WebAssembly.Module> | null} [python]
  */
-export async function loadPyodideWith(indexURL, libraries, options, python = null) {
+export async function loadPyodideWith(indexURL, libraries, options) {
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   const scope = /** @type {any} */ (globalThis);
   if (typeof scope._createPyodideModule !== "function") await import(indexURL + "pyodide.asm.js"); // loadPyodide uses the global
@@ -45,7 +42,6 @@ export async function loadPyodideWith(indexURL, libraries, options, python = nul
   scope._createPyodideModule = (/** @type {any} */ settings) => {
     // Emscripten 3.1.58 runs preRun hooks last-first: put this one first so it runs after Pyodide's own.
     settings.preRun.unshift((/** @type {any} */ Module) => loadLibraries(Module, libraries));
-    if (python && typeof settings.instantiateWasm === "function") settings.instantiateWasm = instantiateFrom(python, settings.instantiateWasm);
     return create(settings);
   };
   try {
@@ -53,23 +49,6 @@ export async function loadPyodideWith(indexURL, libraries, options, python = nul
   } finally {
     scope._createPyodideModule = create;
   }
-}
-
-/**
- * Emscripten's `instantiateWasm` hook from a compilation of pyodide.asm.wasm; Pyodide's own hook (`own`)
- * when that compilation failed.
- * @param {Promise<WebAssembly.Module>} python @param {(imports: object, receive: Function) => object} own
- */
-function instantiateFrom(python, own) {
-  return (/** @type {WebAssembly.Imports} */ imports, /** @type {Function} */ receive) => {
-    python
-      .then(async (module) => receive(await WebAssembly.instantiate(module, imports), module))
-      .catch((error) => {
-        console.warn(`gymcast: the early compilation of Python did not instantiate (${error}); compiling again`);
-        own(imports, receive);
-      });
-    return {}; // Emscripten's sign that the instance comes through `receive`
-  };
 }
 
 /** Instantiate each library as Emscripten's loadDynamicLibrary would, before any C code runs. */
@@ -133,9 +112,9 @@ export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, star
 
 /**
  * This build's saved snapshot, its parts still loading (libraries compiling), or null when none is
- * saved. Throws nothing: an unreadable store counts as none. Python's module (pyodide.asm.wasm) starts compiling too.
+ * saved. Throws nothing: an unreadable store counts as none.
  * @param {string} indexURL @param {string} buildId
- * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module})[]>, python: Promise<WebAssembly.Module>} | null>}
+ * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module})[]>} | null>}
  */
 export async function findSnapshot(indexURL, buildId) {
   const at = prefix(indexURL, buildId);
@@ -159,12 +138,9 @@ export async function findSnapshot(indexURL, buildId) {
   const memory = part("memory").then(async (response) => new Uint8Array(await response.arrayBuffer()));
   const libraries = Promise.all(meta.libraries.map(async (library, index) =>
     ({ ...library, module: await WebAssembly.compileStreaming(part(`lib/${index}.so`)) })));
-  // Python's own module compiles meanwhile (Chromium code-caches a streamed compilation on return visits).
-  const python = WebAssembly.compileStreaming(fetch(new URL("pyodide.asm.wasm", indexURL)));
   memory.catch(() => {}); // awaited by restore; a failure there is reported there
   libraries.catch(() => {});
-  python.catch(() => {});
-  return { meta, memory, libraries, python };
+  return { meta, memory, libraries };
 }
 
 /**
@@ -177,7 +153,7 @@ export async function restoreSnapshot(saved, options) {
   if (memory.byteLength !== saved.meta.memory_bytes) {
     throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
   }
-  const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory }, saved.python);
+  const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory });
   const LDSO = pyodide._module.LDSO;
   for (const [handle, name] of saved.meta.handles) {
     if (!LDSO.loadedLibsByName[name]) throw new Error(`the snapshot's library ${name} was not loaded`);
