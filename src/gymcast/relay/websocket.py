@@ -83,7 +83,6 @@ class ServerWebSocket:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes out at once, as a browser's do
         self.limits = limits
-        self._outbound_cap = limits.outbound_cap()
         self.close_reason: str | None = None
         self._loop = loop
         self._lock = threading.RLock()  # re-entered when the loop has stopped and runs a scheduled call at once
@@ -187,21 +186,16 @@ class ServerWebSocket:
             self.abort("the client closed the connection")
             return
         self._last_heard = time.monotonic()
-        protocol = self._protocol
         with self._lock:
             if self.close_reason is not None:
                 return
-            protocol.receive_data(data)
-            frames = protocol.events_received()
-            still_open = protocol.state is State.OPEN
+            self._protocol.receive_data(data)
+            frames = self._protocol.events_received()
+            still_open = self._protocol.state is State.OPEN
             if still_open:
                 self._flush_locked()  # pongs
         for frame in frames:  # the messages before a close frame are handled first
-            if not isinstance(frame, Frame):
-                continue
-            if frame.opcode is Opcode.TEXT and frame.fin and not self._fragments:  # the usual message: one frame
-                self._take_text(frame.data)
-            elif frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if isinstance(frame, Frame) and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
                 self._take_fragment(frame)
         if not still_open:
             with self._lock:
@@ -340,7 +334,8 @@ class ServerWebSocket:
                     out += chunk[sent:]
                     self._last_progress = time.monotonic()
         if out:
-            if len(out) > self._outbound_cap:  # messages, or pongs to a flood of pings, for a client that never reads
+            # messages, or pongs to a flood of pings, for a client that never reads
+            if len(out) > self.limits.outbound_cap():
                 self._abort_locked("slow consumer: the send buffer is full")
                 return
             if self._watching_write:  # the loop found the socket writable: write what waits
