@@ -8,8 +8,10 @@
 // their code. Both the maker and the restorer load them in a preRun hook, before Python starts, in
 // one fixed order: the allocator and the function table are then in the same state both times, so
 // each library lands at the same addresses and the copied-in memory matches them. dlopen's handles
-// (a JS map) are recorded and re-pointed. The snapshot is keyed by the bundle's build id in Cache
-// Storage; the libraries are stored as application/wasm so `compileStreaming` can compile them.
+// (a JS map) are recorded and re-pointed. The memory does not hold Pyodide's file system either: the
+// files the packages installed are stored next to it (the libraries once, as libraries) and written
+// back before Python runs, so nothing is installed again. The snapshot is keyed by the bundle's build
+// id in Cache Storage; the libraries are stored as application/wasm so `compileStreaming` can compile them.
 
 const CACHE = "gymcast-import-snapshots";
 
@@ -21,9 +23,43 @@ const CACHE = "gymcast-import-snapshots";
 
 /**
  * What meta.json records next to the memory. `libraries` in load order; `handles` maps dlopen's
- * handles (addresses in the snapshot's memory) to library names.
- * @typedef {{libraries: Library[], handles: [number, string][], memory_bytes: number, made_ms: number}} Meta
+ * handles (addresses in the snapshot's memory) to library names; `files` lists the installed files
+ * other than the libraries, as stored one after the other in `files`, with their sizes.
+ * @typedef {{libraries: Library[], handles: [number, string][], files: [string, number][], memory_bytes: number, made_ms: number}} Meta
  */
+
+const SYSTEM_DIRS = new Set(["/dev", "/proc", "/sys"]);
+
+/** Every file in Pyodide's file system (devices aside), as path -> size. */
+export function listFiles(/** @type {any} */ FS, dir = "/", /** @type {Map<string, number>} */ found = new Map()) {
+  for (const name of FS.readdir(dir)) {
+    if (name === "." || name === "..") continue;
+    const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
+    const stat = FS.lstat(path);
+    if (FS.isDir(stat.mode)) {
+      if (!SYSTEM_DIRS.has(path)) listFiles(FS, path, found);
+    } else if (FS.isFile(stat.mode)) found.set(path, stat.size);
+  }
+  return found;
+}
+
+/** The files that appeared or changed since `before` (a `listFiles` of the same file system). */
+export function filesAddedSince(/** @type {any} */ FS, /** @type {Map<string, number>} */ before) {
+  return [...listFiles(FS)].filter(([path, size]) => before.get(path) !== size).map(([path]) => path);
+}
+
+/** Write `files` ([path, bytes]) into Pyodide's file system, making their folders. */
+function writeFiles(/** @type {any} */ FS, /** @type {[string, Uint8Array][]} */ files) {
+  const made = new Set();
+  for (const [path, bytes] of files) {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir && !made.has(dir)) {
+      FS.mkdirTree(dir);
+      made.add(dir);
+    }
+    FS.writeFile(path, bytes, { canOwn: true });
+  }
+}
 
 /** The Cache Storage URL prefix of `buildId`'s snapshot (under the content-hashed Pyodide folder). */
 function prefix(/** @type {string} */ indexURL, /** @type {string} */ buildId) {
@@ -83,26 +119,32 @@ export function loadedLibraries(/** @type {any} */ pyodide) {
 /**
  * Finish a maker's boot (packages installed, modules imported) into a snapshot and store it.
  * @param {any} pyodide booted by `loadPyodideWith(..., {_makeSnapshot: true})`
- * @param {{indexURL: string, buildId: string, libraries: (Library & {bytes: Uint8Array})[], started: number}} made
+ * @param {{indexURL: string, buildId: string, libraries: (Library & {bytes: Uint8Array})[], installed: string[], started: number}} made
+ *   `installed`: the files the packages installed (`filesAddedSince` the boot)
  * @returns {Promise<number>} the memory's size in bytes
  */
-export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, started }) {
+export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, installed, started }) {
   // Pyodide refuses a snapshot while JS holds references into Python's world; loadedPackages is the one left.
   for (const name of Object.keys(pyodide.loadedPackages)) delete pyodide.loadedPackages[name];
   /** @type {[number, string][]} */
   const handles = Object.entries(pyodide._module.LDSO.loadedLibsByHandle)
     .filter(([handle]) => handle !== "0")
     .map(([handle, dso]) => [Number(handle), dso.name]);
+  const libraryNames = new Set(libraries.map((library) => library.name));
+  const stored = installed.filter((path) => !libraryNames.has(path)); // the libraries are stored as such
+  const contents = stored.map((path) => pyodide.FS.readFile(path));
   const memory = pyodide.makeMemorySnapshot();
   /** @type {Meta} */
   const meta = {
     libraries: libraries.map(({ name, global }) => ({ name, global })), handles,
+    files: stored.map((path, index) => [path, contents[index].byteLength]),
     memory_bytes: memory.byteLength, made_ms: Math.round(performance.now() - started),
   };
   const at = prefix(indexURL, buildId);
   const cache = await caches.open(CACHE);
   for (const old of await cache.keys()) await cache.delete(old); // one build per origin
   await cache.put(at + "memory", new Response(memory, { headers: { "Content-Type": "application/octet-stream" } }));
+  await cache.put(at + "files", new Response(new Blob(contents), { headers: { "Content-Type": "application/octet-stream" } }));
   for (const [index, library] of libraries.entries()) {
     await cache.put(at + `lib/${index}.so`, new Response(library.bytes, { headers: { "Content-Type": "application/wasm" } }));
   }
@@ -114,7 +156,7 @@ export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, star
  * This build's saved snapshot, its parts still loading (libraries compiling), or null when none is
  * saved. Throws nothing: an unreadable store counts as none.
  * @param {string} indexURL @param {string} buildId
- * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module})[]>} | null>}
+ * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, files: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module, bytes: Uint8Array})[]>} | null>}
  */
 export async function findSnapshot(indexURL, buildId) {
   const at = prefix(indexURL, buildId);
@@ -133,25 +175,34 @@ export async function findSnapshot(indexURL, buildId) {
     if (!response) throw new Error(`the snapshot's ${path} is missing`);
     return response;
   };
+  const bytes = async (/** @type {Response} */ response) => new Uint8Array(await response.arrayBuffer());
   /** @type {Meta} */
   const meta = await metaResponse.json();
-  const memory = part("memory").then(async (response) => new Uint8Array(await response.arrayBuffer()));
-  const libraries = Promise.all(meta.libraries.map(async (library, index) =>
-    ({ ...library, module: await WebAssembly.compileStreaming(part(`lib/${index}.so`)) })));
-  memory.catch(() => {}); // awaited by restore; a failure there is reported there
-  libraries.catch(() => {});
-  return { meta, memory, libraries };
+  const memory = part("memory").then(bytes);
+  const files = part("files").then(bytes);
+  const libraries = Promise.all(meta.libraries.map(async (library, index) => {
+    const response = await part(`lib/${index}.so`); // compiled, and written back as a file
+    const [module, content] = await Promise.all([WebAssembly.compileStreaming(response.clone()), bytes(response)]);
+    return { ...library, module, bytes: content };
+  }));
+  for (const promise of [memory, files, libraries]) promise.catch(() => {}); // awaited by restore; a failure there is reported there
+  return { meta, memory, files, libraries };
 }
 
 /**
- * Restore Python from `saved`: the libraries in their order, the memory, dlopen's handles; then
- * reseed the global random states (the snapshot froze them) and check the interpreter answers.
+ * Restore Python from `saved`: the libraries in their order, the memory, dlopen's handles, the
+ * installed files; then reseed the global random states (the snapshot froze them) and check the
+ * interpreter answers.
  * @param {NonNullable<Awaited<ReturnType<typeof findSnapshot>>>} saved @param {object & {indexURL: string}} options loadPyodide's
  */
 export async function restoreSnapshot(saved, options) {
-  const [memory, libraries] = await Promise.all([saved.memory, saved.libraries]);
+  const [memory, files, libraries] = await Promise.all([saved.memory, saved.files, saved.libraries]);
   if (memory.byteLength !== saved.meta.memory_bytes) {
     throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
+  }
+  const filesBytes = saved.meta.files.reduce((sum, [, size]) => sum + size, 0);
+  if (files.byteLength !== filesBytes) {
+    throw new Error(`the snapshot's files have ${files.byteLength} bytes, not the ${filesBytes} recorded`);
   }
   const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory });
   const LDSO = pyodide._module.LDSO;
@@ -159,6 +210,10 @@ export async function restoreSnapshot(saved, options) {
     if (!LDSO.loadedLibsByName[name]) throw new Error(`the snapshot's library ${name} was not loaded`);
     LDSO.loadedLibsByHandle[handle] = LDSO.loadedLibsByName[name];
   }
+  let offset = 0;
+  /** @type {[string, Uint8Array][]} */
+  const contents = saved.meta.files.map(([path, size]) => [path, files.subarray(offset, (offset += size))]);
+  writeFiles(pyodide.FS, [...contents, ...libraries.map((library) => /** @type {[string, Uint8Array]} */ ([library.name, library.bytes]))]);
   const loading = pyodide.pyimport("gymcast_runtime.loading");
   try {
     loading.after_restore();

@@ -25,7 +25,6 @@ const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (s
  * @property {{log_schema: number, relay_schema: number, manifest_schema: number, max_base_seed: number, log_flush_ms: number, log_batch_events: number, log_batch_chars: number}} contracts
  * @property {any} pyodide
  * @property {PythonBoot} boot how Python started (restored from the snapshot after the imports, or afresh, and why)
- * @property {Promise<void>} installed the packages' files are in place (after a restore, some time after `ready`)
  */
 
 /**
@@ -39,19 +38,19 @@ export async function load(manifest, baseUrl, page) {
   const stage = timedStage(bootTimes);
   const url = (/** @type {string} */ path) => new URL(path, baseUrl).href;
   const options = pyodideOptions(manifest, baseUrl);
-  const finding = findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
   page.progress(0.02, "Loading Python…");
+  const saved = await findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
   // Python's own files first (starting Python waits for them; the page started them already on a first
   // visit), then the wheels while Python starts: a shared link then brings Python's files in sooner. Both
   // land in the HTTP cache, where Pyodide and loadPackage find them (a request for a file still on its way
-  // waits for it).
+  // waits for it). A restore needs no wheel: it brings the installed files.
   const listed = (/** @type {[string, any][]} */ entries) => entries.map(([path, file]) => ({ url: url(path), size: file.size }));
-  const downloads = stage("download", "downloading Python and the packages", () =>
+  const download = () => stage("download", "downloading Python and the packages", () =>
     prefetch([listed(pythonFiles(manifest)), listed(wheelFiles(manifest))], page));
+  let downloads = saved ? null : download();
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
     : Promise.resolve(null);
-  const saved = await finding;
   /** @type {PythonBoot} */
   const boot = { path: "fresh", why: saved ? null : "no snapshot saved for this build" };
   let started = null;
@@ -63,6 +62,7 @@ export async function load(manifest, baseUrl, page) {
       boot.why = `the snapshot did not restore: ${String(error?.message ?? error).slice(0, 500)}`;
       console.warn(`gymcast: ${boot.why}; starting afresh`);
       await forgetSnapshots();
+      downloads = download();
     }
   }
   started ??= await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${options.indexURL}, lock ${options.lockFileURL})`,
@@ -70,21 +70,19 @@ export async function load(manifest, baseUrl, page) {
   const pyodide = started.pyodide;
   await downloads;
   const policies = await policiesReady;
-  page.progress(0.9, "Installing packages…");
-  // After a restore this only unpacks the files, for imports still to come (the libraries are
-  // loaded, the games' modules imported): it goes on after `ready`; the warm-up and runs wait for it.
-  const installed = stage("install", "installing the Python packages", () => installPackages(pyodide, manifest.packages));
-  installed.catch(() => {}); // awaited by the warm-up and by each run
-  if (boot.path === "fresh") await installed;
+  if (boot.path === "fresh") {
+    page.progress(0.9, "Installing packages…");
+    await stage("install", "installing the Python packages", () => installPackages(pyodide, manifest.packages));
+  }
   installPrunedFinder(pyodide, manifest, url, page);
   page.progress(0.97, "Starting the environment…");
   // Import the heavy modules now, while the participant reads, so Start shows a frame at once
-  // (after a restore they are imported already).
+  // (after a restore they are imported already, and their files are in place).
   await stage("import", "importing the environment", async () => preloadModules(pyodide, manifest));
   page.progress(1, "Ready");
   bootTimes.total = round(performance.now() - initStarted);
   page.ready(bootTimes, started.snapshot, boot);
-  return { games: new Games(pyodide), policies, contracts: manifest.contracts, pyodide, boot, installed };
+  return { games: new Games(pyodide), policies, contracts: manifest.contracts, pyodide, boot };
 }
 
 /** loadPyodide's options for `manifest`'s Pyodide (the same for every boot path: the snapshots depend on it). */
@@ -129,19 +127,13 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
  * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
  *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
  */
-export function warmUp(configs, { games, policies, installed }, page) {
+export function warmUp(configs, { games, policies }, page) {
   let stopped = false;
   const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
   const done = (async () => {
     const started = performance.now();
     let warm = null;
     let error = null;
-    try {
-      await installed;
-    } catch (failure) { // not the study's code: the page says it could not start
-      page.error(failure);
-      return false;
-    }
     try {
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;

@@ -1,11 +1,12 @@
 // @ts-check
 // The snapshot maker: a second worker the game worker starts once the first visit is playable. It
 // boots Python as a return visit will restore it (the game worker's libraries loaded first, in its
-// order), installs the packages, imports the games' modules, and stores the snapshot
-// (import_snapshot.js). It never plays, so the interpreter that made the snapshot is thrown away.
+// order), installs the packages, imports the games' modules, and stores the snapshot with the
+// files the packages installed (import_snapshot.js). It never plays, so the interpreter that made
+// the snapshot is thrown away.
 // Messages: protocol.js (SnapshotRequest in, SnapshotOutcome out).
 
-import { loadPyodideWith, saveSnapshot } from "./import_snapshot.js";
+import { filesAddedSince, listFiles, loadPyodideWith, saveSnapshot } from "./import_snapshot.js";
 import { installPackages, preloadModules, pyodideOptions } from "./loading.js";
 
 self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").SnapshotRequest>} */ { data }) => {
@@ -17,9 +18,11 @@ self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").Snapshot
     const options = pyodideOptions(manifest, baseUrl);
     const compiled = await Promise.all(libraries.map(async (library) => ({ ...library, module: await WebAssembly.compile(library.bytes) })));
     const pyodide = await loadPyodideWith(options.indexURL, compiled, { ...options, _makeSnapshot: true });
+    const booted = listFiles(pyodide.FS);
     await installPackages(pyodide, manifest.packages);
+    const installed = filesAddedSince(pyodide.FS, booted); // before the imports: only what the packages brought
     preloadModules(pyodide, manifest);
-    const bytes = await saveSnapshot(pyodide, { indexURL: options.indexURL, buildId: manifest.build_id, libraries, started });
+    const bytes = await saveSnapshot(pyodide, { indexURL: options.indexURL, buildId: manifest.build_id, libraries, installed, started });
     outcome = { type: "made", bytes, ms: Math.round(performance.now() - started) };
   } catch (error) {
     outcome = { type: "failed", why: String(error?.message ?? error).slice(0, 1000), ms: Math.round(performance.now() - started) };

@@ -83,7 +83,6 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
 async function start({ scene, key, config, startEpisode = 0, relay = null, visible = true }) {
   snapshots?.stop(); // play comes first
   await warming?.stop(); // the models never run twice at once
-  await loaded?.installed; // after a restore, the packages' files may still be unpacking
   run = new Run({ scene, key, config, startEpisode, loaded, keys, page });
   run.start(relay, visible);
 }
