@@ -13,7 +13,7 @@ from gymcast_runtime.shim import install_multiprocessing_stub
 
 def preload(modules: list[str]) -> None:
     """Import numpy, gymnasium, the games' own modules (env creators, drawing functions), and the
-    runtime's modules a game uses (a restored snapshot has them imported before their files are back)."""
+    runtime's modules a game uses."""
     install_multiprocessing_stub()
     runtime = ["gymcast_runtime.bridge", "gymcast_runtime.session", "gymcast_runtime.draw", "gymcast_runtime.pruned"]
     for name in ["numpy", "gymnasium", *runtime, *modules]:

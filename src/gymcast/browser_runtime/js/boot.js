@@ -50,18 +50,25 @@ function fail(message) {
   console.error(`gymcast: ${message}`);
 }
 
+/** The game worker, created as the page boots so that its modules load meanwhile; `failed` resolves with its first error. */
+function createWorker() {
+  const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" }); // it waits for `init`
+  const failed = new Promise((resolve) => worker.addEventListener("error", resolve, { once: true }));
+  return { worker, failed };
+}
+
 /**
- * The worker (messages: protocol.js), with one handler per message kind. `game` is set while a game scene runs; events
- * outside games (page visibility, focus) go to `log`. `warmed` resolves once the warm-up ended well, or the study's
- * code raised (`crashed`: the worker's `crash` message, which goes to `onCrash`; the worker hears nothing more).
+ * Start the game worker (`createWorker`; messages: protocol.js), with one handler per message kind. `game` is set
+ * while a game scene runs; events outside games (page visibility, focus) go to `log`. `warmed` resolves once the
+ * warm-up ended well, or the study's code raised (`crashed`: the worker's `crash` message, which goes to `onCrash`;
+ * the worker hears nothing more).
  */
-function startWorker(manifest, baseUrl, log, onCrash) {
-  const worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
+function startWorker({ worker, failed }, manifest, baseUrl, log, onCrash) {
   const bridge = { worker, game: null, crashed: null };
   let warmedUp;
   bridge.warmed = new Promise((resolve) => (warmedUp = resolve));
   bridge.ready = new Promise((resolve, reject) => {
-    worker.onerror = (event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`));
+    failed.then((event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`)));
     worker.onmessage = ({ data }) => {
       if (bridge.crashed) return;
       if (data.type === "event" && data.event.type === "warm_up" && !data.event.error) warmedUp();
@@ -133,6 +140,7 @@ async function precacheForOffline(manifest, serviceWorker) {
 }
 
 async function boot() {
+  const gameWorker = createWorker();
   const baseUrl = new URL(".", location.href).href;
   const response = await fetch("manifest.json", { cache: "no-cache" });
   if (!response.ok) throw new Error(`manifest.json could not be loaded (HTTP ${response.status})`);
@@ -174,9 +182,12 @@ async function boot() {
     return session;
   });
   const ending = { manifest, progress, registration, apiBase, log };
-  if (progress.state.ended_by_error) return showEnding(progress.state.ended_by_error, ending);
+  if (progress.state.ended_by_error) {
+    gameWorker.worker.terminate();
+    return showEnding(progress.state.ended_by_error, ending);
+  }
   const serviceWorker = registerServiceWorker(manifest);
-  const bridge = startWorker(manifest, baseUrl, log, (crash) => endByError(crash, ending));
+  const bridge = startWorker(gameWorker, manifest, baseUrl, log, (crash) => endByError(crash, ending));
   bridge.ready.then(() => precacheForOffline(manifest, serviceWorker)).catch(() => {});
   // Phaser (object rendering only) downloads while Python starts.
   const phaser = manifest.phaser ? import(new URL(manifest.phaser.module, baseUrl).href) : null;

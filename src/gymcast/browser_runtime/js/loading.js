@@ -129,7 +129,7 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
  */
 export function warmUp(configs, { games, policies }, page) {
   let stopped = false;
-  const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const next = nextTask();
   const done = (async () => {
     const started = performance.now();
     let warm = null;
@@ -138,14 +138,14 @@ export function warmUp(configs, { games, policies }, page) {
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;
         games.get(key, config);
-        await nextTask();
+        await next();
       }
       warm = games.warmUp(Object.values(configs), WARM_UP_STEPS);
       const nextStep = () => (stopped ? null : warm.step_json()); // null once every game has warmed up
       for (let requests = nextStep(); requests != null; requests = nextStep()) {
         const batch = JSON.parse(requests);
         if (policies && batch.length) await policies.run(batch);
-        await nextTask();
+        await next();
       }
     } catch (failure) { // the study's code raised: the page stops before Start (a `crash`, after this event)
       error = failure;
@@ -154,6 +154,7 @@ export function warmUp(configs, { games, policies }, page) {
     page.event({ type: "warm_up", steps: warm?.steps_played ?? 0, ms: round(performance.now() - started),
                  stopped_by_start: stopped, ...(error && { error: String(error?.message ?? error).slice(-2000) }) });
     warm?.destroy();
+    next.close();
     if (error) page.crash(error, { stage: "warm_up" });
     return !stopped && !error;
   })();
@@ -164,6 +165,20 @@ export function warmUp(configs, { games, policies }, page) {
       await done;
     },
   };
+}
+
+/**
+ * Waits for a new task, so messages already queued (a Start) are handled first. Unlike `setTimeout(0)`, which
+ * browsers clamp to 4 ms once nested, it waits for nothing else. `close` frees its channel.
+ * @returns {(() => Promise<void>) & {close: () => void}}
+ */
+function nextTask() {
+  const channel = new MessageChannel();
+  const next = () => new Promise((resolve) => {
+    channel.port1.onmessage = () => resolve(undefined);
+    channel.port2.postMessage(null);
+  });
+  return Object.assign(next, { close: () => channel.port1.close() });
 }
 
 /** A slim bundle left unimported modules out: fetch their full archive if the game ever needs one. */
