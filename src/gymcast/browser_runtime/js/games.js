@@ -24,11 +24,20 @@ export class Games {
 
   /** gymcast_runtime.loading.WarmUp over `configs`: call `step_json()` until it answers null. */
   warmUp(configs, steps) {
-    const loaded = this.pyodide.pyimport("json").loads(JSON.stringify(configs));
+    const json = this.pyodide.pyimport("json");
+    const loading = this.pyodide.pyimport("gymcast_runtime.loading");
+    const loaded = json.loads(JSON.stringify(configs));
     try {
-      return this.pyodide.pyimport("gymcast_runtime.loading").WarmUp(loaded, steps);
+      return loading.WarmUp(loaded, steps);
     } finally {
-      loaded.destroy();
+      for (const proxy of [loaded, json, loading]) proxy.destroy();
     }
+  }
+
+  /** Let go of Python's objects (the games made so far, the bridge module). */
+  destroy() {
+    for (const game of this.byKey.values()) game.destroy();
+    this.byKey.clear();
+    this.bridge.destroy();
   }
 }

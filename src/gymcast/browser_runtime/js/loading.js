@@ -168,6 +168,23 @@ export function warmUp(configs, { games, policies }, page) {
 }
 
 /**
+ * Play each game `steps` steps with random actions, in Python alone (no model runs, no frames to the page), and let
+ * go of everything: the snapshot maker does this before its snapshot, so that restored visits find what a first
+ * step imports and fills (the env's modules, Python's caches) already done.
+ * @param {any} pyodide @param {any} manifest @param {number} steps
+ */
+export function exerciseGames(pyodide, manifest, steps) {
+  const games = new Games(pyodide);
+  const warm = games.warmUp(Object.values(manifest.games), steps);
+  try {
+    while (warm.step_json() != null);
+  } finally {
+    warm.destroy();
+    games.destroy();
+  }
+}
+
+/**
  * Waits for a new task, so messages already queued (a Start) are handled first. Unlike `setTimeout(0)`, which
  * browsers clamp to 4 ms once nested, it waits for nothing else. `close` frees its channel.
  * @returns {(() => Promise<void>) & {close: () => void}}

@@ -1,13 +1,15 @@
 // @ts-check
 // The snapshot maker: a second worker the game worker starts once the first visit is playable. It
 // boots Python as a return visit will restore it (the game worker's libraries loaded first, in its
-// order), installs the packages, imports the games' modules, and stores the snapshot with the
-// files the packages installed (import_snapshot.js). It never plays, so the interpreter that made
-// the snapshot is thrown away.
+// order), installs the packages, imports the games' modules, plays each game a few steps on a
+// throwaway env, and stores the snapshot with the files the packages installed (import_snapshot.js).
+// No participant plays on it: the interpreter that made the snapshot is thrown away.
 // Messages: protocol.js (SnapshotRequest in, SnapshotOutcome out).
 
 import { filesAddedSince, listFiles, loadPyodideWith, saveSnapshot, startPyodide } from "./import_snapshot.js";
-import { installPackages, preloadModules, pyodideOptions } from "./loading.js";
+import { exerciseGames, installPackages, preloadModules, pyodideOptions } from "./loading.js";
+
+const EXERCISED_STEPS = 3; // per game, before the snapshot (see exerciseGames)
 
 self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").SnapshotRequest>} */ { data }) => {
   const started = performance.now();
@@ -22,6 +24,7 @@ self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").Snapshot
     await installPackages(pyodide, manifest.packages);
     const installed = filesAddedSince(pyodide.FS, booted); // before the imports: only what the packages brought
     preloadModules(pyodide, manifest);
+    exerciseGames(pyodide, manifest, EXERCISED_STEPS);
     const bytes = await saveSnapshot(pyodide, { indexURL: options.indexURL, buildId: manifest.build_id, libraries, installed, started });
     outcome = { type: "made", bytes, ms: Math.round(performance.now() - started) };
   } catch (error) {
