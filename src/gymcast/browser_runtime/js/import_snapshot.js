@@ -67,42 +67,21 @@ function prefix(/** @type {string} */ indexURL, /** @type {string} */ buildId) {
 }
 
 /**
- * Start loading Pyodide's own code at once: its JavaScript, and `pyodide.asm.wasm` compiled as it streams in
- * (for `loadPyodideWith`, which then need not wait for either after the snapshot's parts are read).
- * @param {string} indexURL
- * @returns {{loadPyodide: Promise<Function>, wasm: Promise<WebAssembly.Module>}}
- */
-export function startPyodide(indexURL) {
-  const scope = /** @type {any} */ (globalThis);
-  const script = typeof scope._createPyodideModule === "function" ? null : import(indexURL + "pyodide.asm.js"); // loadPyodide uses the global
-  const loadPyodide = Promise.all([import(indexURL + "pyodide.mjs"), script]).then(([module]) => module.loadPyodide);
-  const wasm = WebAssembly.compileStreaming(fetch(indexURL + "pyodide.asm.wasm"));
-  wasm.catch(() => {}); // then Pyodide compiles it itself
-  return { loadPyodide, wasm };
-}
-
-/**
  * Load Pyodide with `libraries` (already compiled) loaded in a preRun hook, in their order.
- * @param {ReturnType<typeof startPyodide>} pyodide its code, loading @param {(Library & {module: WebAssembly.Module})[]} libraries
- * @param {object} options loadPyodide's
+ * @param {string} indexURL @param {(Library & {module: WebAssembly.Module})[]} libraries @param {object} options loadPyodide's
  */
-export async function loadPyodideWith({ loadPyodide, wasm }, libraries, options) {
-  const load = await loadPyodide;
+export async function loadPyodideWith(indexURL, libraries, options) {
+  const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   const scope = /** @type {any} */ (globalThis);
+  if (typeof scope._createPyodideModule !== "function") await import(indexURL + "pyodide.asm.js"); // loadPyodide uses the global
   const create = scope._createPyodideModule;
   scope._createPyodideModule = (/** @type {any} */ settings) => {
     // Emscripten 3.1.58 runs preRun hooks last-first: put this one first so it runs after Pyodide's own.
     settings.preRun.unshift((/** @type {any} */ Module) => loadLibraries(Module, libraries));
-    const own = settings.instantiateWasm; // Pyodide's: fetches and compiles pyodide.asm.wasm
-    settings.instantiateWasm = (/** @type {WebAssembly.Imports} */ imports, /** @type {Function} */ success) => {
-      wasm.then(async (module) => /** @type {const} */ ([await WebAssembly.instantiate(module, imports), module]))
-        .then(([instance, module]) => success(instance, module), () => own(imports, success));
-      return {};
-    };
     return create(settings);
   };
   try {
-    return await load(options);
+    return await loadPyodide(options);
   } finally {
     scope._createPyodideModule = create;
   }
@@ -177,7 +156,7 @@ export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, inst
  * This build's saved snapshot, its parts still loading (libraries compiling), or null when none is
  * saved. Throws nothing: an unreadable store counts as none.
  * @param {string} indexURL @param {string} buildId
- * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, files: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module, bytes: Uint8Array})[]>, pyodide: ReturnType<typeof startPyodide>} | null>}
+ * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, files: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module, bytes: Uint8Array})[]>} | null>}
  */
 export async function findSnapshot(indexURL, buildId) {
   const at = prefix(indexURL, buildId);
@@ -207,7 +186,7 @@ export async function findSnapshot(indexURL, buildId) {
     return { ...library, module, bytes: content };
   }));
   for (const promise of [memory, files, libraries]) promise.catch(() => {}); // awaited by restore; a failure there is reported there
-  return { meta, memory, files, libraries, pyodide: startPyodide(indexURL) };
+  return { meta, memory, files, libraries };
 }
 
 /**
@@ -225,7 +204,7 @@ export async function restoreSnapshot(saved, options) {
   if (files.byteLength !== filesBytes) {
     throw new Error(`the snapshot's files have ${files.byteLength} bytes, not the ${filesBytes} recorded`);
   }
-  const pyodide = await loadPyodideWith(saved.pyodide, libraries, { ...options, _loadSnapshot: memory });
+  const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory });
   const LDSO = pyodide._module.LDSO;
   for (const [handle, name] of saved.meta.handles) {
     if (!LDSO.loadedLibsByName[name]) throw new Error(`the snapshot's library ${name} was not loaded`);

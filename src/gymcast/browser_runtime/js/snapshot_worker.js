@@ -6,7 +6,7 @@
 // No participant plays on it: the interpreter that made the snapshot is thrown away.
 // Messages: protocol.js (SnapshotRequest in, SnapshotOutcome out).
 
-import { filesAddedSince, listFiles, loadPyodideWith, saveSnapshot, startPyodide } from "./import_snapshot.js";
+import { filesAddedSince, listFiles, loadPyodideWith, saveSnapshot } from "./import_snapshot.js";
 import { exerciseGames, installPackages, preloadModules, pyodideOptions } from "./loading.js";
 
 const EXERCISED_STEPS = 3; // per game, before the snapshot (see exerciseGames)
@@ -19,7 +19,7 @@ self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").Snapshot
     const { manifest, baseUrl, libraries } = data;
     const options = pyodideOptions(manifest, baseUrl);
     const compiled = await Promise.all(libraries.map(async (library) => ({ ...library, module: await WebAssembly.compile(library.bytes) })));
-    const pyodide = await loadPyodideWith(startPyodide(options.indexURL), compiled, { ...options, _makeSnapshot: true });
+    const pyodide = await loadPyodideWith(options.indexURL, compiled, { ...options, _makeSnapshot: true });
     const booted = listFiles(pyodide.FS);
     await installPackages(pyodide, manifest.packages);
     const installed = filesAddedSince(pyodide.FS, booted); // before the imports: only what the packages brought
