@@ -175,11 +175,14 @@ export function warmUp(configs, { games, policies }, page) {
  */
 export function exerciseGames(pyodide, manifest, steps) {
   const games = new Games(pyodide);
-  const warm = games.warmUp(Object.values(manifest.games), steps);
   try {
-    while (warm.step_json() != null);
+    const warm = games.warmUp(Object.values(manifest.games), steps);
+    try {
+      while (warm.step_json() != null);
+    } finally {
+      warm.destroy();
+    }
   } finally {
-    warm.destroy();
     games.destroy();
   }
 }

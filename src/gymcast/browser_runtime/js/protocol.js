@@ -239,7 +239,7 @@
  */
 
 /**
- * @typedef {{type: "made", bytes: number, ms: number} | {type: "failed", why: string, ms: number}} SnapshotOutcome
+ * @typedef {{type: "made", bytes: number, ms: number, unexercised?: string} | {type: "failed", why: string, ms: number}} SnapshotOutcome
  */
 
 export {};
