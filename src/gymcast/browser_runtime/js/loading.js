@@ -40,14 +40,6 @@ export async function load(manifest, baseUrl, page) {
   const options = pyodideOptions(manifest, baseUrl);
   page.progress(0.02, "Loading Python…");
   const saved = await findSnapshot(options.indexURL, manifest.build_id); // a warm visit: Python after the imports
-  // Python's own files first (starting Python waits for them; the page started them already on a first
-  // visit), then the wheels while Python starts: a shared link then brings Python's files in sooner. Both
-  // land in the HTTP cache, where Pyodide and loadPackage find them (a request for a file still on its way
-  // waits for it). A restore needs no wheel: it brings the installed files.
-  const listed = (/** @type {[string, any][]} */ entries) => entries.map(([path, file]) => ({ url: url(path), size: file.size }));
-  const download = () => stage("download", "downloading Python and the packages", () =>
-    prefetch([listed(pythonFiles(manifest)), listed(wheelFiles(manifest))], page));
-  let downloads = saved ? null : download();
   const policiesReady = manifest.ort
     ? stage("policies", `loading the AI policies (onnxruntime-web ${manifest.ort.version})`, () => Policies.load(manifest, url))
     : Promise.resolve(null);
@@ -62,9 +54,15 @@ export async function load(manifest, baseUrl, page) {
       boot.why = `the snapshot did not restore: ${String(error?.message ?? error).slice(0, 500)}`;
       console.warn(`gymcast: ${boot.why}; starting afresh`);
       await forgetSnapshots();
-      downloads = download();
     }
   }
+  // Python's own files first (starting Python waits for them; the page started them already on a first
+  // visit), then the wheels while Python starts: a shared link then brings Python's files in sooner. Both
+  // land in the HTTP cache, where Pyodide and loadPackage find them (a request for a file still on its way
+  // waits for it). A restore prefetches nothing: it brings the installed files, and Pyodide fetches its own.
+  const listed = (/** @type {[string, any][]} */ entries) => entries.map(([path, file]) => ({ url: url(path), size: file.size }));
+  const downloads = started ? null : stage("download", "downloading Python and the packages", () =>
+    prefetch([listed(pythonFiles(manifest)), listed(wheelFiles(manifest))], page));
   started ??= await stage("python", `starting Python (Pyodide ${manifest.pyodide.version} from ${options.indexURL}, lock ${options.lockFileURL})`,
     async () => startPython((await import(options.indexURL + "pyodide.mjs")).loadPyodide, options));
   const pyodide = started.pyodide;
@@ -175,14 +173,12 @@ export function warmUp(configs, { games, policies }, page) {
  */
 export function exerciseGames(pyodide, manifest, steps) {
   const games = new Games(pyodide);
+  let warm = null;
   try {
-    const warm = games.warmUp(Object.values(manifest.games), steps);
-    try {
-      while (warm.step_json() != null);
-    } finally {
-      warm.destroy();
-    }
+    warm = games.warmUp(Object.values(manifest.games), steps);
+    while (warm.step_json() != null);
   } finally {
+    warm?.destroy();
     games.destroy();
   }
 }

@@ -28,7 +28,7 @@ self.onmessage = async (/** @type {MessageEvent<import("./protocol.js").Snapshot
     try {
       exerciseGames(pyodide, manifest, EXERCISED_STEPS);
     } catch (error) {
-      unexercised = String(/** @type {any} */ (error)?.message ?? error).slice(-1000);
+      unexercised = String(error?.message ?? error).slice(-1000);
     }
     const bytes = await saveSnapshot(pyodide, { indexURL: options.indexURL, buildId: manifest.build_id, libraries, installed, started });
     outcome = { type: "made", bytes, ms: Math.round(performance.now() - started), ...(unexercised && { unexercised }) };
