@@ -114,6 +114,8 @@ class RelayService:
             self.relay = Relay(games)
         self.store = store
         self.loop = SocketLoop()
+        if self.board is not None:
+            self.board.publish_after_each_round(self.loop)
         self._timer: threading.Thread | None = None
         if games:
             self._timer = threading.Thread(target=self._run_timer, name="gymcast-relay-timer", daemon=True)

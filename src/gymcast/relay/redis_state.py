@@ -7,7 +7,9 @@ so a grace period runs out even when the process that started it is gone.
 
 Each operation is an optimistic transaction: every key it reads is WATCHed, what it changed is written in
 one MULTI/EXEC, and when another process changed a key it read meanwhile, the operation is run again on
-fresh state (its effects from the failed attempt are discarded). No lock is held, so a process killed in
+fresh state (its effects from the failed attempt are discarded). A read is one round trip (WATCH and GET
+sent together) and so is the commit; where a session sits is remembered once read (see `seat_of`), so a
+relayed action costs two round trips. No lock is held, so a process killed in
 the middle of an operation holds nothing for long. Within a process, operations on one room or group
 take turns (a local lock), so only other processes' operations can conflict (a crowd joining one room
 at once would otherwise starve); operations that keep conflicting retry under a short-lived Redis lock.
@@ -42,6 +44,8 @@ LOCK_TIMEOUT_S = 5.0
 LOCK_WAIT_S = 30.0
 LIVE_KEPT_S = 24 * 3600
 """A group or seat nobody touched for this long is dropped (every change refreshes it)."""
+SEATS_REMEMBERED = 100_000
+"""Where this many sessions sit is remembered in a process, at most (then it starts afresh)."""
 _JITTER = random.Random()  # not the global generator: a host that runs envs or tests must find that one untouched
 
 
@@ -56,6 +60,7 @@ class RedisRelayState:
         self.prefix = board.prefix
         self._room_locks: dict[str, threading.RLock] = {}
         self._group_locks = [threading.RLock() for _ in range(LOCAL_STRIPES)]
+        self.seats: dict[str, tuple[str, str]] = {}  # session id -> (group id, agent), as once read
 
     def run(self, operation: Callable[[RelayView], T]) -> T:
         """Optimistically a few times; then, if others keep changing what it reads (many players joining one
@@ -80,8 +85,8 @@ class RedisRelayState:
 
     def _attempt(self, operation: Callable[[RelayView], T]) -> tuple[bool, T | None, str]:
         """One run of `operation`: (committed, its result, the last key it read: its group's or room's)."""
-        with self.redis.pipeline() as pipe:
-            view = RedisView(self, pipe)
+        with Transaction(self.redis) as transaction:
+            view = RedisView(self, transaction)
             try:
                 result = operation(view)
                 view.commit()
@@ -91,6 +96,12 @@ class RedisRelayState:
                 for held in reversed(view.held):
                     held.release()
             return True, result, view.last_read
+
+    def remember_seat(self, session_id: str, seat: tuple[str, str]) -> None:
+        """Where `session_id` sits, as read: a session keeps its seat while its group lives (see `seat_of`)."""
+        if len(self.seats) >= SEATS_REMEMBERED:
+            self.seats.clear()
+        self.seats[session_id] = seat
 
     def local_lock(self, key: str) -> threading.RLock:
         """The lock, in this process, of a room or a group's key: this process's threads take turns on a key,
@@ -136,12 +147,69 @@ def release(lock: Lock) -> None:
         lock.release()
 
 
+class Transaction:
+    """One optimistic transaction on one pooled connection. Each read sends WATCH and GET at once, and the
+    commit MULTI, the writes and EXEC at once: one round trip each, where redis-py's pipeline takes two for
+    a read. A connection that failed mid-exchange is dropped, and one left watching is unwatched, before it
+    returns to the pool."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._pool = client.connection_pool
+        self._connection = self._pool.get_connection()
+        self._writes: list[tuple[Any, ...]] = []
+        self._watching = False
+        self._broken = False
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        connection = self._connection
+        try:
+            if self._watching and not self._broken:
+                self._exchange([("UNWATCH",)])
+        finally:
+            if self._broken:
+                connection.disconnect()
+            self._pool.release(connection)
+
+    def read(self, key: str) -> bytes | None:
+        """The value at `key`, which the commit now requires unchanged."""
+        self._watching = True
+        return self._exchange([("WATCH", key), ("GET", key)])[1]
+
+    def write(self, *command: Any) -> None:
+        """Queue a command for the commit."""
+        self._writes.append(command)
+
+    def commit(self) -> None:
+        """Run the queued commands in one MULTI/EXEC; WatchError when a key read has changed meanwhile."""
+        if not self._writes:
+            return
+        replies = self._exchange([("MULTI",), *self._writes, ("EXEC",)])
+        self._watching = False  # EXEC unwatches, whether it ran or not
+        if replies[-1] is None:
+            raise redis.WatchError("a key this operation read was changed meanwhile")
+        for reply in replies[-1]:
+            if isinstance(reply, Exception):
+                raise reply
+
+    def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        connection = self._connection
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            return [connection.read_response() for _ in commands]
+        except BaseException:  # replies may still be on their way: the connection cannot be reused
+            self._broken = True
+            raise
+
+
 class RedisView:
     """What one attempt of an operation read (each key WATCHed as it is first read) and changed."""
 
-    def __init__(self, state: RedisRelayState, pipe: Any) -> None:
+    def __init__(self, state: RedisRelayState, transaction: Transaction) -> None:
         self.state = state
-        self.pipe = pipe
+        self.transaction = transaction
         self.prefix = state.prefix
         self._rooms: dict[str, tuple[str, WaitingRoom]] = {}  # game -> (JSON read, room)
         self._groups: dict[str, tuple[str | None, Group]] = {}  # group id -> (JSON read or None if new, group)
@@ -158,8 +226,7 @@ class RedisView:
             lock = self.state.local_lock(key)
             lock.acquire()
             self.held.append(lock)
-        self.pipe.watch(key)
-        value = self.pipe.get(key)
+        value = self.transaction.read(key)
         return None if value is None else value.decode()
 
     def room(self, game: str) -> WaitingRoom | None:
@@ -177,9 +244,19 @@ class RedisView:
         return [room for game in self.state.games if (room := self.room(game)) is not None]
 
     def seat_of(self, session_id: str) -> tuple[Group, Seat] | None:
+        """A seat once read is taken as known while its group lives and seats that session there: a session's
+        seat key is set when its group forms and changes only when that group is freed, which deletes the
+        group's key (WATCHed here), so the seat key need not be read again."""
         if session_id not in self._seats:
-            raw = self._read(f"{self.prefix}seat:{session_id}")
-            self._seats[session_id] = None if raw is None else tuple(raw.split(" ", 1))  # type: ignore[assignment]
+            known = self.state.seats.get(session_id)
+            group = None if known is None else self.group(known[0])
+            if known is not None and group is not None and _sits(group, known[1], session_id):
+                self._seats[session_id] = known
+            else:
+                raw = self._read(f"{self.prefix}seat:{session_id}")
+                self._seats[session_id] = None if raw is None else tuple(raw.split(" ", 1))  # type: ignore[assignment]
+                if raw is not None:
+                    self.state.remember_seat(session_id, self._seats[session_id])  # type: ignore[arg-type]
         found = self._seats[session_id]
         if found is None:
             return None
@@ -225,36 +302,40 @@ class RedisView:
 
     def commit(self) -> None:
         """Write what changed, in one transaction that fails (WatchError) if anything read changed meanwhile."""
-        pipe, prefix = self.pipe, self.prefix
-        pipe.multi()
+        write, prefix = self.transaction.write, self.prefix
         for game, (read, room) in self._rooms.items():
             text = waiters_to_json(room.waiters)
             if text != read:
-                pipe.set(f"{prefix}room:{game}", text)
+                write("SET", f"{prefix}room:{game}", text)
         for group_id, (raw, group) in self._groups.items():
             if group_id in self._freed:
                 continue
             text = group_to_json(group)
             if text == raw:
                 continue
-            pipe.set(f"{prefix}group:{group_id}", text, ex=LIVE_KEPT_S)
+            write("SET", f"{prefix}group:{group_id}", text, "EX", LIVE_KEPT_S)
             deadline = group.next_deadline()
             if deadline == self._deadlines.get(group_id):
                 pass  # unchanged (most changes are actions)
             elif deadline is None:
-                pipe.zrem(f"{prefix}deadlines", group_id)
+                write("ZREM", f"{prefix}deadlines", group_id)
             else:
-                pipe.zadd(f"{prefix}deadlines", {group_id: deadline})
+                write("ZADD", f"{prefix}deadlines", deadline, group_id)
             if raw is None:
                 for agent, seat in group.seats.items():
-                    pipe.set(f"{prefix}seat:{seat.session_id}", f"{group_id} {agent}", ex=LIVE_KEPT_S)
-                    pipe.delete(f"{prefix}ended:{seat.session_id}")
+                    write("SET", f"{prefix}seat:{seat.session_id}", f"{group_id} {agent}", "EX", LIVE_KEPT_S)
+                    write("DEL", f"{prefix}ended:{seat.session_id}")
         for group_id in self._freed:
-            pipe.delete(f"{prefix}group:{group_id}")
-            pipe.zrem(f"{prefix}deadlines", group_id)
+            write("DEL", f"{prefix}group:{group_id}")
+            write("ZREM", f"{prefix}deadlines", group_id)
         for session_id, ended in self._ended.items():
             if ended is not None and ended.group_id in self._freed:
-                pipe.delete(f"{prefix}seat:{session_id}")
+                write("DEL", f"{prefix}seat:{session_id}")
                 value = f"{ended.group_id} {ended.agent} {ended.ended_at}"
-                pipe.set(f"{prefix}ended:{session_id}", value, ex=int(ENDED_KEPT_S))
-        pipe.execute()
+                write("SET", f"{prefix}ended:{session_id}", value, "EX", int(ENDED_KEPT_S))
+        self.transaction.commit()
+
+
+def _sits(group: Group, agent: str, session_id: str) -> bool:
+    seat = group.seats.get(agent)
+    return seat is not None and seat.session_id == session_id

@@ -5,6 +5,9 @@ Each host process has an id and listens on its own channel. A connection it acce
 `RemotePeer` delivers at once when the connection is in this process, and otherwise publishes the message
 on the channel of the process that holds it, which delivers it in order.
 
+Messages published on the socket loop's thread wait until the loop has served every socket that was
+ready, and then go to Redis together, in order, in one round trip (`publish_after_each_round`).
+
 Processes beat a heartbeat into Redis and list their connections there. When a process stops beating
 (it was killed), any other process finds its connections (`orphans`) and reports them disconnected, so
 the dropouts, grace periods and timeouts of that process's players still happen.
@@ -24,6 +27,7 @@ from typing import Protocol
 import redis
 
 from gymcast.relay.protocol import ServerMessages
+from gymcast.relay.socket_loop import SocketLoop
 
 HEARTBEAT_S = 1.0
 DEAD_AFTER_S = 8.0
@@ -68,6 +72,8 @@ class Switchboard:
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._stopped = threading.Event()
+        self._loop: SocketLoop | None = None
+        self._round: list[tuple[str, str]] = []  # (channel, envelope) published on the loop's thread this round
         self.beat()
         for target, name in ((self._listen, "switchboard"), (self._beat_forever, "heartbeat")):
             threading.Thread(target=target, name=f"gymcast-relay-{name}", daemon=True).start()
@@ -77,6 +83,11 @@ class Switchboard:
 
     def _connections(self, process: str) -> str:
         return f"{self.prefix}connections:{process}"
+
+    def publish_after_each_round(self, loop: SocketLoop) -> None:
+        """Publish what `loop`'s thread sends to other processes once per round of the loop, in one round trip
+        (an action no longer waits for its own PUBLISH); other threads still publish at once."""
+        self._loop = loop
 
     def peer(self, address: str) -> RemotePeer:
         return RemotePeer(address, self)
@@ -102,7 +113,24 @@ class Switchboard:
             self._deliver_here(address, text, rate_limited)
         else:
             envelope = json.dumps({"to": address, "text": text, "limited": rate_limited}, separators=(",", ":"))
-            self.redis.publish(self._channel(process), envelope)
+            loop = self._loop
+            if loop is None or not loop.in_loop():
+                self.redis.publish(self._channel(process), envelope)
+                return
+            if not self._round:
+                loop.call_soon(self._publish_round)
+            self._round.append((self._channel(process), envelope))
+
+    def _publish_round(self) -> None:
+        """The loop's round is over: publish what it sent to other processes, in order."""
+        messages, self._round = self._round, []
+        pipe = self.redis.pipeline(transaction=False)
+        for channel, envelope in messages:
+            pipe.publish(channel, envelope)
+        try:
+            pipe.execute()
+        except (redis.RedisError, OSError) as error:
+            log.error("relay: %d messages to other processes were lost (%r)", len(messages), error)
 
     def _deliver_here(self, address: str, text: str | None, rate_limited: bool) -> None:
         with self._lock:
