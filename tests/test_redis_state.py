@@ -63,3 +63,18 @@ def test_a_session_seated_in_a_new_group_is_found_there_though_its_old_seat_was_
     state.run(lambda view: view.add_group(group("second", "s3", "s1")))
     found = state.run(lambda view: view.seat_of("s1"))
     assert found is not None and (found[0].group_id, found[1].agent) == ("second", "right")
+
+
+def test_an_operation_that_read_several_keys_and_wrote_none_still_fails_when_one_changed(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.set("a", "1")
+    with Transaction(client) as transaction:
+        transaction.read("a")
+        transaction.read("b")
+        client.set("a", "2")  # what the operation read was not one state
+        with pytest.raises(redis.WatchError):
+            transaction.commit()
+    with Transaction(client) as transaction:
+        transaction.read("a")
+        client.set("a", "3")  # one key read: its value was a state, whatever happened after
+        transaction.commit()

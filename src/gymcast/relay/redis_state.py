@@ -150,13 +150,15 @@ def release(lock: Lock) -> None:
 class Transaction:
     """One optimistic transaction on one pooled connection. Each read sends WATCH and GET at once, and the
     commit MULTI, the writes and EXEC at once: one round trip each, where redis-py's pipeline takes two for
-    a read. A connection that failed mid-exchange is dropped, and one left watching is unwatched, before it
-    returns to the pool."""
+    a read. As with redis-py's pipeline, a connection lost during the reads is a conflict (the operation is
+    run again on a fresh connection). A connection that failed mid-exchange is dropped, and one left watching
+    is unwatched, before it returns to the pool."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._pool = client.connection_pool
         self._connection = self._pool.get_connection()
         self._writes: list[tuple[Any, ...]] = []
+        self._reads = 0
         self._watching = False
         self._broken = False
 
@@ -168,6 +170,8 @@ class Transaction:
         try:
             if self._watching and not self._broken:
                 self._exchange([("UNWATCH",)])
+        except (redis.RedisError, OSError):
+            pass  # the connection is dropped below, which unwatches too
         finally:
             if self._broken:
                 connection.disconnect()
@@ -176,15 +180,20 @@ class Transaction:
     def read(self, key: str) -> bytes | None:
         """The value at `key`, which the commit now requires unchanged."""
         self._watching = True
-        return self._exchange([("WATCH", key), ("GET", key)])[1]
+        self._reads += 1
+        try:
+            return self._exchange([("WATCH", key), ("GET", key)])[1]
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise redis.WatchError(f"the connection to Redis failed during a read: {error}") from error
 
     def write(self, *command: Any) -> None:
         """Queue a command for the commit."""
         self._writes.append(command)
 
     def commit(self) -> None:
-        """Run the queued commands in one MULTI/EXEC; WatchError when a key read has changed meanwhile."""
-        if not self._writes:
+        """Run the queued commands in one MULTI/EXEC; WatchError when a key read has changed meanwhile (also
+        with no writes, when several keys were read: what the operation saw must have been one state)."""
+        if not self._writes and self._reads <= 1:
             return
         replies = self._exchange([("MULTI",), *self._writes, ("EXEC",)])
         self._watching = False  # EXEC unwatches, whether it ran or not
@@ -253,6 +262,7 @@ class RedisView:
             if known is not None and group is not None and _sits(group, known[1], session_id):
                 self._seats[session_id] = known
             else:
+                self.state.seats.pop(session_id, None)
                 raw = self._read(f"{self.prefix}seat:{session_id}")
                 self._seats[session_id] = None if raw is None else tuple(raw.split(" ", 1))  # type: ignore[assignment]
                 if raw is not None:
@@ -287,6 +297,7 @@ class RedisView:
     def free_group(self, group: Group, now: float) -> None:
         self._freed[group.group_id] = now
         for agent, seat in group.seats.items():
+            self.state.seats.pop(seat.session_id, None)
             self._seats[seat.session_id] = None
             self._ended[seat.session_id] = EndedSeat(group.group_id, agent, now)
 

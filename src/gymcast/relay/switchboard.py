@@ -5,8 +5,10 @@ Each host process has an id and listens on its own channel. A connection it acce
 `RemotePeer` delivers at once when the connection is in this process, and otherwise publishes the message
 on the channel of the process that holds it, which delivers it in order.
 
-Messages published on the socket loop's thread wait until the loop has served every socket that was
-ready, and then go to Redis together, in order, in one round trip (`publish_after_each_round`).
+Messages to other processes leave in the order they were sent, through one queue. Those sent on the socket
+loop's thread wait until the loop has served every socket that was ready, and then go to Redis together in
+one round trip (`publish_after_each_round`); another thread's message goes at once, with any waiting
+before it.
 
 Processes beat a heartbeat into Redis and list their connections there. When a process stops beating
 (it was killed), any other process finds its connections (`orphans`) and reports them disconnected, so
@@ -73,7 +75,10 @@ class Switchboard:
         self._numbers = itertools.count(1)
         self._stopped = threading.Event()
         self._loop: SocketLoop | None = None
-        self._round: list[tuple[str, str]] = []  # (channel, envelope) published on the loop's thread this round
+        self._outgoing: list[tuple[str, str]] = []  # (channel, envelope) not yet published, in the order sent
+        self._outgoing_lock = threading.Lock()
+        self._publishing = threading.Lock()  # one batch at a time, so that batches go out in order
+        self._flush_scheduled = False
         self.beat()
         for target, name in ((self._listen, "switchboard"), (self._beat_forever, "heartbeat")):
             threading.Thread(target=target, name=f"gymcast-relay-{name}", daemon=True).start()
@@ -114,23 +119,31 @@ class Switchboard:
         else:
             envelope = json.dumps({"to": address, "text": text, "limited": rate_limited}, separators=(",", ":"))
             loop = self._loop
-            if loop is None or not loop.in_loop():
-                self.redis.publish(self._channel(process), envelope)
-                return
-            if not self._round:
-                loop.call_soon(self._publish_round)
-            self._round.append((self._channel(process), envelope))
+            in_loop = loop is not None and loop.in_loop()
+            with self._outgoing_lock:
+                self._outgoing.append((self._channel(process), envelope))
+                schedule = in_loop and not self._flush_scheduled
+                self._flush_scheduled |= schedule
+            if schedule:
+                loop.call_soon(self._publish_outgoing)  # type: ignore[union-attr]
+            elif not in_loop:
+                self._publish_outgoing()
 
-    def _publish_round(self) -> None:
-        """The loop's round is over: publish what it sent to other processes, in order."""
-        messages, self._round = self._round, []
-        pipe = self.redis.pipeline(transaction=False)
-        for channel, envelope in messages:
-            pipe.publish(channel, envelope)
-        try:
-            pipe.execute()
-        except (redis.RedisError, OSError) as error:
-            log.error("relay: %d messages to other processes were lost (%r)", len(messages), error)
+    def _publish_outgoing(self) -> None:
+        """Publish every message waiting, in the order sent, in one round trip."""
+        with self._publishing:
+            with self._outgoing_lock:
+                messages, self._outgoing = self._outgoing, []
+                self._flush_scheduled = False
+            if not messages:
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, envelope in messages:
+                pipe.publish(channel, envelope)
+            try:
+                pipe.execute()
+            except (redis.RedisError, OSError) as error:
+                log.error("relay: %d messages to other processes were lost (%r)", len(messages), error)
 
     def _deliver_here(self, address: str, text: str | None, rate_limited: bool) -> None:
         with self._lock:
