@@ -168,7 +168,7 @@ MUTATIONS = (
     ),
     Mutation(
         "warm-up-before-start",
-        "Start is offered only after the warm-up, so a warm-up error stops the page first",
+        "Start is offered only after every game's first warm-up step, so an env that fails there stops the page first",
         "src/gymcast/browser_runtime/js/boot.js",
         r"await Promise\.race\(\[bridge\.warmed, sleep\(WARM_UP_WAIT_MS\)\]\);",
         "",

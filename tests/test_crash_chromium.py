@@ -99,6 +99,24 @@ def test_a_warm_up_error_stops_the_page_before_start(browser, crash_bundle, tmp_
         assert not events_of(store, status["session_id"], "run_start")
 
 
+def test_start_is_offered_after_every_games_first_step_and_a_later_warm_up_error_still_stops_the_study(
+    browser, crash_bundle, tmp_path
+):
+    bundle = build_capped(CRASH, tmp_path / "late", steps=100, in_warm_up=20, warm_up_step_s=0.05)
+    with HostProcess(bundle, tmp_path / "logs.sqlite") as host:
+        context, page = crashed_page(browser, host.url)
+        status = wait_for(page, "s.phase === 'error' && s.ended_by_error !== null", timeout_s=90)
+        assert page.evaluate("window.__startOffered"), "Start waited for the whole warm-up"
+        assert status["ended_by_error"]["stage"] == "warm_up" and status["ended_by_error"]["logged"]
+        assert "The game stopped because of an error in the study" in page.inner_text("#scene")
+        context.close()
+        store = SQLiteEventStore(host.data)
+        (warm_up,) = events_of(store, status["session_id"], "warm_up")
+        assert warm_up.data["steps"] == 19 and "while warming up" in warm_up.data["error"]
+        (error,) = events_of(store, status["session_id"], "error")
+        assert error.data["stage"] == "warm_up" and not events_of(store, status["session_id"], "run_start")
+
+
 #: the event types the page's outbox keeps in IndexedDB (not yet acknowledged by the host)
 UNSENT_TYPES = """() => new Promise((resolve, reject) => {
   const opening = indexedDB.open("gymcast-outbox");

@@ -68,8 +68,8 @@ def test_flow_key_and_run_events_carry_their_documented_fields(browser, unseeded
     assert [(e.data["key"], e.data["down"]) for e in keys][:2] == [("ArrowRight", True), ("ArrowRight", False)]
     for event in keys:
         assert {"key", "down", "key_time"} <= set(event.data) and isinstance(event.data["key_time"], (int, float))
-        assert event.episode == 0 and event.step is not None
-    assert keys[0].step is not None and keys[0].step >= 2
+        assert event.episode in (0, 1, 2) and event.step is not None  # a slow page may release after the pole fell
+    assert keys[0].episode == 0 and keys[0].step is not None and keys[0].step >= 2
     (run_end,) = events_of(store, session_id, "run_end")
     assert run_end.data["episodes"] == 3
     starts, ends = events_of(store, session_id, "scene_start"), events_of(store, session_id, "scene_end")

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from gymcast import Experiment, Human
-from gymcast_runtime.loading import WarmUp
+from gymcast_runtime.loading import WarmUp, in_turn
 
 #: an env that draws from the global `random` and `numpy.random` generators, as some envs do (cogrid's recipes)
 GLOBAL_RNG_ENV = """
@@ -98,3 +98,7 @@ def test_every_game_plays_its_steps_then_it_is_done(global_rng_game):
     requests = [warm.step_json() for _ in range(10)]
     assert [json.loads(r) for r in requests] == [[]] * 10  # no ONNX players, so no model requests
     assert warm.step_json() is None and warm.steps_played == 10
+
+
+def test_the_games_take_turns_so_that_each_plays_its_first_step_first():
+    assert list(in_turn([iter("ab"), iter(""), iter("xyz")])) == ["a", "x", "b", "y", "z"]

@@ -71,13 +71,14 @@ def exercising(config: dict[str, Any], steps: int, seed: int = 0) -> Iterator[li
 
 
 class WarmUp:
-    """Plays each game on a throwaway env, one step per call, before the page offers Start (so an env
-    that fails stops the page first), so the first real steps run at speed: V8 has tiered up the wasm they call and Python's
+    """Plays each game on a throwaway env, one step per call and the games in turn (every game's first step
+    comes first: the page offers Start once they are played, so an env that fails stops the page first),
+    so the first real steps run at speed: V8 has tiered up the wasm they call and Python's
     caches are filled. A call leaves the global `random` and `numpy.random` states as it found them,
     so the real run (and its replay) cannot tell a warm-up happened."""
 
     def __init__(self, configs: list[dict[str, Any]], steps_per_game: int) -> None:
-        self._steps = itertools.chain.from_iterable(exercising(config, steps_per_game) for config in configs)
+        self._steps = in_turn([exercising(config, steps_per_game) for config in configs])
         self.steps_played = 0
 
     def step_json(self) -> str | None:
@@ -96,3 +97,12 @@ class WarmUp:
             return None
         self.steps_played += 1
         return requests_to_json(requests)
+
+
+_GAP = object()
+
+
+def in_turn(iterators: list[Iterator[Any]]) -> Iterator[Any]:
+    """One item of each iterator in turn, until every one is exhausted."""
+    for items in itertools.zip_longest(*iterators, fillvalue=_GAP):
+        yield from (item for item in items if item is not _GAP)

@@ -59,9 +59,10 @@ function createWorker() {
 
 /**
  * Start the game worker (`createWorker`; messages: protocol.js), with one handler per message kind. `game` is set
- * while a game scene runs; events outside games (page visibility, focus) go to `log`. `warmed` resolves once the
- * warm-up ended well, or the study's code raised (`crashed`: the worker's `crash` message, which goes to `onCrash`;
- * the worker hears nothing more).
+ * while a game scene runs; events outside games (page visibility, focus) go to `log`. `warmed` resolves once every
+ * game is playable (made, and its first warm-up step played; the warm-up goes on) or the warm-up ended, or the
+ * study's code raised (`crashed`: the worker's `crash` message, which goes to `onCrash`; the worker hears nothing
+ * more).
  */
 function startWorker({ worker, failed }, manifest, baseUrl, log, onCrash) {
   const bridge = { worker, game: null, crashed: null };
@@ -71,7 +72,7 @@ function startWorker({ worker, failed }, manifest, baseUrl, log, onCrash) {
     failed.then((event) => reject(new Error(`the game worker failed: ${event.message ?? "unknown error"}`)));
     worker.onmessage = ({ data }) => {
       if (bridge.crashed) return;
-      if (data.type === "event" && data.event.type === "warm_up" && !data.event.error) warmedUp();
+      if (data.type === "playable" || (data.type === "event" && data.event.type === "warm_up" && !data.event.error)) warmedUp();
       if (data.type === "crash") {
         bridge.crashed = data;
         worker.terminate();

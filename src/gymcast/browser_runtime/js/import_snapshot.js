@@ -67,17 +67,21 @@ function prefix(/** @type {string} */ indexURL, /** @type {string} */ buildId) {
 }
 
 /**
- * Load Pyodide with `libraries` (already compiled) loaded in a preRun hook, in their order.
- * @param {string} indexURL @param {(Library & {module: WebAssembly.Module})[]} libraries @param {object} options loadPyodide's
+ * Load Pyodide with `libraries` (compiled) loaded in a preRun hook, in their order. They may still be compiling:
+ * loadPyodide meanwhile fetches Python's files and, given a promise as `_loadSnapshot`, awaits the memory too.
+ * @param {string} indexURL
+ * @param {(Library & {module: WebAssembly.Module})[] | Promise<(Library & {module: WebAssembly.Module})[]>} libraries
+ * @param {object} options loadPyodide's
  */
 export async function loadPyodideWith(indexURL, libraries, options) {
   const { loadPyodide } = await import(indexURL + "pyodide.mjs");
   const scope = /** @type {any} */ (globalThis);
   if (typeof scope._createPyodideModule !== "function") await import(indexURL + "pyodide.asm.js"); // loadPyodide uses the global
   const create = scope._createPyodideModule;
-  scope._createPyodideModule = (/** @type {any} */ settings) => {
+  scope._createPyodideModule = async (/** @type {any} */ settings) => {
+    const compiled = await libraries;
     // Emscripten 3.1.58 runs preRun hooks last-first: put this one first so it runs after Pyodide's own.
-    settings.preRun.unshift((/** @type {any} */ Module) => loadLibraries(Module, libraries));
+    settings.preRun.unshift((/** @type {any} */ Module) => loadLibraries(Module, compiled));
     return create(settings);
   };
   try {
@@ -196,15 +200,20 @@ export async function findSnapshot(indexURL, buildId) {
  * @param {NonNullable<Awaited<ReturnType<typeof findSnapshot>>>} saved @param {object & {indexURL: string}} options loadPyodide's
  */
 export async function restoreSnapshot(saved, options) {
-  const [memory, files, libraries] = await Promise.all([saved.memory, saved.files, saved.libraries]);
-  if (memory.byteLength !== saved.meta.memory_bytes) {
-    throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
-  }
-  const filesBytes = saved.meta.files.reduce((sum, [, size]) => sum + size, 0);
-  if (files.byteLength !== filesBytes) {
-    throw new Error(`the snapshot's files have ${files.byteLength} bytes, not the ${filesBytes} recorded`);
-  }
-  const pyodide = await loadPyodideWith(options.indexURL, libraries, { ...options, _loadSnapshot: memory });
+  const checked = Promise.all([saved.memory, saved.files]).then(([memory, files]) => {
+    if (memory.byteLength !== saved.meta.memory_bytes) {
+      throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
+    }
+    const filesBytes = saved.meta.files.reduce((sum, [, size]) => sum + size, 0);
+    if (files.byteLength !== filesBytes) {
+      throw new Error(`the snapshot's files have ${files.byteLength} bytes, not the ${filesBytes} recorded`);
+    }
+    return memory;
+  });
+  checked.catch(() => {}); // loadPyodide awaits it and so rejects the restore; this only marks an early failure handled
+  // Pyodide's scripts load and its own files are fetched while the parts are still being read and compiled.
+  const pyodide = await loadPyodideWith(options.indexURL, saved.libraries, { ...options, _loadSnapshot: checked });
+  const [files, libraries] = await Promise.all([saved.files, saved.libraries]);
   const LDSO = pyodide._module.LDSO;
   for (const [handle, name] of saved.meta.handles) {
     if (!LDSO.loadedLibsByName[name]) throw new Error(`the snapshot's library ${name} was not loaded`);

@@ -116,12 +116,14 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
 }
 
 /**
- * After loading, before the page offers Start (it waits up to WARM_UP_WAIT_MS in boot.js), make each game's
- * WorkerGame, then play each game briefly on a throwaway env, models included, so the first real steps are not
- * late: V8 tiers up the wasm they use, Python fills its caches. One piece per task, so a Start is handled at once
- * (see `stop`); logs a `warm_up` event. An exception from the study's code is a `crash` (sent after that event): the
- * page stops before Start.
- * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded @param {PageChannel} page
+ * After loading, make each game's WorkerGame, then play each game briefly on a throwaway env, models included, so
+ * the first real steps are not late: V8 tiers up the wasm they use, Python fills its caches. The games take turns;
+ * once each has played its first step, the page may offer Start (`playable`; it waits up to WARM_UP_WAIT_MS in
+ * boot.js), and the warm-up goes on while the participant reads. One piece per task, so a Start is handled at once
+ * (see `stop`); logs a `warm_up` event. An exception from the study's code is a `crash` (sent after that event):
+ * raised in making a game or in its first step, it stops the page before Start.
+ * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded
+ * @param {Pick<PageChannel, "event" | "crash" | "playable">} page
  * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
  *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
  */
@@ -139,10 +141,12 @@ export function warmUp(configs, { games, policies }, page) {
         await next();
       }
       warm = games.warmUp(Object.values(configs), WARM_UP_STEPS);
+      const firstSteps = Object.keys(configs).length; // the games take turns: each game's first step comes first
       const nextStep = () => (stopped ? null : warm.step_json()); // null once every game has warmed up
       for (let requests = nextStep(); requests != null; requests = nextStep()) {
         const batch = JSON.parse(requests);
         if (policies && batch.length) await policies.run(batch);
+        if (warm.steps_played === firstSteps) page.playable();
         await next();
       }
     } catch (failure) { // the study's code raised: the page stops before Start (a `crash`, after this event)

@@ -92,6 +92,12 @@
  */
 
 /**
+ * Every game has been made and has played its first warm-up step: the page may offer Start (the warm-up goes
+ * on until Start; an error in making a game or in its first step comes first, as a `crash`).
+ * @typedef {{type: "playable"}} PlayableMessage
+ */
+
+/**
  * Which boot a worker took: `restored` from this build's snapshot after the imports, or `fresh`
  * (loading, installing, importing); `why` says why not restored (none saved, or the restore's error).
  * @typedef {{path: "restored" | "fresh", why: string | null}} PythonBoot
@@ -204,7 +210,7 @@
  */
 
 /**
- * @typedef {ProgressMessage | ReadyMessage | EventMessage | FrameMessage | ObjectsMessage | NetMessage
+ * @typedef {ProgressMessage | ReadyMessage | PlayableMessage | EventMessage | FrameMessage | ObjectsMessage | NetMessage
  *   | TurnMessage | NoticeMessage | DoneMessage | ErrorMessage | CrashMessage} ToPage
  */
 
@@ -214,6 +220,7 @@
  * @typedef {object} PageChannel
  * @property {(fraction: number, label: string) => void} progress
  * @property {(boot_ms: Record<string, number>, python_snapshot: ReadyMessage["python_snapshot"], python_boot: PythonBoot) => void} ready
+ * @property {() => void} playable
  * @property {(event: LogEvent) => void} event
  * @property {(bitmap: ImageBitmap, episode: number, step: number) => void} frame
  * @property {(json: string, period_ms: number, episode: number, step: number) => void} objects

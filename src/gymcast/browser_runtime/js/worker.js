@@ -19,6 +19,7 @@ const post = (message, transfer = []) => self.postMessage(message, transfer);
 const page = {
   progress: (fraction, label) => post({ type: "progress", fraction, label }),
   ready: (boot_ms, python_snapshot, python_boot) => post({ type: "ready", boot_ms, python_snapshot, python_boot }),
+  playable: () => post({ type: "playable" }),
   event: (event) => post({ type: "event", event }),
   frame: (bitmap, episode, step) => post({ type: "frame", bitmap, episode, step }, [bitmap]),
   objects: (json, period_ms, episode, step) => post({ type: "objects", json, period_ms, episode, step }),
