@@ -107,7 +107,6 @@ class Relay:
     def _join(self, view: RelayView, peer: Peer, message: Join) -> Effects:
         effects = Effects()
         now = self.clock()
-        seated = view.seat_of(message.session_id)  # its group before any room: a shared state locks in that order
         room = view.room(message.game)
         if room is None:
             networked = sorted(self.games)
@@ -120,6 +119,7 @@ class Relay:
             )
             effects.close(peer)
             return effects
+        seated = view.seat_of(message.session_id)
         ended = view.ended_seat(message.session_id) if seated is None else None
         if seated is not None:
             group, seat = seated

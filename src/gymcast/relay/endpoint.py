@@ -51,6 +51,11 @@ def shared_prefix(manifest: dict[str, Any], games: dict[str, GameRules]) -> str:
 
 RESTART_CODE = 1012
 """WebSocket close code "service restart": the client should reconnect."""
+REDIS_CONNECTIONS = 64
+"""Connections to Redis one host process opens at most. An operation holds one only while it holds its
+room's or group's lock in the process, so a crowd joining at once waits for one (up to REDIS_WAIT_S) rather
+than failing (redis-py's default pool fails beyond 100)."""
+REDIS_WAIT_S = 10.0
 
 
 class ErrorBudget:
@@ -107,7 +112,10 @@ class RelayService:
         self._stopped = threading.Event()
         self.board: Switchboard | None = None
         if redis_url and games:
-            self.board = Switchboard(redis.Redis.from_url(redis_url), shared_prefix(manifest, games), self.close_all)
+            pool = redis.BlockingConnectionPool.from_url(
+                redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
+            )
+            self.board = Switchboard(redis.Redis(connection_pool=pool), shared_prefix(manifest, games), self.close_all)
             self.relay = Relay(games, clock=time.time)
             self.relay.state = RedisRelayState(self.board, games, self.relay.choose)
         else:

@@ -156,7 +156,9 @@ class Transaction:
 
     def __init__(self, client: redis.Redis) -> None:
         self._pool = client.connection_pool
-        self._connection = self._pool.get_connection()
+        self._connection: Any = (
+            None  # taken at the first read, once the local lock is held, as redis-py's pipeline does
+        )
         self._writes: list[tuple[Any, ...]] = []
         self._reads = 0
         self._watching = False
@@ -167,6 +169,8 @@ class Transaction:
 
     def __exit__(self, *_: object) -> None:
         connection = self._connection
+        if connection is None:
+            return
         try:
             if self._watching and not self._broken:
                 self._exchange([("UNWATCH",)])
@@ -204,6 +208,8 @@ class Transaction:
                 raise reply
 
     def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if self._connection is None:
+            self._connection = self._pool.get_connection()
         connection = self._connection
         try:
             connection.send_packed_command(connection.pack_commands(commands))
