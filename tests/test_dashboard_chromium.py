@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import HostProcess, admin_token, gymcast_command, wait_for
+from conftest import HostProcess, admin_token, closed_after_test, gymcast_command, wait_for
 from gymcast.bundler.bundle import build_bundle
 from gymcast.testing import StaticServer
 from test_study_chromium import PROLIFIC, STUDY, answer_survey, play_scene, through_consent_and_instructions
@@ -59,7 +59,7 @@ def logged_in(browser, host: HostProcess, token: str):
 
 
 def participant_page(browser):
-    context = browser.new_context()
+    context = closed_after_test(browser.new_context())
     page = context.new_page()
     page.route(
         "https://app.prolific.com/**",
