@@ -58,9 +58,11 @@ def test_a_session_seated_in_a_new_group_is_found_there_though_its_old_seat_was_
     state.run(lambda view: view.add_group(group("first", "s1", "s2")))
     assert state.run(lambda view: view.seat_of("s1"))[0].group_id == "first"  # type: ignore[index]
     assert state.seats["s1"] == ("first", "left")  # remembered: the seat key is not read again
-    state.run(lambda view: view.free_group(view.group("first"), 1.0))  # type: ignore[arg-type]
+    other = RedisRelayState(holder, {"main": rules}, choose=lambda options: options[0])  # type: ignore[arg-type]
+    other.run(lambda view: view.free_group(view.group("first"), 1.0))  # type: ignore[arg-type]  # another process
     client.delete(f"{prefix}ended:s1")  # long after: the ended seat has expired
-    state.run(lambda view: view.add_group(group("second", "s3", "s1")))
+    other.run(lambda view: view.add_group(group("second", "s3", "s1")))
+    assert state.seats["s1"] == ("first", "left")  # this process still remembers the old seat
     found = state.run(lambda view: view.seat_of("s1"))
     assert found is not None and (found[0].group_id, found[1].agent) == ("second", "right")
 

@@ -137,9 +137,9 @@ class Relay:
     def _receive(self, view: RelayView, peer: Peer, session_id: str, message: ClientMessages) -> Effects:
         effects = Effects()
         now = self.clock()
-        seated = view.seat_of(session_id)  # a seated session waits nowhere: the group first (the hot path)
-        if seated is not None and seated[1].peer == peer:
-            if not isinstance(message, Join):
+        seated = view.seat_of(session_id)  # a seated session waits in no room: the group first (the hot path)
+        if seated is not None:
+            if seated[1].peer == peer and not isinstance(message, Join):  # else: a replaced connection's
                 group, seat = seated
                 group.receive(seat, message, effects)
                 self._free_if_ended(view, group, now)
@@ -154,10 +154,11 @@ class Relay:
         effects = Effects()
         now = self.clock()
         seated = view.seat_of(session_id)
-        if seated is not None and seated[1].peer == peer:
-            group, seat = seated
-            group.dropout(seat, now, effects, reason)
-            self._free_if_ended(view, group, now)
+        if seated is not None:  # a seated session waits in no room
+            if seated[1].peer == peer:  # else: a connection that a rejoin replaced
+                group, seat = seated
+                group.dropout(seat, now, effects, reason)
+                self._free_if_ended(view, group, now)
             return effects
         waiter = self._waiter(view, session_id, peer)
         if waiter is not None:

@@ -156,9 +156,7 @@ class Transaction:
 
     def __init__(self, client: redis.Redis) -> None:
         self._pool = client.connection_pool
-        self._connection: Any = (
-            None  # taken at the first read, once the local lock is held, as redis-py's pipeline does
-        )
+        self._connection: Any = None  # taken at the first read, as redis-py's pipeline does (after a room's lock)
         self._writes: list[tuple[Any, ...]] = []
         self._reads = 0
         self._watching = False
@@ -183,6 +181,8 @@ class Transaction:
 
     def read(self, key: str) -> bytes | None:
         """The value at `key`, which the commit now requires unchanged."""
+        if self._connection is None:  # none free within the pool's wait, or Redis down: an error, not a conflict
+            self._connection = self._pool.get_connection()
         self._watching = True
         self._reads += 1
         try:
@@ -237,7 +237,7 @@ class RedisView:
 
     def _read(self, key: str) -> str | None:
         self.last_read = key
-        if ":room:" in key or ":group:" in key:  # a group's lock, then a room's: never the other way round
+        if ":room:" in key or ":group:" in key:  # a room's lock, then a group's (a join): never the other way round
             lock = self.state.local_lock(key)
             lock.acquire()
             self.held.append(lock)
@@ -267,8 +267,10 @@ class RedisView:
             group = None if known is None else self.group(known[0])
             if known is not None and group is not None and _sits(group, known[1], session_id):
                 self._seats[session_id] = known
+            elif known is not None:  # its group was freed, here or by another process: read the seat afresh,
+                self.state.seats.pop(session_id, None)  # in an attempt that holds no group's lock (see `_read`)
+                raise redis.WatchError("a remembered seat has gone")
             else:
-                self.state.seats.pop(session_id, None)
                 raw = self._read(f"{self.prefix}seat:{session_id}")
                 self._seats[session_id] = None if raw is None else tuple(raw.split(" ", 1))  # type: ignore[assignment]
                 if raw is not None:

@@ -124,16 +124,17 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
  * raised in making a game or in its first step, it stops the page before Start.
  * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded
  * @param {Pick<PageChannel, "event" | "crash" | "playable">} page
- * @returns {{stop: () => Promise<void>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
- *   away) before a run starts, so the models never run twice at once; `finished` tells whether it ran to its end
+ * @returns {{stop: () => Promise<boolean>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
+ *   away) before a run starts, so the models never run twice at once, and tells whether it went well (false: the
+ *   study's code raised, a `crash` is on its way to the page); `finished` tells whether it ran to its end
  */
 export function warmUp(configs, { games, policies }, page) {
   let stopped = false;
+  let error = null; // what the study's code raised
   const next = nextTask();
   const done = (async () => {
     const started = performance.now();
     let warm = null;
-    let error = null;
     try {
       for (const [key, config] of Object.entries(configs)) {
         if (stopped) break;
@@ -165,6 +166,7 @@ export function warmUp(configs, { games, policies }, page) {
     async stop() {
       stopped = true;
       await done;
+      return error === null;
     },
   };
 }
