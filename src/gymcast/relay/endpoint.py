@@ -52,9 +52,9 @@ def shared_prefix(manifest: dict[str, Any], games: dict[str, GameRules]) -> str:
 RESTART_CODE = 1012
 """WebSocket close code "service restart": the client should reconnect."""
 REDIS_CONNECTIONS = 64
-"""Connections to Redis one host process opens at most. An operation holds one only while it holds its
-room's or group's lock in the process, so a crowd joining at once waits for one (up to REDIS_WAIT_S) rather
-than failing (redis-py's default pool fails beyond 100)."""
+"""Connections to Redis one host process opens at most. An operation holds one from its first read to its
+commit, so a crowd joining at once waits for one (up to REDIS_WAIT_S) rather than failing (redis-py's default
+pool fails beyond 100)."""
 REDIS_WAIT_S = 10.0
 
 
