@@ -1,4 +1,4 @@
-"""`gymcast run`: build, then serve, printing the URL to open."""
+"""`gymcast run`: build, then serve, printing the URL to open, and stop cleanly."""
 
 from __future__ import annotations
 
@@ -45,3 +45,7 @@ def test_run_builds_serves_and_prints_the_url(cartpole_bundle, tmp_path):
         _, stderr = process.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}/" in stderr
     assert (tmp_path / "logs.sqlite").is_file()
+    # the server's workers exit cleanly: none inherits the build's threads (a worker forked from the building
+    # process aborted with std::system_error as it exited)
+    assert "SIGABRT" not in stderr and "terminate called" not in stderr, stderr[-2000:]
+    assert process.returncode == 0, stderr[-2000:]

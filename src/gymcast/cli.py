@@ -185,7 +185,15 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
     with rich_progress(console) as progress:
         built = build_bundle(experiment, out, wheelhouse=wheelhouse, progress=progress)
     _warn(built.warnings)
-    _serve(out, host, port, data)
+    # Serve from a fresh process image: the build loaded libraries that run threads (onnxruntime, OpenBLAS), and a
+    # server worker forked from this process would inherit them half-alive and abort when it exits.
+    serve_args = ["serve", str(out), "--data", data]
+    serve_args += ["--host", host] if host else []
+    serve_args += ["--port", str(port)] if port is not None else []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = command_line(*serve_args)
+    os.execv(command[0], command)
 
 
 @main.command(cls=GymcastCommand)
@@ -301,6 +309,11 @@ def replay(db: str, bundle: Path, session: str | None, native: bool, check_polic
     if diverged:
         console.print(f"[red]{diverged} episode(s) diverged from the log[/]")
         sys.exit(1)
+
+
+def command_line(*args: str) -> list[str]:
+    """The argv that runs this gymcast CLI with `args`, in this interpreter's environment."""
+    return [sys.executable, "-m", "gymcast.cli", *args]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from gymcast.cli import command_line
 from gymcast.contracts import LOG_SCHEMA
 from gymcast.server.production import GRACEFUL_TIMEOUT_S
 
@@ -43,7 +44,7 @@ def free_port() -> int:
 
 def gymcast_command(*args: str) -> list[str]:
     """The gymcast CLI of this interpreter's environment, as an argv list."""
-    return [sys.executable, "-m", "gymcast.cli", *args]
+    return command_line(*args)
 
 
 class HostProcess:
