@@ -87,14 +87,15 @@ def postgres_server(database: str = "gymcast") -> Iterator[str]:
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A Redis server for the block (no persistence); yields its URL `redis://127.0.0.1:PORT/0`."""
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """A Redis server for the block (no persistence), on `port` or a free one; yields its URL
+    `redis://127.0.0.1:PORT/0`."""
     binary = shutil.which("redis-server")
     if not binary:
         raise ServerError(
             "redis-server is not installed; run `apt-get install -y redis-server` (scripts/setup.sh --tests does)"
         )
-    port = free_port()
+    port = port or free_port()
     server = subprocess.Popen(
         [binary, "--save", "", "--appendonly", "no", "--port", str(port), "--bind", "127.0.0.1"],
         stdout=subprocess.DEVNULL,

@@ -157,13 +157,13 @@ class RelayService:
         with self._sockets_lock:
             (self._sockets.add if open_ else self._sockets.discard)(ws)
 
-    def close_all(self) -> None:
-        """Tell every connected browser that this host is going away (close code 1012, service restart):
-        the browser reconnects and rejoins its group through another host process."""
+    def close_all(self, reason: str = "this host process is restarting; reconnect") -> None:
+        """Tell every connected browser to reconnect (close code 1012, service restart, with `reason`): the
+        browser reconnects and rejoins its group, through another host process if this one is going away."""
         with self._sockets_lock:
             sockets = list(self._sockets)
         for ws in sockets:
-            ws.close(RESTART_CODE, "this host process is restarting; reconnect")
+            ws.close(RESTART_CODE, reason)
 
     def stop(self) -> None:
         """Stop the timer and, with Redis, the switchboard (tests that start many hosts in one process)."""

@@ -10,6 +10,16 @@ loop's thread wait until the loop has served every socket that was ready, and th
 one round trip (`publish_after_each_round`); another thread's message goes at once, with any waiting
 before it.
 
+Nothing is lost in silence. Pub/sub delivers a message only to a subscriber listening at that moment, so:
+
+* a batch that Redis refused, or a message no process was subscribed to hear, waits at the head of the queue
+  and goes again (at the next flush or heartbeat) for up to `RETRY_S`; after that each of its messages becomes
+  a close of the connection it was for, so that its browser reconnects and rejoins (a rejoin sends the game's
+  state); a close still unheard after another `RETRY_S` is dropped (its process is gone, and its connections
+  are swept as orphans);
+* a process whose subscription broke (redis-py reconnects and resubscribes by itself) may have missed messages:
+  it closes its connections once subscribed again, so that their browsers reconnect and rejoin.
+
 Processes beat a heartbeat into Redis and list their connections there. When a process stops beating
 (it was killed), any other process finds its connections (`orphans`) and reports them disconnected, so
 the dropouts, grace periods and timeouts of that process's players still happen.
@@ -21,17 +31,21 @@ import itertools
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis
+import redis.client
 
 from gymcast.relay.protocol import ServerMessages
 from gymcast.relay.socket_loop import SocketLoop
 
 HEARTBEAT_S = 1.0
+RETRY_S = 3.0
+"""How long a message to another process is retried before its connection is closed instead."""
 DEAD_AFTER_S = 8.0
 """A process that has not beaten for this long is dead: its connections are reported disconnected."""
 
@@ -44,6 +58,29 @@ class LocalPeer(Protocol):
     def deliver(self, text: str, rate_limited: bool) -> None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass
+class Outgoing:
+    """A message for a connection in another process; `text` None closes it."""
+
+    channel: str
+    address: str
+    text: str | None
+    rate_limited: bool
+
+    def envelope(self) -> str:
+        return json.dumps({"to": self.address, "text": self.text, "limited": self.rate_limited}, separators=(",", ":"))
+
+
+class _LossAwarePubSub(redis.client.PubSub):
+    """A subscription that notes when redis-py reconnected and resubscribed it: what was published meanwhile is lost."""
+
+    resubscribed = False
+
+    def on_connect(self, connection: object) -> None:
+        self.resubscribed |= bool(self.channels)
+        super().on_connect(connection)
 
 
 @dataclass(frozen=True)
@@ -63,19 +100,22 @@ class RemotePeer:
 class Switchboard:
     """This process's connections, its channel, and its heartbeat, in the Redis at `client` under `prefix`."""
 
-    def __init__(self, client: redis.Redis, prefix: str, on_presumed_dead: Callable[[], None]) -> None:
-        """`on_presumed_dead` is called when the other processes took this one for dead (it stalled) and
-        reported its connections gone: it must close them, so that their browsers reconnect and rejoin."""
+    def __init__(self, client: redis.Redis, prefix: str, reconnect_all: Callable[[str], None]) -> None:
+        """`reconnect_all` is called when this process's connections may have missed messages (the other
+        processes took it for dead and reported its connections gone, or its subscription broke), with why: it must
+        close them, so that their browsers reconnect and rejoin."""
         self.redis = client
         self.prefix = prefix
         self.process = uuid.uuid4().hex
-        self.on_presumed_dead = on_presumed_dead
+        self.reconnect_all = reconnect_all
         self._local: dict[str, LocalPeer] = {}
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._stopped = threading.Event()
         self._loop: SocketLoop | None = None
-        self._outgoing: list[tuple[str, str]] = []  # (channel, envelope) not yet published, in the order sent
+        self._outgoing: list[Outgoing] = []  # not yet published, in the order sent
+        self._unsent: list[Outgoing] = []  # published and unheard (or refused), to go again before `_outgoing`
+        self._unsent_since = 0.0  # monotonic time of the first failure of the oldest of `_unsent`
         self._outgoing_lock = threading.Lock()
         self._publishing = threading.Lock()  # one batch at a time, so that batches go out in order
         self._flush_scheduled = False
@@ -117,11 +157,10 @@ class Switchboard:
         if process == self.process:
             self._deliver_here(address, text, rate_limited)
         else:
-            envelope = json.dumps({"to": address, "text": text, "limited": rate_limited}, separators=(",", ":"))
             loop = self._loop
             in_loop = loop is not None and loop.in_loop()
             with self._outgoing_lock:
-                self._outgoing.append((self._channel(process), envelope))
+                self._outgoing.append(Outgoing(self._channel(process), address, text, rate_limited))
                 schedule = in_loop and not self._flush_scheduled
                 self._flush_scheduled |= schedule
             if schedule:
@@ -129,21 +168,59 @@ class Switchboard:
             elif not in_loop:
                 self._publish_outgoing()
 
-    def _publish_outgoing(self) -> None:
-        """Publish every message waiting, in the order sent, in one round trip."""
+    def _publish_outgoing(self, retry: bool = False) -> None:
+        """Publish every message waiting, in the order sent, in one round trip. A message that failed or that no
+        process heard waits in `_unsent`, and so do later ones for the same process (their order is kept); they
+        go again when `retry` is set (by the heartbeat, once a second, so that an unreachable process costs little)."""
         with self._publishing:
             with self._outgoing_lock:
-                messages, self._outgoing = self._outgoing, []
+                new, self._outgoing = self._outgoing, []
                 self._flush_scheduled = False
+            waiting = self._unsent
+            if retry:
+                messages, self._unsent = waiting + new, []
+            else:
+                held = {message.channel for message in waiting}
+                messages = [message for message in new if message.channel not in held]
+                self._unsent = waiting + [message for message in new if message.channel in held]
             if not messages:
                 return
             pipe = self.redis.pipeline(transaction=False)
-            for channel, envelope in messages:
-                pipe.publish(channel, envelope)
+            for message in messages:
+                pipe.publish(message.channel, message.envelope())
             try:
-                pipe.execute()
+                heard = pipe.execute()
             except (redis.RedisError, OSError) as error:
-                log.error("relay: %d messages to other processes were lost (%r)", len(messages), error)
+                log.warning("relay: %d messages to other processes wait for Redis (%r)", len(messages), error)
+                heard = [0] * len(messages)
+            unheard = [message for message, listeners in zip(messages, heard, strict=True) if not listeners]
+            if not unheard:
+                return
+            now = time.monotonic()
+            if not waiting:
+                self._unsent_since = now
+            elif retry and now - self._unsent_since > RETRY_S:
+                unheard = self._given_up(unheard)
+                self._unsent_since = now
+            self._unsent = unheard + self._unsent
+
+    @staticmethod
+    def _given_up(unheard: list[Outgoing]) -> list[Outgoing]:
+        """Past `RETRY_S`: each unheard message becomes a close of its connection (one each, to retry); a close
+        unheard again is dropped."""
+        closes: dict[str, Outgoing] = {}
+        for message in unheard:
+            if message.text is not None:
+                closes.setdefault(message.address, Outgoing(message.channel, message.address, None, False))
+        log.error(
+            "relay: %d messages to other processes were not delivered within %g s: closing their %d connections, "
+            "whose browsers reconnect and rejoin (%d closes of vanished processes dropped)",
+            sum(message.text is not None for message in unheard),
+            RETRY_S,
+            len(closes),
+            sum(message.text is None for message in unheard),
+        )
+        return list(closes.values())
 
     def _deliver_here(self, address: str, text: str | None, rate_limited: bool) -> None:
         with self._lock:
@@ -156,18 +233,29 @@ class Switchboard:
             local.deliver(text, rate_limited)
 
     def _listen(self) -> None:
+        subscribed_before = False
         while not self._stopped.is_set():
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = _LossAwarePubSub(self.redis.connection_pool, ignore_subscribe_messages=True)
                 pubsub.subscribe(self._channel(self.process))
+                if subscribed_before:
+                    self._missed_messages("subscribed again after an error")
+                subscribed_before = True
                 while not self._stopped.is_set():
                     message = pubsub.get_message(timeout=1.0)
+                    if pubsub.resubscribed:
+                        pubsub.resubscribed = False
+                        self._missed_messages("redis-py reconnected the subscription")
                     if message is not None:
                         envelope = json.loads(message["data"])
                         self._deliver_here(envelope["to"], envelope["text"], envelope["limited"])
             except (redis.RedisError, OSError) as error:
                 log.warning("relay: lost the Redis subscription (%r); resubscribing", error)
                 self._stopped.wait(0.5)
+
+    def _missed_messages(self, why: str) -> None:
+        log.warning("relay: messages to this process may have been lost (%s): its connections reconnect", why)
+        self.reconnect_all("this host process may have missed messages; reconnect")
 
     def beat(self) -> bool:
         """Tell the other processes this one is alive; True when it was not listed (taken for dead)."""
@@ -178,9 +266,11 @@ class Switchboard:
         while not self._stopped.wait(HEARTBEAT_S):
             try:
                 if self.beat():
-                    self.on_presumed_dead()
+                    self.reconnect_all("the other host processes took this one for dead; reconnect")
             except (redis.RedisError, OSError) as error:
                 log.warning("relay: heartbeat failed: %r", error)
+            if self._unsent:
+                self._publish_outgoing(retry=True)
 
     def orphans(self) -> list[tuple[RemotePeer, str]]:
         """The connections (peer, session id) of processes that stopped beating; each is handed out once or
