@@ -1,6 +1,6 @@
 """Warm visits from a snapshot of Python taken after the imports: a first visit makes it in a second
 worker, the next visit restores it (the boot event says so) and plays the same game step by step;
-a corrupted snapshot is refused, logged, and the page boots afresh and plays."""
+a damaged snapshot (or one an older gymcast stored) is refused, logged, and the page boots afresh and plays."""
 
 from __future__ import annotations
 
@@ -20,13 +20,28 @@ STORED = """async () => {
 }"""
 
 
-CORRUPT = """async () => {
+#: damage to the stored snapshot -> what the page's fallback reason must say
+DAMAGE = {
+    "zeroed memory": (
+        """async () => {
   const cache = await caches.open("gymcast-import-snapshots");
   const key = (await cache.keys()).find((request) => request.url.endsWith("/memory"));
   const memory = new Uint8Array(await (await cache.match(key)).arrayBuffer());
   memory.fill(0, 0, 4096);
   await cache.put(key, new Response(memory, { headers: { "Content-Type": "application/octet-stream" } }));
-}"""
+}""",
+        "magic",
+    ),
+    "an older gymcast's format": (
+        """async () => {
+  const cache = await caches.open("gymcast-import-snapshots");
+  const key = (await cache.keys()).find((request) => request.url.endsWith("/meta.json"));
+  const { format, files, ...older } = await (await cache.match(key)).json();
+  await cache.put(key, new Response(JSON.stringify(older), { headers: { "Content-Type": "application/json" } }));
+}""",
+        "another version of gymcast (format 1",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +97,21 @@ def test_a_return_visit_restores_python_after_the_imports_and_plays_the_same_gam
     assert len(steps[0]) > 20 and steps[0] == steps[1]  # same seeds, same global draws, step by step
 
 
-def test_a_corrupted_snapshot_is_refused_logged_and_the_page_boots_afresh(browser, rng_bundle, tmp_path):
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_snapshot_is_refused_logged_and_the_page_boots_afresh(browser, rng_bundle, tmp_path, damage):
+    script, reason = DAMAGE[damage]
     context = browser.new_context(service_workers="block")
 
     def corrupt(page) -> None:
         _snapshot_stored(page)
-        page.evaluate(CORRUPT)
+        page.evaluate(script)
 
     with HostProcess(rng_bundle, tmp_path / "logs.sqlite") as host:
         first = _visit(context, host.url, "first", before_start=corrupt)
         second = _visit(context, host.url, "second")
     context.close()
     assert second["python_boot"]["path"] == "fresh"
-    assert "did not restore" in second["python_boot"]["why"] and "magic" in second["python_boot"]["why"]
+    assert "did not restore" in second["python_boot"]["why"] and reason in second["python_boot"]["why"]
     store = SQLiteEventStore(tmp_path / "logs.sqlite")
     (boot,) = events_of(store, second["session_id"], "boot")
     assert boot.data["python_boot"] == second["python_boot"]  # logged, with the reason

@@ -41,13 +41,18 @@ LOG_BATCH_CHARS: Final = 512 * 1024
 most 3 bytes a character, so a batch stays under the host's 2 MiB body limit."""
 
 
+LIVE_EVENTS: Final = ("scene_start", "scene_end", "run_start", "consent", "survey", "completion", "error")
+"""Events the researcher's live dashboard shows as they happen (`server/admin/state.py` follows a participant
+through them): the browser's outbox sends each as soon as it is written, rather than at the next interval."""
+
+
 def scene_game_key(scene: str, condition: str | None) -> str:
     """The key of a game config in `manifest["games"]`: the scene's name, plus `:condition` when the
     scene applies the participant's condition."""
     return f"{scene}:{condition}" if condition else scene
 
 
-def bundle_contracts() -> dict[str, int]:
+def bundle_contracts() -> dict[str, int | list[str]]:
     """The values the browser runtime reads from `manifest["contracts"]`."""
     return {
         "log_schema": LOG_SCHEMA,
@@ -57,4 +62,5 @@ def bundle_contracts() -> dict[str, int]:
         "log_flush_ms": LOG_FLUSH_MS,
         "log_batch_events": LOG_BATCH_EVENTS,
         "log_batch_chars": LOG_BATCH_CHARS,
+        "live_events": list(LIVE_EVENTS),
     }

@@ -81,7 +81,7 @@ class BundleManifest:
     game: GameConfig
     games: dict[str, GameConfig]
     flow: dict[str, Any]
-    contracts: dict[str, int]
+    contracts: dict[str, int | list[str]]
     files: dict[str, FileEntry]
     hosting: dict[str, Any]
     pruned: list[PrunedArchive] = field(default_factory=list)

@@ -158,13 +158,14 @@ async function boot() {
   }
   Object.assign(status, { session_id: progress.state.session_id, participant_id: participant.id });
 
-  const { log_schema, log_flush_ms, log_batch_events, log_batch_chars } = manifest.contracts;
+  const { log_schema, log_flush_ms, log_batch_events, log_batch_chars, live_events } = manifest.contracts;
   outbox = await Outbox.open({
     apiBase,
     schema: log_schema,
     intervalMs: log_flush_ms,
     batchSize: log_batch_events,
     batchChars: log_batch_chars,
+    liveEvents: live_events,
   });
   await outbox.adopt(progress.state.session_id);
   completed = Boolean(progress.state.ended_by_error); // the study stopped by an error on an earlier page: no more events

@@ -14,6 +14,7 @@
 // id in Cache Storage; the libraries are stored as application/wasm so `compileStreaming` can compile them.
 
 const CACHE = "gymcast-import-snapshots";
+const FORMAT = 2; // of what is stored (meta.json's `format`): a snapshot in another format is refused and remade
 
 /**
  * One extension module as both sides load it: its path in Pyodide's file system (dlopen's name),
@@ -25,7 +26,7 @@ const CACHE = "gymcast-import-snapshots";
  * What meta.json records next to the memory. `libraries` in load order; `handles` maps dlopen's
  * handles (addresses in the snapshot's memory) to library names; `files` lists the installed files
  * other than the libraries, as stored one after the other in `files`, with their sizes.
- * @typedef {{libraries: Library[], handles: [number, string][], files: [string, number][], memory_bytes: number, made_ms: number}} Meta
+ * @typedef {{format: number, libraries: Library[], handles: [number, string][], files: [string, number][], memory_bytes: number, made_ms: number}} Meta
  */
 
 const SYSTEM_DIRS = new Set(["/dev", "/proc", "/sys"]);
@@ -140,7 +141,7 @@ export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, inst
   const memory = pyodide.makeMemorySnapshot();
   /** @type {Meta} */
   const meta = {
-    libraries: libraries.map(({ name, global }) => ({ name, global })), handles,
+    format: FORMAT, libraries: libraries.map(({ name, global }) => ({ name, global })), handles,
     files: stored.map((path, index) => [path, contents[index].byteLength]),
     memory_bytes: memory.byteLength, made_ms: Math.round(performance.now() - started),
   };
@@ -200,6 +201,9 @@ export async function findSnapshot(indexURL, buildId) {
  * @param {NonNullable<Awaited<ReturnType<typeof findSnapshot>>>} saved @param {object & {indexURL: string}} options loadPyodide's
  */
 export async function restoreSnapshot(saved, options) {
+  if (saved.meta.format !== FORMAT) {
+    throw new Error(`it was stored by another version of gymcast (format ${saved.meta.format ?? 1}, this one reads ${FORMAT}); it is remade`);
+  }
   const checked = Promise.all([saved.memory, saved.files]).then(([memory, files]) => {
     if (memory.byteLength !== saved.meta.memory_bytes) {
       throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);

@@ -15,6 +15,7 @@ const WARM_UP_STEPS = 30; // per game, played on a throwaway env before Start (s
 
 /** @typedef {import("./protocol.js").PageChannel} PageChannel */
 /** @typedef {import("./protocol.js").PythonBoot} PythonBoot */
+/** @typedef {"finished" | "stopped" | "failed"} WarmUpEnd how a warm-up ended: played to its end, cut short by a Start, or raised */
 
 /**
  * What loading gives the runs: the games' Python side, the ONNX policies (null without ONNX players),
@@ -124,15 +125,16 @@ export function preloadModules(/** @type {any} */ pyodide, /** @type {any} */ ma
  * raised in making a game or in its first step, it stops the page before Start.
  * @param {Record<string, object>} configs the manifest's games @param {Loaded} loaded
  * @param {Pick<PageChannel, "event" | "crash" | "playable">} page
- * @returns {{stop: () => Promise<boolean>, finished: Promise<boolean>}} `stop` ends the warm-up (at most one step
- *   away) before a run starts, so the models never run twice at once, and tells whether it went well (false: the
- *   study's code raised, a `crash` is on its way to the page); `finished` tells whether it ran to its end
+ * @returns {{ended: Promise<WarmUpEnd>, stop: () => Promise<WarmUpEnd>}} `ended` tells how the warm-up ended;
+ *   `stop` ends it (at most one step away) before a run starts, so the models never run twice at once, and tells
+ *   the same ("failed": the study's code raised, a `crash` is on its way to the page)
  */
 export function warmUp(configs, { games, policies }, page) {
   let stopped = false;
   let error = null; // what the study's code raised
   const next = nextTask();
-  const done = (async () => {
+  /** @type {Promise<WarmUpEnd>} */
+  const ended = (async () => {
     const started = performance.now();
     let warm = null;
     try {
@@ -159,14 +161,13 @@ export function warmUp(configs, { games, policies }, page) {
     warm?.destroy();
     next.close();
     if (error) page.crash(error, { stage: "warm_up" });
-    return !stopped && !error;
+    return error ? "failed" : stopped ? "stopped" : "finished";
   })();
   return {
-    finished: done,
-    async stop() {
+    ended,
+    stop() {
       stopped = true;
-      await done;
-      return error === null;
+      return ended;
     },
   };
 }

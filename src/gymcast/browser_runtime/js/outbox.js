@@ -4,9 +4,6 @@
 const MAX_BACKOFF_MS = 10_000;
 /** Without IndexedDB the events live only in memory until the host has them: send them this often instead. */
 const MEMORY_ONLY_FLUSH_MS = 500;
-/** Events the researcher's live dashboard shows as they happen (a few per participant): sent as soon as they are
- *  written, with whatever is queued before them, rather than at the next interval. */
-const SENT_AT_ONCE = new Set(["scene_start", "scene_end", "run_start", "consent", "survey", "completion", "error"]);
 
 /** POST JSON; resolves to the parsed reply, rejects with an Error carrying `status` (0 = no answer). */
 async function postJson(url, body, token) {
@@ -94,9 +91,12 @@ async function openDatabase() {
 export class Outbox {
   /** `schema`: the log API's version (`manifest.contracts.log_schema`), sent with every batch; `intervalMs`: how
    *  often to send (`log_flush_ms`), besides a full batch, a hidden page and explicit flushes; `batchSize` and
-   *  `batchChars`: a batch's most events and JSON characters (`log_batch_events`, `log_batch_chars`). */
-  constructor({ apiBase, schema, intervalMs, batchSize, batchChars }) {
+   *  `batchChars`: a batch's most events and JSON characters (`log_batch_events`, `log_batch_chars`); `liveEvents`:
+   *  the event types the live dashboard shows as they happen (`live_events`), sent as soon as they are written, with
+   *  whatever is queued before them. */
+  constructor({ apiBase, schema, intervalMs, batchSize, batchChars, liveEvents }) {
     Object.assign(this, { apiBase, schema, batchSize, batchChars, intervalMs });
+    this.liveEvents = new Set(liveEvents);
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
     this.queues = new Map(); // session_id -> events not yet acknowledged, in seq order
@@ -174,7 +174,7 @@ export class Outbox {
       t.objectStore("sessions").put(session);
     }).then(() => { // a failed write leaves memory as the only copy: send it anyway
       this.unwritten.delete(record);
-      if (SENT_AT_ONCE.has(record.type)) this.flush();
+      if (this.liveEvents.has(record.type)) this.flush();
     });
     if (this.queues.get(session.session_id).length >= this.batchSize) this.flush();
     return record.seq;

@@ -47,7 +47,7 @@ const CONTROLS = new Set(["feedback", "pause", "resume", "restart", "fps"]);
 const keys = new KeyState(); // the keys held now: the runs read them each step
 /** @type {import("./loading.js").Loaded | null} */
 let loaded = null;
-/** @type {{stop: () => Promise<boolean>} | null} the warm-up after loading */
+/** @type {ReturnType<typeof warmUp> | null} the warm-up after loading */
 let warming = null;
 /** @type {SnapshotMaker | null} makes the snapshot after the imports on a visit that booted afresh */
 let snapshots = null;
@@ -68,7 +68,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
       if (loaded.boot.path === "fresh") {
         const maker = new SnapshotMaker(data.manifest, data.baseUrl, loaded.pyodide, page.event);
         snapshots = maker;
-        warming.finished.then((finished) => finished && !run && maker.start());
+        warming.ended.then((end) => end === "finished" && !run && maker.start());
       }
     } else if (data.type === "start") guarded(start, fail)(data);
     else if (data.type === "key") onKey(data);
@@ -83,7 +83,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ { data }) => {
 /** Start a game scene: a run of its own, from `startEpisode` (an episode cut by a reload restarts). */
 async function start({ scene, key, config, startEpisode = 0, relay = null, visible = true }) {
   snapshots?.stop(); // play comes first
-  if ((await warming?.stop()) === false) return; // the models never run twice at once; a warm-up that raised ends it all
+  if ((await warming?.stop()) === "failed") return; // the models never run twice at once; a warm-up that raised ends it all
   run = new Run({ scene, key, config, startEpisode, loaded, keys, page });
   run.start(relay, visible);
 }
