@@ -34,6 +34,7 @@ from gymcast.bundler.compress import precompress
 from gymcast.bundler.layout import HASH_CHARS, place_hashed
 from gymcast.bundler.lock import bundle_lock
 from gymcast.bundler.native_check import check_game_natively
+from gymcast.bundler.patches import patched_wheel
 from gymcast.bundler.pywheel import collect_python_sources, write_wheel
 from gymcast.bundler.repack import stored_copy
 from gymcast.bundler.slim import MissingModule, slim_archive, trace_bundle
@@ -240,7 +241,9 @@ def _fetch_sources(
     official_pins = official.resolve(from_pyodide, shipped)
     return _Sources(
         pyodide=pyodide,
-        pinned_wheels={pin: fetcher.wheel(pin) for pin in [*pins.wheels, *official_pins]},
+        pinned_wheels={
+            pin: patched_wheel(fetcher.wheel(pin), pin, fetcher.cache_dir) for pin in [*pins.wheels, *official_pins]
+        },
         requirement_wheels=requirement_wheels,
         ort=fetcher.npm_package(pins.onnxruntime_web) if needs_ort else None,
         phaser=fetcher.npm_package(pins.phaser) if needs_phaser else None,

@@ -3,7 +3,8 @@
 `gymcast build` plays each game briefly in Pyodide under Node (`browser_runtime/node/trace.mjs`),
 which lists every module the run imported and compiles it. The standard library zip and each
 third-party wheel then ship with just those modules (`.pyc` in place of `.py`) plus their
-non-Python files, minus headers, stubs and Cython sources. A wheel's top-level modules and package
+non-Python files, minus headers, stubs and Cython sources; a wheel's extension modules ship only if the run imported
+them too (Pyodide would otherwise load and compile every one of them on every visit). A wheel's top-level modules and package
 `__init__.py` files always ship as source, so the lock can still name what the wheel imports. The full archives ship too, under
 `full/<hash>/`: if the browser ever imports a module left out, `gymcast_runtime.pruned` fetches the
 full archive, unpacks what is missing and logs a `pruned_module` event.
@@ -43,15 +44,15 @@ SAFETY_MODULES = (
     "encodings.ascii",
     "encodings.utf_16",
     "encodings.idna",
-    "numpy.fft",
-    "numpy.linalg",
     "numpy.random",
 )
 TRACE_STEPS = 300
 PYTHON_TRACEBACK = "Traceback (most recent call last)"
-SLIM_FORMAT = 2  # bump when slim_archive writes archives differently: cached copies then go stale
+SLIM_FORMAT = 3  # bump when slim_archive writes archives differently: cached copies then go stale
 MIN_NODE_MAJOR = 18  # Pyodide 0.27's own requirement (package.json "engines"); tested on Node 20
 NOT_SHIPPED = (".pyi", ".h", ".a", ".pxd", ".pyx", ".c")  # headers, stubs and sources nothing imports at run time
+EXTENSION_SUFFIXES = (".cpython-312-wasm32-emscripten.so", ".abi3.so")
+"""Python extension modules in Pyodide 0.27's wheels (a bare `.so` is a shared library, which ships whole)."""
 
 
 #: the last line of a traceback whose import failed: the module asked for
@@ -177,11 +178,7 @@ def slim_archive(source: Path, trace: Trace, root: str, cache_dir: Path) -> Slim
     with zipfile.ZipFile(source) as archive:
         entries = archive.infolist()
         names = [entry.filename for entry in entries]
-    pruned = sorted(
-        module_name(name)
-        for name in names
-        if name.endswith(".py") and name not in kept and not (root == SITE_ROOT and _names_the_import(name))
-    )
+    pruned = sorted(module_name(name) for name in names if _left_out(name, root, kept))
     key = hashlib.sha256(
         json.dumps([SLIM_FORMAT, root, file_digest(source), sorted(kept & set(names))]).encode()
     ).hexdigest()[:32]
@@ -195,7 +192,7 @@ def slim_archive(source: Path, trace: Trace, root: str, cache_dir: Path) -> Slim
         ):
             for entry in entries:
                 name = entry.filename
-                if name.endswith(NOT_SHIPPED):
+                if name.endswith(NOT_SHIPPED) or (name.endswith(EXTENSION_SUFFIXES) and _left_out(name, root, kept)):
                     continue
                 if name.endswith(".py"):
                     if root == SITE_ROOT and _names_the_import(name):
@@ -209,9 +206,21 @@ def slim_archive(source: Path, trace: Trace, root: str, cache_dir: Path) -> Slim
     return SlimArchive(target, pruned)
 
 
+def _left_out(name: str, root: str, kept: frozenset[str]) -> bool:
+    """Whether the archive's module file `name` stays out of the slim copy: a module the run did not import (a
+    wheel's import names excepted: their source ships)."""
+    if name in kept:
+        return False
+    if name.endswith(".py"):
+        return not (root == SITE_ROOT and _names_the_import(name))
+    return root == SITE_ROOT and name.endswith(EXTENSION_SUFFIXES)
+
+
 def module_name(path: str) -> str:
-    """`xml/dom/minidom.py` -> `xml.dom.minidom`; `xml/__init__.py` -> `xml`."""
-    parts = path[: -len(".py")].split("/")
+    """`xml/dom/minidom.py` -> `xml.dom.minidom`; `xml/__init__.py` -> `xml`;
+    `numpy/linalg/_umath_linalg.cpython-312-wasm32-emscripten.so` -> `numpy.linalg._umath_linalg`."""
+    suffix = next((suffix for suffix in (".py", *EXTENSION_SUFFIXES) if path.endswith(suffix)), "")
+    parts = path[: len(path) - len(suffix)].split("/")
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
