@@ -12,6 +12,7 @@ import redis
 
 from gymcast.relay.switchboard import RETRY_S, Switchboard
 from gymcast.servers import redis_server
+from gymcast.testing import free_port
 
 
 class Recorder:
@@ -85,3 +86,25 @@ def test_a_message_no_process_hears_becomes_a_close_of_its_connection():
             assert envelope == {"to": "gone.7", "text": None, "limited": False}  # a close, not the action
         finally:
             sender.stop()
+
+
+def test_a_close_waits_while_the_sender_cannot_reach_redis_and_is_delivered_once_it_can():
+    with redis_server() as url:
+        receiver_closes: list[str] = []
+        receiver = Switchboard(redis.Redis.from_url(url), "t:", receiver_closes.append)
+        sender = Switchboard(redis.Redis.from_url(url), "t:", lambda why: None)
+        try:
+            connection = Recorder()
+            address = receiver.attach(connection, "session").address
+            reachable = sender.redis
+            sender.redis = redis.Redis(port=free_port(), socket_connect_timeout=0.2)  # only the sender is cut off
+            sender.deliver(address, '{"type":"action"}', False)
+            # past RETRY_S the action becomes a close; with no answer from Redis that close is kept, however long
+            _wait(lambda: any(message.text is None for message in sender._unsent), RETRY_S + 5, "the give-up")
+            time.sleep(RETRY_S + 1.5)  # longer than a close Redis answered nobody heard would be kept
+            sender.redis = reachable
+            assert connection.closed.wait(5), "the receiver's connection was never closed"
+            assert connection.texts == [] and receiver_closes == []
+        finally:
+            sender.stop()
+            receiver.stop()

@@ -24,6 +24,10 @@ from gymcast.replay import ReplayError
 from gymcast.storage import StorageError
 from gymcast.wheels import FetchError
 
+DEFAULT_THREADS = 1024
+"""Threads per gunicorn worker: each relay player parks one for its whole game, so a worker serves this many players
+and requests at once (a parked thread costs little memory; 256 capped one worker at about 250 players)."""
+
 console = Console(stderr=True)
 USER_ERRORS = (
     ConfigError,
@@ -125,7 +129,11 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     "different worker processes or machines meet.",
 )
 @click.option(
-    "--threads", type=click.IntRange(min=1), default=256, show_default=True, help="Connections per worker at once."
+    "--threads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help="Connections per worker at once (a relay player holds one for its whole game).",
 )
 @click.option(
     "--server",
@@ -187,9 +195,10 @@ def run(experiment: Path, out: Path, wheelhouse: Path | None, host: str | None, 
     _warn(built.warnings)
     # Serve from a fresh process image: the build loaded libraries that run threads (onnxruntime, OpenBLAS), and a
     # server worker forked from this process would inherit them half-alive and abort when it exits.
-    serve_args = ["serve", str(out), "--data", data]
-    serve_args += ["--host", host] if host else []
+    serve_args = ["serve", "--data", data]
+    serve_args += ["--host", host] if host is not None else []
     serve_args += ["--port", str(port)] if port is not None else []
+    serve_args += ["--", str(out)]
     sys.stdout.flush()
     sys.stderr.flush()
     command = command_line(*serve_args)
@@ -312,8 +321,9 @@ def replay(db: str, bundle: Path, session: str | None, native: bool, check_polic
 
 
 def command_line(*args: str) -> list[str]:
-    """The argv that runs this gymcast CLI with `args`, in this interpreter's environment."""
-    return [sys.executable, "-m", "gymcast.cli", *args]
+    """The argv that runs this gymcast CLI with `args`, in this interpreter's environment (`-P`: the current
+    folder's files cannot shadow a module, as with the `gymcast` command)."""
+    return [sys.executable, "-P", "-m", "gymcast.cli", *args]
 
 
 @dataclass(frozen=True)
@@ -322,7 +332,7 @@ class Serving:
 
     kind: str = "gunicorn"
     workers: int = 1
-    threads: int = 256
+    threads: int = DEFAULT_THREADS
     access_log: bool = True
     redis_url: str | None = None
     proxies: int = 0

@@ -99,7 +99,7 @@ async function outbox() {
     batches.push(events.map((event) => event.seq));
     return { ok: true, json: async () => ({ acked: events.map((event) => event.seq) }) };
   };
-  const box = new Outbox({ apiBase: "http://host", schema: 1, intervalMs: 1e9, batchSize: 4, batchChars: 300 });
+  const box = new Outbox({ apiBase: "http://host", schema: 1, intervalMs: 1e9, batchSize: 4, batchChars: 300, liveEvents: [] });
   await box.adopt("s");
   await box.authorize("s", "token");
   const settle = () => new Promise((resolve) => setTimeout(resolve, 10));

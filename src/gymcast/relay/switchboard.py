@@ -12,11 +12,11 @@ before it.
 
 Nothing is lost in silence. Pub/sub delivers a message only to a subscriber listening at that moment, so:
 
-* a batch that Redis refused, or a message no process was subscribed to hear, waits at the head of the queue
-  and goes again (at the next flush or heartbeat) for up to `RETRY_S`; after that each of its messages becomes
-  a close of the connection it was for, so that its browser reconnects and rejoins (a rejoin sends the game's
-  state); a close still unheard after another `RETRY_S` is dropped (its process is gone, and its connections
-  are swept as orphans);
+* a message Redis refused, or that no process was subscribed to hear, waits (with the later ones for the same
+  process) and goes again at each heartbeat; once it has failed for `RETRY_S` it becomes a close of the
+  connection it was for, so that its browser reconnects and rejoins (a rejoin sends the game's state); a close
+  that Redis answered nobody heard for another `RETRY_S` is dropped (its process is gone, and its connections
+  are swept as orphans), and one Redis did not answer goes on waiting;
 * a process whose subscription broke (redis-py reconnects and resubscribes by itself) may have missed messages:
   it closes its connections once subscribed again, so that their browsers reconnect and rejoin.
 
@@ -45,6 +45,8 @@ from gymcast.relay.socket_loop import SocketLoop
 
 HEARTBEAT_S = 1.0
 RETRY_S = 3.0
+SUBSCRIBE_WAIT_S = 5.0
+"""How long a connection's attach waits for this process's first subscription to Redis."""
 """How long a message to another process is retried before its connection is closed instead."""
 DEAD_AFTER_S = 8.0
 """A process that has not beaten for this long is dead: its connections are reported disconnected."""
@@ -62,12 +64,14 @@ class LocalPeer(Protocol):
 
 @dataclass
 class Outgoing:
-    """A message for a connection in another process; `text` None closes it."""
+    """A message for a connection in another process; `text` None closes it. `failed_at`: when a publish of it
+    first failed or went unheard (monotonic seconds), None until then."""
 
     channel: str
     address: str
     text: str | None
     rate_limited: bool
+    failed_at: float | None = None
 
     def envelope(self) -> str:
         return json.dumps({"to": self.address, "text": self.text, "limited": self.rate_limited}, separators=(",", ":"))
@@ -112,10 +116,10 @@ class Switchboard:
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._stopped = threading.Event()
+        self._subscribed = threading.Event()  # this process listens on its channel (from the first subscription on)
         self._loop: SocketLoop | None = None
         self._outgoing: list[Outgoing] = []  # not yet published, in the order sent
         self._unsent: list[Outgoing] = []  # published and unheard (or refused), to go again before `_outgoing`
-        self._unsent_since = 0.0  # monotonic time of the first failure of the oldest of `_unsent`
         self._outgoing_lock = threading.Lock()
         self._publishing = threading.Lock()  # one batch at a time, so that batches go out in order
         self._flush_scheduled = False
@@ -138,7 +142,9 @@ class Switchboard:
         return RemotePeer(address, self)
 
     def attach(self, local: LocalPeer, session_id: str) -> RemotePeer:
-        """Give a connection of this process an address, and list it (with its session) as this process's."""
+        """Give a connection of this process an address, and list it (with its session) as this process's. Waits
+        (briefly) until this process listens on its channel, so that nothing is sent to the connection before."""
+        self._subscribed.wait(SUBSCRIBE_WAIT_S)
         address = f"{self.process}.{next(self._numbers)}"
         with self._lock:
             self._local[address] = local
@@ -176,51 +182,53 @@ class Switchboard:
             with self._outgoing_lock:
                 new, self._outgoing = self._outgoing, []
                 self._flush_scheduled = False
-            waiting = self._unsent
             if retry:
-                messages, self._unsent = waiting + new, []
+                messages, self._unsent = self._unsent + new, []
             else:
-                held = {message.channel for message in waiting}
+                held = {message.channel for message in self._unsent}
                 messages = [message for message in new if message.channel not in held]
-                self._unsent = waiting + [message for message in new if message.channel in held]
+                self._unsent += [message for message in new if message.channel in held]
             if not messages:
                 return
             pipe = self.redis.pipeline(transaction=False)
             for message in messages:
                 pipe.publish(message.channel, message.envelope())
+            answered = True
             try:
                 heard = pipe.execute()
             except (redis.RedisError, OSError) as error:
                 log.warning("relay: %d messages to other processes wait for Redis (%r)", len(messages), error)
-                heard = [0] * len(messages)
-            unheard = [message for message, listeners in zip(messages, heard, strict=True) if not listeners]
-            if not unheard:
-                return
+                heard, answered = [0] * len(messages), False
             now = time.monotonic()
-            if not waiting:
-                self._unsent_since = now
-            elif retry and now - self._unsent_since > RETRY_S:
-                unheard = self._given_up(unheard)
-                self._unsent_since = now
-            self._unsent = unheard + self._unsent
+            unsent = []
+            for message, listeners in zip(messages, heard, strict=True):
+                if listeners:
+                    continue
+                if message.failed_at is None:
+                    message.failed_at = now
+                    unsent.append(message)
+                elif now - message.failed_at <= RETRY_S:
+                    unsent.append(message)
+                elif (instead := self._given_up(message, answered, now)) is not None:
+                    unsent.append(instead)
+            self._unsent = _one_close_each(unsent) + self._unsent
 
     @staticmethod
-    def _given_up(unheard: list[Outgoing]) -> list[Outgoing]:
-        """Past `RETRY_S`: each unheard message becomes a close of its connection (one each, to retry); a close
-        unheard again is dropped."""
-        closes: dict[str, Outgoing] = {}
-        for message in unheard:
-            if message.text is not None:
-                closes.setdefault(message.address, Outgoing(message.channel, message.address, None, False))
-        log.error(
-            "relay: %d messages to other processes were not delivered within %g s: closing their %d connections, "
-            "whose browsers reconnect and rejoin (%d closes of vanished processes dropped)",
-            sum(message.text is not None for message in unheard),
-            RETRY_S,
-            len(closes),
-            sum(message.text is None for message in unheard),
-        )
-        return list(closes.values())
+    def _given_up(message: Outgoing, answered: bool, now: float) -> Outgoing | None:
+        """Past `RETRY_S`: a message becomes a close of its connection, so that its browser reconnects and rejoins;
+        a close that Redis answered nobody heard is dropped (its process is gone: its connections are swept as
+        orphans), and one Redis did not answer goes on waiting."""
+        if message.text is not None:
+            log.error(
+                "relay: a message to %s was not delivered within %g s: closing that connection",
+                message.address,
+                RETRY_S,
+            )
+            return Outgoing(message.channel, message.address, None, False, now)
+        if answered:
+            log.error("relay: no process holds %s any more: its close is dropped", message.address)
+            return None
+        return message
 
     def _deliver_here(self, address: str, text: str | None, rate_limited: bool) -> None:
         with self._lock:
@@ -238,6 +246,7 @@ class Switchboard:
             try:
                 pubsub = _LossAwarePubSub(self.redis.connection_pool, ignore_subscribe_messages=True)
                 pubsub.subscribe(self._channel(self.process))
+                self._subscribed.set()
                 if subscribed_before:
                     self._missed_messages("subscribed again after an error")
                 subscribed_before = True
@@ -251,6 +260,9 @@ class Switchboard:
                         self._deliver_here(envelope["to"], envelope["text"], envelope["limited"])
             except (redis.RedisError, OSError) as error:
                 log.warning("relay: lost the Redis subscription (%r); resubscribing", error)
+                self._stopped.wait(0.5)
+            except Exception:  # noqa: BLE001 (a message or a close failed: the subscription must outlive it)
+                log.exception("relay: the subscription's thread failed; resubscribing")
                 self._stopped.wait(0.5)
 
     def _missed_messages(self, why: str) -> None:
@@ -304,3 +316,17 @@ def _redis_time(client: redis.Redis) -> float:
     """Redis's clock, which every host process shares (their own clocks may differ)."""
     seconds, microseconds = client.time()
     return seconds + microseconds / 1e6
+
+
+def _one_close_each(messages: list[Outgoing]) -> list[Outgoing]:
+    """`messages` in order, without what follows a close of the same connection (a closed connection hears nothing
+    more): one close per connection at most, whatever comes back from Redis."""
+    closed: set[str] = set()
+    kept = []
+    for message in messages:
+        if message.address in closed:
+            continue
+        if message.text is None:
+            closed.add(message.address)
+        kept.append(message)
+    return kept

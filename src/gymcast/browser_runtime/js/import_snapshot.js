@@ -183,6 +183,11 @@ export async function findSnapshot(indexURL, buildId) {
   const bytes = async (/** @type {Response} */ response) => new Uint8Array(await response.arrayBuffer());
   /** @type {Meta} */
   const meta = await metaResponse.json();
+  if (meta.format !== FORMAT) { // read nothing more: restoreSnapshot refuses it and says why
+    const refused = Promise.reject(new Error("another format"));
+    refused.catch(() => {});
+    return { meta, memory: refused, files: refused, libraries: refused };
+  }
   const memory = part("memory").then(bytes);
   const files = part("files").then(bytes);
   const libraries = Promise.all(meta.libraries.map(async (library, index) => {

@@ -96,6 +96,7 @@ export class Outbox {
    *  whatever is queued before them. */
   constructor({ apiBase, schema, intervalMs, batchSize, batchChars, liveEvents }) {
     Object.assign(this, { apiBase, schema, batchSize, batchChars, intervalMs });
+    if (!Array.isArray(liveEvents)) throw new Error("the outbox needs liveEvents (manifest.contracts.live_events)");
     this.liveEvents = new Set(liveEvents);
     this.db = null;
     this.sessions = new Map(); // session_id -> {session_id, token, api_base, next_seq}
