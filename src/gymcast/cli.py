@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from gymcast.bundler.bundle import BundleError, build_bundle
 from gymcast.bundler.slim import SlimError
+from gymcast.cli_command import command_line
 from gymcast.cli_progress import rich_progress
 from gymcast.experiment import ConfigError
 from gymcast.experiment.loader import ExperimentNotFound
@@ -318,12 +319,6 @@ def replay(db: str, bundle: Path, session: str | None, native: bool, check_polic
     if diverged:
         console.print(f"[red]{diverged} episode(s) diverged from the log[/]")
         sys.exit(1)
-
-
-def command_line(*args: str) -> list[str]:
-    """The argv that runs this gymcast CLI with `args`, in this interpreter's environment (`-P`: the current
-    folder's files cannot shadow a module, as with the `gymcast` command)."""
-    return [sys.executable, "-P", "-m", "gymcast.cli", *args]
 
 
 @dataclass(frozen=True)

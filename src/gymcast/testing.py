@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from gymcast.cli import command_line
+from gymcast.cli_command import command_line
 from gymcast.contracts import LOG_SCHEMA
 from gymcast.server.production import GRACEFUL_TIMEOUT_S
 
@@ -42,9 +42,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def gymcast_command(*args: str) -> list[str]:
-    """The gymcast CLI of this interpreter's environment, as an argv list."""
-    return command_line(*args)
+gymcast_command = command_line
+"""The gymcast CLI of this interpreter's environment, as an argv list."""
 
 
 class HostProcess:

@@ -17,7 +17,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gymcast.wheels.fetch import file_digest
 from gymcast.wheels.pins import PinnedFile
 
 PATCH_FORMAT = 1  # bump when the patches change: cached patched wheels then go stale
@@ -65,9 +64,10 @@ PATCHES: dict[tuple[str, str, str], tuple[Patch, ...]] = {
 
 
 def patched_wheel(wheel: Path, pin: PinnedFile, cache_dir: Path) -> Path:
-    """`wheel` (the file `pin` names) with its patches applied, cached; `wheel` itself when none applies."""
+    """`wheel` (the file `pin` names, as the fetcher verified it) with its patches applied, cached; `wheel` itself
+    when none applies."""
     patches = PATCHES.get((pin.name, pin.version, pin.sha256))
-    if not patches or file_digest(wheel) != pin.sha256:
+    if not patches:
         return wheel
     key = hashlib.sha256(json.dumps([PATCH_FORMAT, pin.sha256]).encode()).hexdigest()[:32]
     target = cache_dir / "patched" / key / wheel.name

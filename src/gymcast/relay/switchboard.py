@@ -45,9 +45,9 @@ from gymcast.relay.socket_loop import SocketLoop
 
 HEARTBEAT_S = 1.0
 RETRY_S = 3.0
+"""How long a message to another process is retried before its connection is closed instead."""
 SUBSCRIBE_WAIT_S = 5.0
 """How long a connection's attach waits for this process's first subscription to Redis."""
-"""How long a message to another process is retried before its connection is closed instead."""
 DEAD_AFTER_S = 8.0
 """A process that has not beaten for this long is dead: its connections are reported disconnected."""
 
@@ -258,11 +258,9 @@ class Switchboard:
                     if message is not None:
                         envelope = json.loads(message["data"])
                         self._deliver_here(envelope["to"], envelope["text"], envelope["limited"])
-            except (redis.RedisError, OSError) as error:
-                log.warning("relay: lost the Redis subscription (%r); resubscribing", error)
-                self._stopped.wait(0.5)
-            except Exception:  # noqa: BLE001 (a message or a close failed: the subscription must outlive it)
-                log.exception("relay: the subscription's thread failed; resubscribing")
+            except Exception as error:  # noqa: BLE001 (Redis, or a message or a close that failed: resubscribe)
+                unexpected = not isinstance(error, redis.RedisError | OSError)
+                log.warning("relay: lost the Redis subscription (%r); resubscribing", error, exc_info=unexpected)
                 self._stopped.wait(0.5)
 
     def _missed_messages(self, why: str) -> None:

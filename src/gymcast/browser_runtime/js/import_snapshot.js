@@ -159,9 +159,10 @@ export async function saveSnapshot(pyodide, { indexURL, buildId, libraries, inst
 
 /**
  * This build's saved snapshot, its parts still loading (libraries compiling), or null when none is
- * saved. Throws nothing: an unreadable store counts as none.
+ * saved. Throws nothing: an unreadable store counts as none. `refused` rejects with why when the snapshot is in
+ * another format (then nothing else is read), and is null otherwise.
  * @param {string} indexURL @param {string} buildId
- * @returns {Promise<{meta: Meta, memory: Promise<Uint8Array>, files: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module, bytes: Uint8Array})[]>} | null>}
+ * @returns {Promise<{meta: Meta, refused: Promise<never> | null, memory: Promise<Uint8Array>, files: Promise<Uint8Array>, libraries: Promise<(Library & {module: WebAssembly.Module, bytes: Uint8Array})[]>} | null>}
  */
 export async function findSnapshot(indexURL, buildId) {
   const at = prefix(indexURL, buildId);
@@ -183,10 +184,10 @@ export async function findSnapshot(indexURL, buildId) {
   const bytes = async (/** @type {Response} */ response) => new Uint8Array(await response.arrayBuffer());
   /** @type {Meta} */
   const meta = await metaResponse.json();
-  if (meta.format !== FORMAT) { // read nothing more: restoreSnapshot refuses it and says why
-    const refused = Promise.reject(new Error("another format"));
+  if (meta.format !== FORMAT) { // read nothing more: restoreSnapshot refuses it with this reason
+    const refused = Promise.reject(new Error(`it was stored by another version of gymcast (format ${meta.format ?? 1}, this one reads ${FORMAT}); it is remade`));
     refused.catch(() => {});
-    return { meta, memory: refused, files: refused, libraries: refused };
+    return { meta, refused, memory: refused, files: refused, libraries: refused };
   }
   const memory = part("memory").then(bytes);
   const files = part("files").then(bytes);
@@ -196,7 +197,7 @@ export async function findSnapshot(indexURL, buildId) {
     return { ...library, module, bytes: content };
   }));
   for (const promise of [memory, files, libraries]) promise.catch(() => {}); // awaited by restore; a failure there is reported there
-  return { meta, memory, files, libraries };
+  return { meta, refused: null, memory, files, libraries };
 }
 
 /**
@@ -206,9 +207,7 @@ export async function findSnapshot(indexURL, buildId) {
  * @param {NonNullable<Awaited<ReturnType<typeof findSnapshot>>>} saved @param {object & {indexURL: string}} options loadPyodide's
  */
 export async function restoreSnapshot(saved, options) {
-  if (saved.meta.format !== FORMAT) {
-    throw new Error(`it was stored by another version of gymcast (format ${saved.meta.format ?? 1}, this one reads ${FORMAT}); it is remade`);
-  }
+  await saved.refused; // a snapshot of another format: before Pyodide loads at all
   const checked = Promise.all([saved.memory, saved.files]).then(([memory, files]) => {
     if (memory.byteLength !== saved.meta.memory_bytes) {
       throw new Error(`the snapshot has ${memory.byteLength} bytes, not the ${saved.meta.memory_bytes} recorded`);
