@@ -149,6 +149,21 @@ def dropped_display_frames(times: list[float]) -> int:
     return sum(max(0, round(gap / refresh) - 1) for gap in gaps)
 
 
+def logged_until_drawn(host: HostProcess, session_id: str, drawn: list, timeout_s: float = 60) -> list:
+    """The session's logged steps once the host has every step drawn so far (the game goes on playing, so the
+    page always has a few steps waiting for the outbox's next batch)."""
+    last = max(((episode, step) for episode, step, _ in drawn if step > 0), default=None)  # the log keeps order
+    deadline = time.monotonic() + timeout_s
+    while True:
+        steps = logged_steps(host.data, session_id)
+        if last is None or last in {(event.episode, event.step) for event in steps}:
+            return steps
+        if time.monotonic() > deadline:
+            print(f"warning: step {last} was drawn but not logged within {timeout_s:g} s", file=sys.stderr)
+            return steps
+        time.sleep(1)
+
+
 def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> dict[str, float | str]:
     """Tap `keys` in turn for `seconds` on a page playing at `fps` steps per second; the play figures."""
     started_ms = page.evaluate("performance.now()")
@@ -163,13 +178,12 @@ def play(page, host: HostProcess, keys: list[str], seconds: float, fps: int) -> 
         index += 1
     minutes = (time.perf_counter() - wall_before) / 60
     ended_ms = page.evaluate("performance.now()")
-    page.wait_for_function("() => window.gymcast.status().pending_events === 0", timeout=30_000)
     host_cpu = cpu_seconds(host.process.pid) - cpu_before
     long_tasks = [duration for start, duration in page.evaluate("window.__longTasks") if start >= started_ms]
     drawn = page.evaluate("window.gymcast.drawnSteps()")
     key_downs = [(key, t, episode) for key, t, episode in page.evaluate("window.__keyDowns") if t >= started_ms]
     session_id = page.evaluate("window.gymcast.status().session_id")
-    steps = logged_steps(host.data, session_id)
+    steps = logged_until_drawn(host, session_id, drawn)
     shown = {(episode, step): t for episode, step, t in drawn}
     used_at = sorted(
         (shown[(e.episode, e.step)], e.episode, key)
