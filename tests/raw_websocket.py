@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
 from gymcast.contracts import RELAY_SCHEMA
@@ -31,6 +31,8 @@ class RawWebSocket:
         self.sock.sendall(self.conn.send(Request(host=url.netloc, target="/api/v1/relay", extensions=extensions)))
         self.messages: list[dict[str, Any]] = []
         self.closed = False
+        self.close_code: int | None = None  # the host's close frame's code
+        self.pongs: list[bytes] = []  # the payloads of the host's pongs
         self.accepted: AcceptConnection | None = None
         self._text = ""
         while self.accepted is None:
@@ -92,6 +94,9 @@ class RawWebSocket:
                     self._text = ""
             elif isinstance(event, CloseConnection):
                 self.closed = True
+                self.close_code = event.code
+            elif isinstance(event, Pong):
+                self.pongs.append(bytes(event.payload))
             elif isinstance(event, Ping):
                 pass  # on purpose: liveness must not depend on pongs
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import threading
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
-from wsproto.events import Ping
+from wsproto.events import Ping, TextMessage
 
 from gymcast.relay.socket_loop import SocketLoop
 from gymcast.server import create_app
@@ -166,6 +167,57 @@ def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fal
         assert (seat["agent"], seat["controller"]) == ("left", "fallback")
     dropouts = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
     assert len(dropouts) == 8 and all("over" in event.data["reason"] for event in dropouts)
+
+
+def _action(step: int, action=0) -> dict:
+    return {"type": "action", "episode": 0, "step": step, "agent": "left", "action": action}
+
+
+def test_frames_arrive_whole_and_in_order_however_the_client_cuts_them(host):
+    """Written a byte at a time: two frames back to back (one with a 16-bit length), a message fragmented around
+    a ping, then one more. The partner gets each action once, whole and in order; the ping gets its pong."""
+    url, _ = host()
+    raw, other = raw_pair(url)
+    text = json.dumps(_action(3))
+    data = (
+        raw.frame(**_action(1))
+        + raw.frame(**_action(2, list(range(60))))
+        + raw.conn.send(TextMessage(data=text[:10], message_finished=False))
+        + raw.conn.send(Ping(b"p"))
+        + raw.conn.send(TextMessage(data=text[10:], message_finished=True))
+        + raw.frame(**_action(4))
+    )
+    assert len(raw.frame(**_action(2, list(range(60))))) > 126  # the 16-bit length
+    raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for at in range(len(data)):
+        raw.sock.sendall(data[at : at + 1])
+        if at % 7 == 0:
+            time.sleep(0.002)
+    received = [other.expect("action") for _ in range(4)]
+    assert [message["step"] for message in received] == [1, 2, 3, 4]
+    assert received[1]["action"] == list(range(60))
+    deadline = time.monotonic() + 10
+    while not raw.pongs and time.monotonic() < deadline:
+        raw._pump(0.1)
+    assert raw.pongs == [b"p"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (bytes((0x81, 2)) + b"{}", 1002),  # a client's frame must be masked
+        (bytes((0x81, 0x82)) + bytes(4) + b"\xff\xfe", 1007),  # text that is not UTF-8
+        (bytes((0x83, 0x82)) + bytes(4) + b"{}", 1002),  # a reserved opcode
+    ],
+    ids=["unmasked", "not-utf8", "reserved-opcode"],
+)
+def test_a_malformed_frame_fails_the_connection_with_its_close_code(host, frame, code):
+    url, _ = host()
+    raw = RawWebSocket(url)
+    raw.join(create_session(url))
+    raw.expect("waiting")
+    raw.sock.sendall(frame)
+    assert raw.wait_closed(10) and raw.close_code == code
 
 
 def test_compression_is_never_negotiated(host):

@@ -15,6 +15,12 @@ request's own socket, read and written by the process's one socket loop (`socket
 
 The request thread that accepted the connection does the handshake and the join, then parks in
 `wait_closed`, so the WSGI server never touches the socket while the loop owns it.
+
+Hot path: the loop splits what it reads into whole frames itself (`_split_frames_locked`). A whole, unfragmented,
+masked data frame while the connection is open (every relayed action) is unmasked and handed out here;
+every other frame (control frames, fragments, anything malformed or too large) goes to websockets' protocol
+whole, so its parser always sits at a frame boundary and keeps its rules. Outgoing messages are framed here
+too (`frame_message`), unmasked as a server's frames are.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +41,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+from websockets.speedups import apply_mask
 
 from gymcast.relay.socket_loop import SocketLoop
 
@@ -70,6 +78,42 @@ class Limits:
 
 Handler = Callable[[str | bytes], None]
 
+_FIN_TEXT, _FIN_BINARY, _MASKED = 0x81, 0x82, 0x80
+_LENGTH_16, _LENGTH_64 = 126, 127
+
+
+def frame_size(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The header's and the payload's lengths of the frame at `pos`; None while its header is incomplete."""
+    left = len(data) - pos
+    if left < 2:
+        return None
+    second = data[pos + 1]
+    header = 6 if second & _MASKED else 2
+    length = second & 0x7F
+    if length == _LENGTH_16:
+        header += 2
+        if left < header:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+    elif length == _LENGTH_64:
+        header += 8
+        if left < header:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+    return header, length
+
+
+def frame_message(data: str | bytes) -> bytes:
+    """A server's unmasked, unfragmented frame for one message (a text frame for a str)."""
+    payload = data.encode() if isinstance(data, str) else data
+    first = _FIN_TEXT if isinstance(data, str) else _FIN_BINARY
+    size = len(payload)
+    if size < _LENGTH_16:
+        return bytes((first, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", first, _LENGTH_16, size) + payload
+    return struct.pack("!BBQ", first, _LENGTH_64, size) + payload
+
 
 class ServerWebSocket:
     """One accepted WebSocket on a WSGI request's socket (werkzeug's or gunicorn's)."""
@@ -94,6 +138,8 @@ class ServerWebSocket:
         self._handler: Handler | None = None
         self._fragments: list[bytes] = []
         self._fragments_text = False
+        self._partial = bytearray()  # the start of a frame not wholly read yet
+        self._partial_needed = 0  # the bytes `_partial` must hold before it is worth parsing again
         self._out = bytearray()  # frames the socket has not taken yet
         self._eof = False  # shut the socket once `_out` is written: the close handshake is done
         self._eof_reason = "closed by the host"  # the close reason then
@@ -152,11 +198,7 @@ class ServerWebSocket:
         with self._lock:
             if self.close_reason is not None or self._eof or self._protocol.state is not State.OPEN:
                 return False
-            if isinstance(data, str):
-                self._protocol.send_text(data.encode())
-            else:
-                self._protocol.send_binary(data)
-            self._flush_locked()  # a buffer over its cap drops the connection
+            self._write_locked((frame_message(data),))  # a buffer over its cap drops the connection
             return self.close_reason is None
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -189,18 +231,70 @@ class ServerWebSocket:
         with self._lock:
             if self.close_reason is not None:
                 return
-            self._protocol.receive_data(data)
-            frames = self._protocol.events_received()
+            if self._partial:
+                self._partial += data
+                if len(self._partial) < self._partial_needed:  # a large frame arriving in many reads
+                    return
+                data, self._partial = bytes(self._partial), bytearray()
+            messages, by_protocol = self._split_frames_locked(data)
             still_open = self._protocol.state is State.OPEN
-            if still_open:
+            if by_protocol and still_open:
                 self._flush_locked()  # pongs
-        for frame in frames:  # the messages before a close frame are handled first
-            if isinstance(frame, Frame) and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                self._take_fragment(frame)
+        for message in messages:  # the messages before a close frame are handled first
+            if isinstance(message, Frame):
+                if message.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                    self._take_fragment(message)
+            elif isinstance(message, bytes):
+                self._deliver(message)
+            else:
+                self._take_text(message)
         if not still_open:
             with self._lock:
                 self._eof_reason = self._protocol_failure()
                 self._flush_locked()  # the answer to a close frame, or the failure's; the socket is shut after it
+
+    def _split_frames_locked(self, data: bytes) -> tuple[list[Frame | bytes | bytearray], bool]:
+        """The whole frames in `data`, in order: a whole text frame's payload as a bytearray, a whole binary
+        frame's as bytes, and the protocol's frames for every frame it parsed; whether the protocol parsed any.
+        The start of an incomplete frame waits for the next read (bounded: a frame over the size limit goes to
+        the protocol at once, which fails the connection)."""
+        messages: list[Frame | bytes | bytearray] = []
+        by_protocol = False
+        pos, end = 0, len(data)
+        limit = self.limits.max_message_bytes
+        protocol = self._protocol
+        while pos < end:
+            size = frame_size(data, pos)
+            if size is None:
+                self._partial_needed = end - pos + 1
+                break
+            header, length = size
+            if length > limit:  # the protocol fails the connection (1009) from the header alone
+                stop = end
+            elif pos + header + length > end:
+                self._partial_needed = header + length
+                break
+            else:
+                stop = pos + header + length
+            first = data[pos]
+            if (
+                (
+                    header == 6 or header == 8  # masked, not a 64-bit length
+                )
+                and (first == _FIN_TEXT or first == _FIN_BINARY)
+                and protocol.current_size is None
+                and (protocol.state is State.OPEN)
+            ):
+                payload = apply_mask(data[pos + header : stop], data[pos + header - 4 : pos + header])
+                messages.append(bytearray(payload) if first == _FIN_TEXT else payload)
+            else:
+                by_protocol = True
+                protocol.receive_data(data[pos:stop])
+                messages.extend(event for event in protocol.events_received() if isinstance(event, Frame))
+            pos = stop
+        if pos < end:
+            self._partial += data[pos:]
+        return messages, by_protocol
 
     def on_writable(self) -> None:
         with self._lock:
@@ -320,8 +414,13 @@ class ServerWebSocket:
 
     def _flush_locked(self) -> None:
         """Write the protocol's output, keeping in the buffer what the socket does not take now."""
+        self._write_locked(self._protocol.data_to_send())
+
+    def _write_locked(self, chunks: Iterable[bytes]) -> None:
+        """Write `chunks` (an empty one: shut the socket once everything before it is out), keeping in the
+        buffer what the socket does not take now."""
         out = self._out
-        for chunk in self._protocol.data_to_send():
+        for chunk in chunks:
             if not chunk:  # the protocol's end of stream: shut the socket once everything before it is out
                 self._eof = True
             elif out:
