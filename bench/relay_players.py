@@ -2,7 +2,10 @@
 `relay_load.py`). Each speaks websockets' sans-I/O client protocol, with no task or coroutine per player: about
 two thirds of the CPU per player of the asyncio client before it, on the machine that also hosts the relay.
 Every action a player will send is framed and masked before play starts (`Players.prepare`), as each browser
-does on its own machine: during play the client only writes frames and reads its partners'."""
+does on its own machine: during play the client only writes frames and reads its partners'. During play the
+sockets are non-blocking (no poll before each send and receive) and the host's frames, unmasked and whole, are
+split by a few lines here (`Player.read_play`) rather than by the protocol's parser; a ping is answered, a close
+frame ends the player."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -39,13 +42,61 @@ class Player:
     closed: str | None = None
     sent_at: dict[int, float] = field(default_factory=dict)
     actions: list[bytes] = field(default_factory=list)  # the frame of each step's action, built before play
+    partial: bytes = b""  # the start of a frame not wholly read yet (during play)
 
     def write(self, data: bytes) -> None:
         """Write everything, or count the player as dropped (a host that stopped reading for 10 s)."""
         try:
-            self.sock.sendall(data)
+            if self.sock.gettimeout() != 0.0:  # before play: a blocking socket
+                self.sock.sendall(data)
+                return
+            try:
+                sent = self.sock.send(data)  # during play, non-blocking: the usual frame goes out whole at once
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):  # the socket's buffer is full: wait for the host, up to 10 s
+                self.sock.settimeout(10)
+                self.sock.sendall(data[sent:])
+                self.sock.setblocking(False)
         except OSError as error:
             self.closed = self.closed or f"write failed: {error!r}"
+
+    def read_play(self) -> list[bytes]:
+        """During play: the payloads of the text frames read by one recv."""
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return []
+        except OSError as error:
+            data, self.closed = b"", self.closed or f"read failed: {error!r}"
+        if not data:
+            self.closed = self.closed or "no close frame"
+            return []
+        if self.partial:
+            data, self.partial = self.partial + data, b""
+        texts, pos, end = [], 0, len(data)
+        while end - pos >= 2:
+            first, length, head = data[pos], data[pos + 1] & 0x7F, pos + 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), pos + 10
+            if head + length > end:
+                break
+            payload, pos = data[head : head + length], head + length
+            if first == 0x81:
+                texts.append(payload)
+            elif first == 0x89:  # a WebSocket ping: answer it
+                self.write(Frame(Opcode.PONG, payload).serialize(mask=True, extensions=[]))
+            elif first == 0x88:
+                close = Close.parse(payload) if payload else None
+                self.closed = self.closed or (close.reason or str(close.code) if close else "closed")
+        self.partial = data[pos:]
+        return texts
 
     def send_text(self, text: str) -> None:
         self.protocol.send_text(text.encode())
@@ -159,8 +210,11 @@ class Players:
         steps = min(len(player.actions) for player in playing)
         slot = 1 / fps / len(playing)  # player i sends step k at start + ((k - 1) * players + i) * slot
         sends = steps * len(playing)
+        for player in playing:
+            player.sock.setblocking(False)
         start = time.perf_counter()
         end, sent = start + sends * slot + 0.5, 0
+        select, latencies, loads = self.selector.select, self.latencies, json.loads
         while (now := time.perf_counter()) < end:
             while sent < sends and start + sent * slot <= now:
                 player, step = playing[sent % len(playing)], sent // len(playing) + 1
@@ -169,13 +223,19 @@ class Players:
                     player.sent_at[step] = time.perf_counter()
                     player.write(player.actions[step - 1])
             wait = (start + sent * slot if sent < sends else end) - time.perf_counter()
-            for player, messages in self._read(max(0.0, wait)):
+            for key, _ in select(max(0.0, wait)):
+                player = key.data
+                texts = player.read_play()
+                if player.closed is not None:
+                    self.selector.unregister(player.sock)
                 received = time.perf_counter()
-                for message in messages:
-                    if message["type"] == "action" and player.partner is not None:
-                        sent_at = player.partner.sent_at.pop(message["step"], None)
+                partner = player.partner
+                for text in texts:
+                    message = loads(text)
+                    if message["type"] == "action" and partner is not None:
+                        sent_at = partner.sent_at.pop(message["step"], None)
                         if sent_at is not None:
-                            self.latencies.append((received - sent_at) * 1000)
+                            latencies.append((received - sent_at) * 1000)
 
     def _playing(self) -> list[Player]:
         return [player for player in self.players if player.seat is not None and player.closed is None]
