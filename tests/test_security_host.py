@@ -16,12 +16,14 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from conftest import HostProcess, dict_rows, gymcast_command
+from gymcast.servers import redis_server
 from gymcast.storage import SQLiteEventStore, open_store
 from test_host import request, step_event
 
@@ -287,6 +289,41 @@ def test_behind_a_load_balancer_the_limits_count_each_participant_address_and_on
     with HostProcess(cartpole_bundle, data) as direct:
         statuses = [forwarded_join(direct, f"spoof{n}", f"203.0.113.{n}") for n in range(80)]
         assert statuses[:50] == [201] * 50 and 429 in statuses
+
+
+def _session_flood(hosts, prefix: str, rounds: int) -> tuple[list[int], float]:
+    """Ask every host in turn for a new session, `rounds` times, from this one address; the statuses, and the
+    seconds it took."""
+    started = time.monotonic()
+    statuses = [join(host, f"{prefix}{n}-{i}")[0] for n in range(rounds) for i, host in enumerate(hosts)]
+    return statuses, time.monotonic() - started
+
+
+def test_with_redis_every_worker_and_host_counts_one_set_of_limits(cartpole_bundle, tmp_path, redis_url):
+    """Two hosts sharing a Redis, one with two workers: an address gets one burst of sessions between them (60,
+    plus 0.5 a second), not one per process."""
+    data = tmp_path / "logs.sqlite"
+    shared = ("--redis", redis_url)
+    with (
+        HostProcess(cartpole_bundle, data, extra_args=(*shared, "--workers", "2")) as first,
+        HostProcess(cartpole_bundle, data, extra_args=shared) as second,
+    ):
+        statuses, took_s = _session_flood([first, second], "shared", 60)
+    assert set(statuses) == {201, 429}
+    assert 60 <= statuses.count(201) <= 60 + 0.5 * took_s + 1, (statuses.count(201), took_s)
+
+
+def test_while_redis_is_away_each_process_limits_on_its_own(cartpole_bundle, tmp_path):
+    """Redis stops under a running host: requests are still answered, and a flood is still refused (by the
+    process's own buckets); the host logs why."""
+    with redis_server() as url:
+        host = HostProcess(cartpole_bundle, tmp_path / "logs.sqlite", extra_args=("--redis", url)).start()
+    try:
+        statuses, _ = _session_flood([host], "away", 80)
+        assert statuses[:50] == [201] * 50 and 429 in statuses and set(statuses) == {201, 429}
+    finally:
+        host.stop()
+    assert "Redis does not answer" in host.process.stderr.read()
 
 
 def test_a_session_has_a_byte_quota(host):

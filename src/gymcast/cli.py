@@ -127,7 +127,7 @@ def build(experiment: Path, out: Path, wheelhouse: Path | None, repack: bool, no
     "redis_url",
     default=None,
     help="Share the relay's waiting rooms and groups through this Redis (redis://HOST:PORT/DB), so players on "
-    "different worker processes or machines meet.",
+    "different worker processes or machines meet, and count the rate limits there for all of them.",
 )
 @click.option(
     "--threads",

@@ -13,7 +13,7 @@ from gymcast.server.bundle import BundleReader
 from gymcast.server.guard import guard_api
 from gymcast.server.headers import add_security_headers
 from gymcast.server.health import health
-from gymcast.server.limits import Limits, MemoryBuckets
+from gymcast.server.limits import Buckets, Limits, MemoryBuckets
 from gymcast.server.logs import api_error, logs
 from gymcast.server.schema import MAX_BODY_BYTES
 from gymcast.server.static import bundle_files
@@ -34,7 +34,8 @@ def create_app(
     `cors_origins` lets pages served elsewhere (a static host) log here: their origins, or ["*"].
     `precompressed=False` serves every file uncompressed (a baseline for benchmarks).
     `limits=None` turns rate limits and quotas off (load tests only).
-    `redis_url` shares the relay's waiting rooms and groups with the other hosts using that Redis.
+    `redis_url` shares the relay's waiting rooms and groups, and the rate limits, with the other processes and
+    hosts using that Redis.
     `proxies` is how many proxies in front of the host set X-Forwarded-For/-Proto/-Host/-Port: the participant's
     address (for rate limits), scheme and host are then read from their last `proxies` entries (werkzeug's ProxyFix).
     """
@@ -51,7 +52,7 @@ def create_app(
     app.extensions["gymcast.store"] = store
     app.extensions["gymcast.limits"] = limits or Limits()
     if limits is not None:
-        app.extensions["gymcast.buckets"] = MemoryBuckets()
+        app.extensions["gymcast.buckets"] = _buckets(redis_url)
     store.host_secret()  # create the signing secret now, not under the first request's load
     store.admin_token()  # and the dashboard's admin token (`gymcast admin-token` prints it)
     if cors_origins:
@@ -76,3 +77,12 @@ def create_app(
         return error
 
     return app
+
+
+def _buckets(redis_url: str | None) -> Buckets:
+    """Where the rate limits count: in the shared Redis when there is one, else in this process."""
+    if not redis_url:
+        return MemoryBuckets()
+    from gymcast.server.shared_limits import RedisBuckets
+
+    return RedisBuckets(redis_url)

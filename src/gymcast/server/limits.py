@@ -1,7 +1,7 @@
 """Rate limits and byte quotas for the log API: token buckets behind a small interface.
 
-The default `MemoryBuckets` keeps the buckets in this process. Several host processes would share
-one store (e.g. Redis) that implements `Buckets` the same way.
+The default `MemoryBuckets` keeps the buckets in this process; with `--redis`, `shared_limits.RedisBuckets`
+keeps them in Redis, shared by every worker process and host.
 """
 
 from __future__ import annotations
