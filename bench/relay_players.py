@@ -61,16 +61,22 @@ class Player:
         except OSError as error:
             self.closed = self.closed or f"write failed: {error!r}"
 
-    def read_play(self) -> list[bytes]:
-        """During play: the payloads of the text frames read by one recv."""
+    def recv(self) -> bytes:
+        """What one recv reads; b"" when nothing waits or the connection is gone (then `closed` says why)."""
         try:
             data = self.sock.recv(65536)
         except BlockingIOError:
-            return []
+            return b""
         except OSError as error:
             data, self.closed = b"", self.closed or f"read failed: {error!r}"
         if not data:
             self.closed = self.closed or "no close frame"
+        return data
+
+    def read_play(self) -> list[bytes]:
+        """During play: the payloads of the text frames read by one recv."""
+        data = self.recv()
+        if not data:
             return []
         if self.partial:
             data, self.partial = self.partial + data, b""
@@ -109,14 +115,8 @@ class Player:
 
     def receive(self) -> list[dict]:
         """The messages read by one recv (the protocol answers WebSocket pings itself)."""
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return []
-        except OSError as error:
-            data, self.closed = b"", self.closed or f"read failed: {error!r}"
+        data = self.recv()
         if not data:
-            self.closed = self.closed or "no close frame"
             return []
         self.protocol.receive_data(data)
         messages = []
