@@ -277,14 +277,9 @@ class ServerWebSocket:
             else:
                 stop = pos + header + length
             first = data[pos]
-            if (
-                (
-                    header == 6 or header == 8  # masked, not a 64-bit length
-                )
-                and (first == _FIN_TEXT or first == _FIN_BINARY)
-                and protocol.current_size is None
-                and (protocol.state is State.OPEN)
-            ):
+            masked_short = header == 6 or header == 8  # masked, with a 7- or 16-bit length
+            whole_data = first == _FIN_TEXT or first == _FIN_BINARY  # FIN, no RSV bits, text or binary
+            if masked_short and whole_data and protocol.current_size is None and protocol.state is State.OPEN:
                 payload = apply_mask(data[pos + header : stop], data[pos + header - 4 : pos + header])
                 messages.append(bytearray(payload) if first == _FIN_TEXT else payload)
             else:
