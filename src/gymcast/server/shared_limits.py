@@ -20,6 +20,9 @@ log = logging.getLogger("gymcast.limits")
 KEY_PREFIX = "gymcast:limits:"
 """Where the buckets live in Redis: per address or session, for every host sharing the Redis."""
 WARN_EVERY_S = 10.0
+CONNECTIONS = 16
+"""Connections to Redis one process opens at most for its checks; a request that finds none free within the
+timeout counts on the process's own buckets, as when Redis does not answer."""
 
 _TAKE = """
 local now = redis.call('TIME')
@@ -47,7 +50,14 @@ class RedisBuckets:
     """`Buckets` in the Redis at `url`, falling back to this process's memory while Redis does not answer."""
 
     def __init__(self, url: str, timeout_s: float = 1.0) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        self._redis = redis.Redis(connection_pool=pool)
         self._take = self._redis.register_script(_TAKE)
         self._fallback = MemoryBuckets()
         self._warned_at = -WARN_EVERY_S
