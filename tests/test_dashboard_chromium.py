@@ -153,7 +153,23 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
     page.goto(study_host.url + "/?PROLIFIC_PID=dash1")
     through_consent_and_instructions(page)
     session_id = page.evaluate("window.gymcast.status().session_id")
-    play_scene(page, "practice")
+    row = f"document.querySelector('#participants tr[data-session=\"{session_id}\"]')?.dataset"
+    # The practice episode is paused in its first frame (by the pause control's handler: this study hides the
+    # button), so that the dashboard's poll (1.5 s) is sure to find the participant playing: without keys the cart
+    # falls in well under a second.
+    wait_for(page, "s.scene === 'practice' && s.phase === 'ready'", timeout_s=90)
+    page.click("#start")
+    page.evaluate(
+        """() => new Promise((done) => {
+          const pauseOnceRunning = () => window.gymcast.status().in_episode
+            ? (document.getElementById('pause').click(), done()) : requestAnimationFrame(pauseOnceRunning);
+          pauseOnceRunning();
+        })"""
+    )
+    wait_for(page, "s.paused")
+    dashboard.wait_for_function(f"() => {row}.state === 'playing'", timeout=20_000)
+    page.evaluate("document.getElementById('pause').click()")  # resume (the study hides the button): the cart falls
+    wait_for(page, "s.scene !== 'practice'", timeout_s=60)
 
     # Close recruitment from the dashboard while dash1 is in the study.
     dashboard.click("#recruitment")
@@ -165,7 +181,6 @@ def test_live_dashboard_recruitment_and_csv(study_host, browser, tmp_path):
 
     play_scene(page, "main")
     wait_for(page, "s.scene === 'questionnaire'")
-    row = f"document.querySelector('#participants tr[data-session=\"{session_id}\"]')?.dataset"
     dashboard.wait_for_function(f"() => {row}.scene === 'questionnaire'", timeout=20_000)  # shown while they answer
     answer_survey(page)
     page.click("#submit")
