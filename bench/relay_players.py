@@ -4,7 +4,7 @@ two thirds of the CPU per player of the asyncio client before it, on the machine
 Every action a player will send is framed and masked before play starts (`Players.prepare`), as each browser
 does on its own machine: during play the client only writes frames and reads its partners'. During play the
 sockets are non-blocking (no poll before each send and receive) and the host's frames, unmasked and whole, are
-split by a few lines here (`Player.read_play`) rather than by the protocol's parser; a ping is answered, a close
+split here (`Player.read_play`, with the host's own `frame_size`) rather than by the protocol's parser; a ping is answered, a close
 frame ends the player."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from gymcast.contracts import RELAY_SCHEMA
+from gymcast.relay.websocket import frame_size
 
 ACTION = '{{"type":"action","episode":0,"step":{step},"agent":"{agent}","action":0}}'
 CONNECTING_AT_ONCE = 50
@@ -81,19 +82,9 @@ class Player:
         if self.partial:
             data, self.partial = self.partial + data, b""
         texts, pos, end = [], 0, len(data)
-        while end - pos >= 2:
-            first, length, head = data[pos], data[pos + 1] & 0x7F, pos + 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 4
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), pos + 10
-            if head + length > end:
-                break
-            payload, pos = data[head : head + length], head + length
+        while (size := frame_size(data, pos)) is not None and pos + size[0] + size[1] <= end:
+            first, head = data[pos], pos + size[0]  # the host's frames are unmasked
+            payload, pos = data[head : head + size[1]], head + size[1]
             if first == 0x81:
                 texts.append(payload)
             elif first == 0x89:  # a WebSocket ping: answer it

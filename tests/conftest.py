@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,3 +353,15 @@ def colour_regions(page, colours: dict[str, str], tolerance: int = 12) -> dict[s
         ys, xs = np.nonzero(np.abs(pixels - target).max(axis=2) <= tolerance)
         found[name] = (len(xs), float(xs.mean()) if len(xs) else -1.0, float(ys.mean()) if len(ys) else -1.0)
     return found
+
+
+def run_bench(script: str, *args: str, timeout_s: float) -> str:
+    """Run `bench/SCRIPT ARGS` as a user would; its standard output (a failure shows the end of its stderr)."""
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout

@@ -4,9 +4,9 @@ start-up figures are the ones bench/RESULTS.md records."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = (
@@ -26,25 +26,13 @@ ROW = re.compile(
 
 
 def test_the_harness_prints_start_up_before_and_after_and_play_figures():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "startup.py"),
-            "--bundles",
-            "cartpole",
-            "--profiles",
-            "unthrottled,20mbit",
-            "--seconds",
-            "8",
-            "--variants",
-            ";".join(MEASURED),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    stdout = run_bench(
+        "startup.py",
+        *("--bundles", "cartpole", "--profiles", "unthrottled,20mbit", "--seconds", "8"),
+        *("--variants", ";".join(MEASURED)),
+        timeout_s=1200,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = {(m["network"], m["visit"], m["variant"]): m for m in map(ROW.match, result.stdout.splitlines()) if m}
+    rows = {(m["network"], m["visit"], m["variant"]): m for m in map(ROW.match, stdout.splitlines()) if m}
     reference = "20 Mbit/s, 40 ms RTT"
     assert {key for key in rows if key[0] == reference} == {
         (reference, visit, variant) for visit in ("cold", "warm") for variant in MEASURED
@@ -55,7 +43,7 @@ def test_the_harness_prints_start_up_before_and_after_and_play_figures():
     for visit in ("cold", "warm"):
         assert figure(visit, "pre-compressed, slim", "start") < figure(visit, "baseline (as published)", "start")
         assert 0 < figure(visit, "pre-compressed, slim", "start") <= figure(visit, "pre-compressed, slim", "frame")
-    play = result.stdout.split("\nPlay, unthrottled, warm", 1)[1]
+    play = stdout.split("\nPlay, unthrottled, warm", 1)[1]
     for name in ("steps late by more than one period", "display frames dropped"):
         late, total = re.search(rf"^{name}\s+(\d+)/(\d+)$", play, re.M).groups()
         assert int(total) >= 30 and int(late) < int(total), (name, late, total)  # a second or more was counted
