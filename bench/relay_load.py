@@ -6,7 +6,9 @@ Run: .venv/bin/python bench/relay_load.py [--groups 10 100 500] [--seconds 10] [
 (`--redis`); the players connect to the one port, so gunicorn spreads them over the workers and most
 groups play across processes. Prints, per N: relay latency (sender to partner, p50/p99, ms), messages
 relayed per second, and the host's CPU (seconds per participant-minute, and % of one core; with Redis,
-redis-server's CPU is included) and the load client's (% of one core). Rates and CPU cover only the measured
+redis-server's CPU is included) and the load client's (% of one core), and the busiest host thread's (the
+relay's socket loop) time on a CPU and time runnable but waiting for one (% of the load phase): a loop on a CPU
+nearly all the time that seldom waits is limited by its own work. Rates and CPU cover only the measured
 load phase (from the moment every player is matched until every player is done), not session creation,
 connecting, matching or framing the players' actions. Nothing here is asserted.
 """
@@ -22,7 +24,15 @@ from pathlib import Path
 
 from gymcast import Experiment, Human
 from gymcast.servers import redis_server
-from gymcast.testing import HostProcess, cpu_seconds, create_session, manifest_only_bundle, percentile
+from gymcast.testing import (
+    HostProcess,
+    busiest_thread,
+    cpu_seconds,
+    create_session,
+    manifest_only_bundle,
+    percentile,
+    thread_schedules,
+)
 from relay_players import Players
 
 
@@ -44,15 +54,19 @@ def run_load(url: str, groups: int, fps: int, seconds: float, host_pid: int, lim
     try:
         players.match(limit_s)
         players.prepare(fps, seconds)
+        threads_before = thread_schedules(host_pid)
         cpu_before, client_before, started = cpu_seconds(host_pid), time.process_time(), time.perf_counter()
         players.play(fps)
         wall, cpu = time.perf_counter() - started, cpu_seconds(host_pid) - cpu_before
         client_cpu = time.process_time() - client_before
+        loop_on_cpu, loop_waited = busiest_thread(threads_before, thread_schedules(host_pid))
         return {
             "latencies": players.latencies,
             "wall": wall,
             "cpu": cpu,
             "client_cpu": client_cpu,
+            "loop_on_cpu": loop_on_cpu,
+            "loop_waited": loop_waited,
             "drops": players.dropped(),
         }
     finally:
@@ -96,7 +110,8 @@ def main() -> None:
     )
     print(
         f"{'server':>12} {'groups':>7} {'players':>8} {'relayed/s':>10} {'relayed %':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU %':>13} {'dropped':>8}"
+        f"{'host CPU %':>11} {'CPU s per participant-min':>26} {'client CPU %':>13} {'loop on CPU %':>14} "
+        f"{'loop waits %':>13} {'dropped':>8}"
     )
     for server, groups in [(server, groups) for server in args.servers for groups in args.groups]:
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -129,7 +144,8 @@ def main() -> None:
             f"{server:>12} {groups:>7} {players:>8} {len(latencies) / wall:>10.0f} "
             f"{100 * len(latencies) / expected:>10.1f} {percentile(latencies, 0.5):>8.2f} "
             f"{percentile(latencies, 0.99):>8.2f} {100 * cpu / wall:>11.1f} {per_participant_minute:>26.3f} "
-            f"{100 * result['client_cpu'] / wall:>13.1f} {len(result['drops']):>8}"
+            f"{100 * result['client_cpu'] / wall:>13.1f} {100 * result['loop_on_cpu'] / wall:>14.1f} "
+            f"{100 * result['loop_waited'] / wall:>13.1f} {len(result['drops']):>8}"
             + (f"  ({result['drops'][0]})" if result["drops"] else ""),
             flush=True,
         )

@@ -217,6 +217,37 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def thread_schedules(pid: int) -> dict[int, tuple[float, float]]:
+    """Per thread of a process and its live descendants: (seconds on a CPU, seconds runnable but waiting for a
+    CPU) so far (Linux /proc/.../schedstat). A busy thread that waits little is limited by its own work, not
+    by what shares the machine with it."""
+    found: dict[int, tuple[float, float]] = {}
+    for current in process_tree(pid):
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+        for task in tasks:
+            try:
+                on_cpu_ns, waited_ns = (int(field) for field in (task / "schedstat").read_text().split()[:2])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a thread that ended meanwhile
+            found[int(task.name)] = (on_cpu_ns / 1e9, waited_ns / 1e9)
+    return found
+
+
+def busiest_thread(
+    before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]]
+) -> tuple[float, float]:
+    """The (seconds on a CPU, seconds waiting for one) between two `thread_schedules` readings of the thread that
+    was on a CPU the longest meanwhile (a relay's socket loop under load); (0, 0) when none ran."""
+    spans = [
+        (on_cpu - before.get(tid, (0.0, 0.0))[0], waited - before.get(tid, (0.0, 0.0))[1])
+        for tid, (on_cpu, waited) in after.items()
+    ]
+    return max(spans, default=(0.0, 0.0))
+
+
 def logged_steps(data: Path | str, session_id: str) -> list:
     """The `step` events one session logged in `data` (a SQLite file or a PostgreSQL URL), in order."""
     from gymcast.storage import open_store
