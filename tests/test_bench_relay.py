@@ -9,7 +9,8 @@ from conftest import run_bench
 
 ROW = re.compile(
     r"^\s*(?P<server>\S+)\s+(?P<groups>\d+)\s+(?P<players>\d+)\s+(?P<relayed_s>\d+)\s+(?P<relayed>[\d.]+)\s+"
-    r"(?P<p50>[\d.]+)\s+(?P<p99>[\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?P<dropped>\d+)$"
+    r"(?P<p50>[\d.]+)\s+(?P<p99>[\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?P<loop_on_cpu>[\d.]+)\s+(?P<loop_waits>[\d.]+)\s+"
+    r"(?P<dropped>\d+)$"
 )
 
 
@@ -21,3 +22,4 @@ def test_the_relay_harness_relays_every_action_of_a_few_groups():
     for row in rows.values():
         assert (row["groups"], row["players"], row["relayed"], row["dropped"]) == ("5", "10", "100.0", "0"), row[0]
         assert float(row["p50"]) > 0 and float(row["p99"]) >= float(row["p50"])
+        assert 0 < float(row["loop_on_cpu"]) <= 101 and float(row["loop_waits"]) >= 0, row[0]  # a thread's share
