@@ -157,17 +157,11 @@ export class NetPlay {
     if (this.awaitingState || this.ended) return null;
     await this.#sendInputs(step);
     if (!this.run.isCurrent(generation)) return null;
-    const joint = this.lockstep.joint(this.run.at().episode, step);
-    if (!joint) {
-      this.waitingSince ??= performance.now();
-      this.waitingGeneration = generation;
-      return null;
-    }
-    const waitedMs = this.waitingSince === null ? 0 : performance.now() - this.waitingSince;
-    this.waitingSince = null;
+    const arrived = this.#arrived(this.run.at().episode, step, generation);
+    if (!arrived) return null;
     const used = { [this.seat]: this.keysUsed.get(step) ?? null };
     this.keysUsed.delete(step);
-    return { actions: { ...joint }, used, extra: { wait_ms: round(waitedMs), input_delay: this.delay } };
+    return { actions: { ...arrived.joint }, used, extra: { wait_ms: arrived.waitMs, input_delay: this.delay } };
   }
 
   /**
@@ -201,6 +195,19 @@ export class NetPlay {
       this.connection.send({ type: "action", episode, step, agent, action: decided[agent] ?? null });
     }
     if (!this.run.isCurrent(generation)) return null;
+    const arrived = this.#arrived(episode, step, generation);
+    if (!arrived) return null;
+    const used = toMove.includes(this.seat) ? { [this.seat]: this.keysUsed.get(step) ?? null } : {};
+    this.keysUsed.delete(step);
+    const actions = Object.fromEntries(toMove.map((agent) => [agent, arrived.joint[agent]]));
+    return { actions, used, extra: { wait_ms: arrived.waitMs } };
+  }
+
+  /**
+   * Step `step`'s joint actions once every seat's has arrived, with how long this browser waited for them (ms);
+   * null while one is missing, the wait noted so that the action that completes it wakes the loop (#action).
+   */
+  #arrived(episode, step, generation) {
     const joint = this.lockstep.joint(episode, step);
     if (!joint) {
       this.waitingSince ??= performance.now();
@@ -209,10 +216,7 @@ export class NetPlay {
     }
     const waitedMs = this.waitingSince === null ? 0 : performance.now() - this.waitingSince;
     this.waitingSince = null;
-    const used = toMove.includes(this.seat) ? { [this.seat]: this.keysUsed.get(step) ?? null } : {};
-    this.keysUsed.delete(step);
-    const actions = Object.fromEntries(toMove.map((agent) => [agent, joint[agent]]));
-    return { actions, used, extra: { wait_ms: round(waitedMs) } };
+    return { joint, waitMs: round(waitedMs) };
   }
 
   /** Send this seat's actions up to `step + delay`, and decide for the seats this browser stands in for. */
