@@ -4,6 +4,7 @@ oversized and compressed messages, slow uplinks, and groups that are never freed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -14,8 +15,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
-from wsproto.events import Ping, TextMessage
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
+from gymcast.relay import endpoint
+from gymcast.relay.endpoint import LIMITS
 from gymcast.relay.socket_loop import SocketLoop
 from gymcast.server import create_app
 from gymcast.storage import SQLiteEventStore
@@ -88,23 +91,43 @@ def test_a_client_that_floods_and_never_reads_stalls_no_one_elses_timers(host):
     wait_until(lambda: not service.relay.state.room("main").waiters, timeout_s=5)  # the flood's backlog is bounded
 
 
-def test_a_client_that_floods_pings_and_never_reads_is_dropped_before_its_pongs_pile_up(host):
-    """Each WebSocket ping makes the host queue a pong. A client that never reads must be dropped once what
-    waits for it fills its send buffer's cap (24 MiB, about a second of flooding here), not only after 10 s of
-    writes without progress, by which time a fast flooder would have piled up a gigabyte on the host. (The
-    relay's own messages to the flooder usually hit the cap first; the pongs alone are capped too.)"""
-    url, _ = host()
+def test_a_ping_flood_is_answered_at_the_read_budget_s_pace_then_failed(host):
+    """Each WebSocket ping costs the host a pong. A client that floods pings (and reads the pongs, so that its send
+    buffer's cap never drops it) is read no faster than `messages_per_s`, so it gets no more pongs than that; once it
+    has flooded for `flood_s`, the host fails it (1008) and its partner gets the fallback. (A flooder that never
+    reads is dropped by the cap: test_a_slow_consumer_...)"""
+    url, service = host()
     flooder, partner = raw_pair(url)
     stop = threading.Event()
-    thread = flood(flooder, flooder.conn.send(Ping(payload=b"p" * 125)), stop)
+    ping = flooder.conn.send(Ping(payload=b"p" * 125))
+    reader = flooder.sock.dup()  # its own timeout: the flood's writes keep theirs
+    reader.settimeout(0.2)
+    started = time.monotonic()
+    thread = flood(flooder, ping, stop)
+    pongs_in_3_s, close = 0, None
     try:
-        thread.join(8)
-        assert not thread.is_alive(), "the host kept queueing pongs for a client that never reads"
+        while close is None and time.monotonic() - started < LIMITS.flood_s + 10:
+            with contextlib.suppress(TimeoutError):
+                flooder.conn.receive_data(reader.recv(65536) or None)
+            for event in flooder.conn.events():
+                if isinstance(event, Pong) and time.monotonic() - started < 3:
+                    pongs_in_3_s += 1
+                close = event if isinstance(event, CloseConnection) else close
     finally:
         stop.set()
-    flooder.close()
+    failed_after_s = time.monotonic() - started
+    with contextlib.suppress(OSError):
+        flooder.sock.shutdown(socket.SHUT_RDWR)  # unblocks the flood's write
+    thread.join(30)
+    assert not thread.is_alive()
+    one_read = LIMITS.read_bytes // len(ping) + 1
+    assert 0 < pongs_in_3_s <= LIMITS.message_burst + LIMITS.messages_per_s * 3 + one_read, pongs_in_3_s
+    assert close is not None and close.code == 1008 and "messages" in close.reason, close
+    assert LIMITS.flood_s <= failed_after_s, failed_after_s
     seat = partner.expect("seat", timeout_s=10)
     assert (seat["agent"], seat["controller"]) == ("left", "fallback")
+    (dropout,) = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
+    assert "messages" in dropout.data["reason"] and f"for {LIMITS.flood_s:.0f} s" in dropout.data["reason"]
 
 
 def test_error_replies_are_rate_limited(host):
@@ -125,7 +148,9 @@ def test_error_replies_are_rate_limited(host):
     assert errors() <= ERROR_BURST + ERRORS_PER_S * (time.monotonic() - started) + 1, f"{errors()} error replies"
 
 
-def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host):
+def test_a_slow_consumer_is_disconnected_and_its_partner_gets_the_fallback(host, monkeypatch):
+    # a 1 MiB send buffer: at the read budget's pace its sender would take about 12 s to fill the default 24 MiB
+    monkeypatch.setattr(endpoint, "LIMITS", dataclasses.replace(LIMITS, outbound_bytes=1 << 20))
     url, service = host()
     reader_that_never_reads, sender = raw_pair(url)
     stop = threading.Event()
@@ -171,6 +196,30 @@ def test_an_oversized_message_closes_the_connection_and_the_partner_gets_the_fal
 
 def _action(step: int, action=0) -> dict:
     return {"type": "action", "episode": 0, "step": step, "agent": "left", "action": action}
+
+
+def test_a_partner_sending_faster_than_the_read_budget_is_read_at_its_pace_and_loses_nothing(host, caplog):
+    url, _ = host()
+    flooder, partner = raw_pair(url)
+    burst, per_s = LIMITS.message_burst, LIMITS.messages_per_s
+    count = burst + int(6 * per_s)
+    frames = [flooder.frame(**_action(step)) for step in range(1, count + 1)]
+    one_read = LIMITS.read_bytes // min(len(frame) for frame in frames) + 1  # a read's frames are all handled
+    flooder.sock.settimeout(60)
+    started = time.monotonic()
+    threading.Thread(target=flooder.sock.sendall, args=(b"".join(frames),), daemon=True).start()
+
+    def forwarded() -> list[int]:
+        return [message["step"] for message in list(partner.seen) if message["type"] == "action"]
+
+    time.sleep(1.0)
+    after_one_second = len(forwarded())
+    wait_until(lambda: len(forwarded()) == count, timeout_s=30)
+    took = time.monotonic() - started
+    assert forwarded() == list(range(1, count + 1))  # every one, in order: read later, never dropped
+    assert after_one_second <= burst + 1.5 * per_s + one_read < count, after_one_second  # all at once without it
+    assert took >= 0.8 * (count - burst - 2 * one_read) / per_s, took
+    assert [r for r in caplog.records if "it is read at that pace" in r.getMessage()], "the host says so in its log"
 
 
 def test_frames_arrive_whole_and_in_order_however_the_client_cuts_them(host):

@@ -47,7 +47,8 @@ class SocketLoop:
         self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
         self._calls: deque[Callable[[], None]] = deque()
         self._calls_lock = threading.Lock()
-        self._watched: dict[LoopConnection, socket.socket] = {}
+        self._watched: dict[LoopConnection, socket.socket] = {}  # every connection the loop sweeps
+        self._registered: set[LoopConnection] = set()  # those whose socket the selector watches now
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="gymcast-relay-loop", daemon=True)
         self._thread.start()
@@ -70,22 +71,30 @@ class SocketLoop:
         call()
 
     def watch(self, connection: LoopConnection, sock: socket.socket, read: bool, write: bool) -> None:
-        """Call `connection` back when `sock` is readable (with `read`) or writable (with `write`). Loop thread only."""
+        """Call `connection` back when `sock` is readable (with `read`) or writable (with `write`), and sweep it
+        until it is forgotten, whether or not it waits for anything now. Loop thread only."""
         events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
         if self._stopped:  # a connection that arrived as the loop stopped: nothing will serve it
             connection.abort("this host process stopped its relay")
-        elif not events:
-            self.forget(connection)
-        elif connection in self._watched:
+            return
+        self._watched[connection] = sock
+        if not events:
+            self._unregister(connection, sock)
+        elif connection in self._registered:
             self._selector.modify(sock, events, connection)
         else:
             self._selector.register(sock, events, connection)
-            self._watched[connection] = sock
+            self._registered.add(connection)
 
     def forget(self, connection: LoopConnection) -> None:
-        """Stop watching `connection`'s socket. Loop thread only (or after `stop`)."""
+        """Stop watching and sweeping `connection`. Loop thread only (or after `stop`)."""
         sock = self._watched.pop(connection, None)
         if sock is not None:
+            self._unregister(connection, sock)
+
+    def _unregister(self, connection: LoopConnection, sock: socket.socket) -> None:
+        if connection in self._registered:
+            self._registered.discard(connection)
             try:
                 self._selector.unregister(sock)
             except (KeyError, ValueError, OSError):  # already closed by its server

@@ -12,6 +12,10 @@ request's own socket, read and written by the process's one socket loop (`socket
 * Before a handler is installed (the join), messages wait in a bounded inbox, and the loop stops reading
   while it is full (TCP pushes back on the client). Once `dispatch` installs the handler, the loop hands
   it each message as it is read.
+* Each connection reads within a budget of messages and bytes a second (token buckets, with a burst): a client
+  that sends faster, say a partner flooding actions, is read no faster than the budget. The loop stops reading
+  it until the budget has refilled, so TCP holds it back: nothing is dropped, and it can take neither the loop
+  nor its partner's browser from anyone. A client still over its budget after `flood_s` is failed (1008).
 
 The request thread that accepted the connection does the handshake and the join, then parks in
 `wait_closed`, so the WSGI server never touches the socket while the loop owns it.
@@ -68,6 +72,15 @@ class Limits:
     ping_every_s: float = 5.0
     idle_timeout_s: float = 15.0
     read_bytes: int = 65536
+    messages_per_s: float = 500.0
+    """A browser sends one action a step for each seat it plays (its own, and those it stands in for), a hash every
+    few steps and a pong every few seconds: far fewer than this at any frame rate a game runs at."""
+    message_burst: int = 1000
+    """Messages read at once beyond the rate (a rejoining browser sends the steps after its state at once)."""
+    bytes_per_s: float = float(4 << 20)
+    """Bytes a second beyond the burst of `inbound_cap()` (a snapshot of a large state now and then)."""
+    flood_s: float = 10.0
+    """A connection whose reads have kept its budget overdrawn this long is failed (1008, policy violation)."""
 
     def inbound_cap(self) -> int:
         return self.inbound_bytes or 2 * self.max_message_bytes
@@ -145,6 +158,14 @@ class ServerWebSocket:
         self._eof_reason = "closed by the host"  # the close reason then
         self._watching_write = False
         self._reading_paused = False
+        self._message_tokens = float(limits.message_burst)  # the read budget's buckets (`_refill_locked`)
+        self._byte_tokens = float(limits.inbound_cap())
+        self._tokens_at = time.monotonic()
+        self._throttled = False  # the budget is overdrawn: the loop does not read until the sweep finds it refilled
+        self._throttled_before = False
+        self._overdrawn_since: float | None = (
+            None  # the first read that overdrew the budget, since the last that did not
+        )
         self._last_heard = self._last_progress = self._last_ping = time.monotonic()
         self._handshake(environ)
         loop.call_soon(self._rewatch)
@@ -227,16 +248,24 @@ class ServerWebSocket:
         if not data:
             self.abort("the client closed the connection")
             return
-        self._last_heard = time.monotonic()
+        self._last_heard = now = time.monotonic()
         with self._lock:
             if self.close_reason is not None:
                 return
+            self._byte_tokens -= len(data)
             if self._partial:
                 self._partial += data
                 if len(self._partial) < self._partial_needed:  # a large frame arriving in many reads
                     return
                 data, self._partial = bytes(self._partial), bytearray()
             messages, by_protocol = self._split_frames_locked(data)
+            self._message_tokens -= len(messages)
+            if self._message_tokens < 0 or self._byte_tokens < 0:
+                self._overdrawn_since = self._overdrawn_since or now
+                self._refill_locked(now)
+                self._fail_a_flood_locked(now)
+            elif self._overdrawn_since is not None:  # a read within the budget: no flood
+                self._overdrawn_since = None
             still_open = self._protocol.state is State.OPEN
             if by_protocol and still_open:
                 self._flush_locked()  # pongs
@@ -300,6 +329,7 @@ class ServerWebSocket:
         limits = self.limits
         silent = now - self._last_heard
         with self._lock:
+            self._refill_locked(now)
             if self._out and now - self._last_progress >= limits.send_stall_s:
                 self._abort_locked(f"slow consumer: no progress writing for {limits.send_stall_s:.0f} s")
             elif silent >= limits.idle_timeout_s:
@@ -335,8 +365,38 @@ class ServerWebSocket:
         with self._lock:
             write = bool(self._out)
             self._watching_write = write
-            read = not self._reading_paused
+            read = not self._reading_paused and not self._throttled
         self._loop.watch(self, self.sock, read, write)
+
+    def _fail_a_flood_locked(self, now: float) -> None:
+        """Fail the connection when its reads have overdrawn its budget for `flood_s` (a flood, not a burst)."""
+        since, limits = self._overdrawn_since, self.limits
+        if since is not None and now - since >= limits.flood_s and self._protocol.state is State.OPEN:
+            self._protocol.fail(
+                CloseCode.POLICY_VIOLATION,
+                f"sends over {limits.messages_per_s:.0f} messages or {limits.bytes_per_s:.0f} bytes a second "
+                f"for {limits.flood_s:.0f} s",
+            )
+
+    def _refill_locked(self, now: float) -> None:
+        """Refill the read budget for the time since the last refill; stop reading while it is overdrawn, and read
+        again once it is not (the sweep refills every connection's)."""
+        limits = self.limits
+        elapsed = now - self._tokens_at
+        self._tokens_at = now
+        self._message_tokens = min(limits.message_burst, self._message_tokens + elapsed * limits.messages_per_s)
+        self._byte_tokens = min(limits.inbound_cap(), self._byte_tokens + elapsed * limits.bytes_per_s)
+        overdrawn = self._message_tokens < 0 or self._byte_tokens < 0
+        if overdrawn != self._throttled:
+            if overdrawn and not self._throttled_before:
+                self._throttled_before = True  # said once a connection: a flood toggles this every refill
+                log.warning(
+                    "relay: a client sends over %.0f messages or %.0f bytes a second; it is read at that pace",
+                    limits.messages_per_s,
+                    limits.bytes_per_s,
+                )
+            self._throttled = overdrawn
+            self._loop.call_soon(self._rewatch)
 
     def _start_dispatch(self, handler: Handler) -> None:
         with self._lock:
@@ -403,6 +463,8 @@ class ServerWebSocket:
         sent = self._protocol.close_sent
         if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
             return f"a message over {self.limits.max_message_bytes} bytes"
+        if sent is not None and sent.code == CloseCode.POLICY_VIOLATION:
+            return sent.reason
         if self._protocol.parser_exc is not None:
             return f"protocol error: {self._protocol.parser_exc}"
         return "closed"
