@@ -163,9 +163,8 @@ class ServerWebSocket:
         self._tokens_at = time.monotonic()
         self._throttled = False  # the budget is overdrawn: the loop does not read until the sweep finds it refilled
         self._throttled_before = False
-        self._overdrawn_since: float | None = (
-            None  # the first read that overdrew the budget, since the last that did not
-        )
+        # when a read first overdrew the budget, since the last read that did not (`_fail_a_flood_locked`)
+        self._overdrawn_since: float | None = None
         self._last_heard = self._last_progress = self._last_ping = time.monotonic()
         self._handshake(environ)
         loop.call_soon(self._rewatch)
