@@ -11,6 +11,7 @@ import pytest
 
 from gymcast.relay.coordinator import Relay
 from gymcast.relay.effects import Effects
+from gymcast.relay.endpoint import LIMITS, connection_limits
 from gymcast.relay.group import MAX_REPAIRS
 from gymcast.relay.protocol import Join, ServerMessages, parse_message
 from gymcast.relay.rules import GameRules
@@ -379,3 +380,13 @@ def test_when_everyone_finished_or_left_the_group_ends_and_is_freed():
     other.leave(a)
     other.leave(b)
     assert other.recorded("group_end")[0]["reason"] == "everyone_left" and other.relay.state.groups() == []
+
+
+def test_the_read_budget_covers_the_fastest_game_with_the_most_seats():
+    usual = connection_limits({"main": rules()})
+    assert (usual.messages_per_s, usual.message_burst) == (LIMITS.messages_per_s, LIMITS.message_burst)
+    seats = tuple(f"p{i}" for i in range(8))
+    fast = connection_limits({"main": rules(), "crowd": rules(game="crowd", seats=seats, fps=120)})
+    # a browser standing in for 7 seats sends 8 actions and a hash a step, 120 steps a second: twice that
+    assert fast.messages_per_s == 2 * 120 * 9 and fast.message_burst == 2 * fast.messages_per_s
+    assert fast.max_message_bytes == LIMITS.max_message_bytes and fast.flood_s == LIMITS.flood_s

@@ -97,6 +97,7 @@ def test_a_ping_flood_is_answered_at_the_read_budget_s_pace_then_failed(host):
     has flooded for `flood_s`, the host fails it (1008) and its partner gets the fallback. (A flooder that never
     reads is dropped by the cap: test_a_slow_consumer_...)"""
     url, service = host()
+    limits = service.limits
     flooder, partner = raw_pair(url)
     stop = threading.Event()
     ping = flooder.conn.send(Ping(payload=b"p" * 125))
@@ -106,7 +107,7 @@ def test_a_ping_flood_is_answered_at_the_read_budget_s_pace_then_failed(host):
     thread = flood(flooder, ping, stop)
     pongs_in_3_s, close = 0, None
     try:
-        while close is None and time.monotonic() - started < LIMITS.flood_s + 10:
+        while close is None and time.monotonic() - started < limits.flood_s + 10:
             with contextlib.suppress(TimeoutError):
                 flooder.conn.receive_data(reader.recv(65536) or None)
             for event in flooder.conn.events():
@@ -120,14 +121,14 @@ def test_a_ping_flood_is_answered_at_the_read_budget_s_pace_then_failed(host):
         flooder.sock.shutdown(socket.SHUT_RDWR)  # unblocks the flood's write
     thread.join(30)
     assert not thread.is_alive()
-    one_read = LIMITS.read_bytes // len(ping) + 1
-    assert 0 < pongs_in_3_s <= LIMITS.message_burst + LIMITS.messages_per_s * 3 + one_read, pongs_in_3_s
+    one_read = limits.read_bytes // len(ping) + 1
+    assert 0 < pongs_in_3_s <= limits.message_burst + limits.messages_per_s * 3 + one_read, pongs_in_3_s
     assert close is not None and close.code == 1008 and "messages" in close.reason, close
-    assert LIMITS.flood_s <= failed_after_s, failed_after_s
+    assert limits.flood_s <= failed_after_s, failed_after_s
     seat = partner.expect("seat", timeout_s=10)
     assert (seat["agent"], seat["controller"]) == ("left", "fallback")
     (dropout,) = [event for event in service.store.iter_relay_events() if event.type == "dropout"]
-    assert "messages" in dropout.data["reason"] and f"for {LIMITS.flood_s:.0f} s" in dropout.data["reason"]
+    assert "messages" in dropout.data["reason"] and f"for {limits.flood_s:.0f} s" in dropout.data["reason"]
 
 
 def test_error_replies_are_rate_limited(host):
@@ -199,12 +200,13 @@ def _action(step: int, action=0) -> dict:
 
 
 def test_a_partner_sending_faster_than_the_read_budget_is_read_at_its_pace_and_loses_nothing(host, caplog):
-    url, _ = host()
+    url, service = host()
+    limits = service.limits
     flooder, partner = raw_pair(url)
-    burst, per_s = LIMITS.message_burst, LIMITS.messages_per_s
+    burst, per_s = limits.message_burst, limits.messages_per_s
     count = burst + int(6 * per_s)
     frames = [flooder.frame(**_action(step)) for step in range(1, count + 1)]
-    one_read = LIMITS.read_bytes // min(len(frame) for frame in frames) + 1  # a read's frames are all handled
+    one_read = limits.read_bytes // min(len(frame) for frame in frames) + 1  # a read's frames are all handled
     flooder.sock.settimeout(60)
     started = time.monotonic()
     threading.Thread(target=flooder.sock.sendall, args=(b"".join(frames),), daemon=True).start()

@@ -10,8 +10,10 @@ then reports the disconnect.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import math
 import threading
 import time
 from functools import partial
@@ -34,12 +36,20 @@ from gymcast.tokens import token_matches
 JOIN_TIMEOUT_S = 10
 TICK_S = 0.2
 LIMITS = Limits(max_message_bytes=MAX_MESSAGE_BYTES)
+"""What a relay connection may cost; its read budget grows for games that need more (`connection_limits`)."""
 ERRORS_PER_S = 5.0
 ERROR_BURST = 20
 """Error replies a connection gets: a burst, then this many per second; the others are dropped (counted)."""
 
 relay_socket = Blueprint("relay", __name__)
 log = logging.getLogger("gymcast.relay")
+
+
+def connection_limits(games: dict[str, GameRules]) -> Limits:
+    """`LIMITS`, with a read budget that covers the most demanding game's browsers (fast games with many seats)."""
+    per_s = max([LIMITS.messages_per_s, *(rules.messages_per_s() for rules in games.values())])
+    burst = max(LIMITS.message_burst, math.ceil(2 * per_s))
+    return dataclasses.replace(LIMITS, messages_per_s=per_s, message_burst=burst)
 
 
 def shared_prefix(manifest: dict[str, Any], games: dict[str, GameRules]) -> str:
@@ -107,6 +117,7 @@ class RelayService:
 
     def __init__(self, manifest: dict[str, Any], store: EventStore, redis_url: str | None = None) -> None:
         games = networked_games(manifest)
+        self.limits = connection_limits(games)
         self._sockets: set[ServerWebSocket] = set()
         self._sockets_lock = threading.Lock()
         self._stopped = threading.Event()
@@ -192,13 +203,13 @@ class RelayService:
 def relay_endpoint() -> WebSocketResponse:
     """One browser: a `join` with its session token first, then game messages until it disconnects."""
     service: RelayService = current_app.extensions["gymcast.relay"]
-    ws = ServerWebSocket(request.environ, LIMITS, service.loop)
+    ws = ServerWebSocket(request.environ, service.limits, service.loop)
     service.track(ws, open_=True)
     try:
         _serve(ws, service)
     finally:
         service.track(ws, open_=False)
-        ws.finish(LIMITS.send_stall_s)
+        ws.finish(service.limits.send_stall_s)
     return WebSocketResponse(ws)
 
 

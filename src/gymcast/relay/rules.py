@@ -46,6 +46,11 @@ class GameRules:
             rules["input_delay"],
         )
 
+    def messages_per_s(self) -> float:
+        """Twice the most a browser of this game sends a second: an action a step for every seat (its own, and
+        the ones it stands in for) and a hash a step, at the game's frame rate."""
+        return 2.0 * self.fps * (len(self.seats) + 1)
+
     def input_delay_for(self, rtts_ms: list[float]) -> int:
         """Steps of input delay: the configured value, or enough steps to cover the slowest round trip plus one."""
         if self.input_delay is not None:
