@@ -80,7 +80,8 @@ class Limits:
     bytes_per_s: float = float(4 << 20)
     """Bytes a second beyond the burst of `inbound_cap()` (a snapshot of a large state now and then)."""
     flood_s: float = 10.0
-    """A connection whose reads have kept its budget overdrawn this long is failed (1008, policy violation)."""
+    """A connection whose reads have kept overdrawing its budget this long, never letting it fill up meanwhile, is
+    failed (1008, policy violation)."""
 
     def inbound_cap(self) -> int:
         return self.inbound_bytes or 2 * self.max_message_bytes
@@ -163,7 +164,7 @@ class ServerWebSocket:
         self._tokens_at = time.monotonic()
         self._throttled = False  # the budget is overdrawn: the loop does not read until the sweep finds it refilled
         self._throttled_before = False
-        # when a read first overdrew the budget, since the last read that did not (`_fail_a_flood_locked`)
+        # when a read first overdrew the budget since it was last full again (`_fail_a_flood_locked`)
         self._overdrawn_since: float | None = None
         self._last_heard = self._last_progress = self._last_ping = time.monotonic()
         self._handshake(environ)
@@ -263,8 +264,6 @@ class ServerWebSocket:
                 self._overdrawn_since = self._overdrawn_since or now
                 self._refill_locked(now)
                 self._fail_a_flood_locked(now)
-            elif self._overdrawn_since is not None:  # a read within the budget: no flood
-                self._overdrawn_since = None
             still_open = self._protocol.state is State.OPEN
             if by_protocol and still_open:
                 self._flush_locked()  # pongs
@@ -368,7 +367,8 @@ class ServerWebSocket:
         self._loop.watch(self, self.sock, read, write)
 
     def _fail_a_flood_locked(self, now: float) -> None:
-        """Fail the connection when its reads have overdrawn its budget for `flood_s` (a flood, not a burst)."""
+        """Fail the connection when its reads have kept overdrawing its budget for `flood_s`, never letting it fill
+        up again meanwhile (a flood, not a burst: a burst's budget is full again within a few seconds)."""
         since, limits = self._overdrawn_since, self.limits
         if since is not None and now - since >= limits.flood_s and self._protocol.state is State.OPEN:
             self._protocol.fail(
@@ -385,6 +385,8 @@ class ServerWebSocket:
         self._tokens_at = now
         self._message_tokens = min(limits.message_burst, self._message_tokens + elapsed * limits.messages_per_s)
         self._byte_tokens = min(limits.inbound_cap(), self._byte_tokens + elapsed * limits.bytes_per_s)
+        if self._message_tokens >= limits.message_burst and self._byte_tokens >= limits.inbound_cap():
+            self._overdrawn_since = None  # full again: whatever overdrew it was a burst
         overdrawn = self._message_tokens < 0 or self._byte_tokens < 0
         if overdrawn != self._throttled:
             if overdrawn and not self._throttled_before:
