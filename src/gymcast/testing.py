@@ -185,15 +185,22 @@ def create_session(base_url: str, experiment: str = "relay_test") -> tuple[str, 
     return reply["session_id"], reply["token"]
 
 
+def threads_of(pid: int) -> list[Path] | None:
+    """The /proc folders of a process's threads; None when it has ended (Linux /proc)."""
+    try:
+        return list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def process_tree(pid: int) -> list[int]:
     """A process and its live descendants (a server's worker processes), parents first (Linux /proc)."""
     found: list[int] = []
     pending = [pid]
     while pending:
         current = pending.pop(0)
-        try:
-            tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except (FileNotFoundError, ProcessLookupError):
+        tasks = threads_of(current)
+        if tasks is None:
             continue  # it ended meanwhile
         found.append(current)
         for task in tasks:
@@ -223,11 +230,7 @@ def thread_schedules(pid: int) -> dict[int, tuple[float, float]]:
     by what shares the machine with it."""
     found: dict[int, tuple[float, float]] = {}
     for current in process_tree(pid):
-        try:
-            tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # it ended meanwhile
-        for task in tasks:
+        for task in threads_of(current) or []:  # none: it ended meanwhile
             try:
                 on_cpu_ns, waited_ns = (int(field) for field in (task / "schedstat").read_text().split()[:2])
             except (FileNotFoundError, ProcessLookupError):

@@ -74,7 +74,8 @@ class Limits:
     read_bytes: int = 65536
     messages_per_s: float = 500.0
     """A browser sends one action a step for each seat it plays (its own, and those it stands in for), a hash every
-    few steps and a pong every few seconds: far fewer than this at any frame rate a game runs at."""
+    few steps and a pong every few seconds: far fewer than this for usual games. The relay raises it (and the
+    burst) for games that could need more (`endpoint.connection_limits`)."""
     message_burst: int = 1000
     """Messages read at once beyond the rate (a rejoining browser sends the steps after its state at once)."""
     bytes_per_s: float = float(4 << 20)
