@@ -111,3 +111,51 @@ def test_every_message_arrives_whole_and_in_order_however_it_is_framed_and_cut(s
         ws.abort("test over")
         loop.stop()
         client.close()
+
+
+class _CountingSocket:
+    """The server's socket, counting the `send` calls the WebSocket makes on it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.sends = 0
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self.sends += 1
+        return self._sock.send(data, flags)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+def _client_messages(conn: Connection, client: socket.socket, count: int) -> list[str]:
+    texts: list[str] = []
+    client.settimeout(5)
+    while len(texts) < count:
+        conn.receive_data(client.recv(65536))
+        texts += [event.data for event in conn.events() if isinstance(event, TextMessage)]
+    return texts
+
+
+def test_what_one_read_makes_a_connection_send_leaves_in_one_send_and_in_order():
+    """The loop defers the writes its handlers make while it handles a ready socket, and writes each connection's
+    at once when it is done with it; a send from another thread leaves at once."""
+    loop = SocketLoop()
+    ws, client = _open(loop)
+    counting = _CountingSocket(ws.sock)
+    ws.sock = counting  # type: ignore[assignment]  # the loop reads and watches through it too
+    ws.dispatch(lambda message: [ws.send(f"{message}-{copy}") for copy in range(3)])
+    conn = Connection(ConnectionType.CLIENT)
+    try:
+        assert ws.send("from another thread")
+        assert counting.sends == 1  # written at once, with no wake-up of the loop
+        assert _client_messages(conn, client, 1) == ["from another thread"]
+        client.sendall(b"".join(conn.send(TextMessage(f"m{index}")) for index in range(5)))  # read in one wake-up
+        answers = _client_messages(conn, client, 15)
+        assert answers == [f"m{index}-{copy}" for index in range(5) for copy in range(3)]
+        assert counting.sends == 2, f"{counting.sends - 1} sends for one read's 15 messages"
+        assert ws.close_reason is None
+    finally:
+        ws.abort("test over")
+        loop.stop()
+        client.close()

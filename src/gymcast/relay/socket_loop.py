@@ -49,6 +49,8 @@ class SocketLoop:
         self._calls_lock = threading.Lock()
         self._watched: dict[LoopConnection, socket.socket] = {}  # every connection the loop sweeps
         self._registered: set[LoopConnection] = set()  # those whose socket the selector watches now
+        self._batching = False  # handling one ready socket: writes wait until it is done (`defers_writes`)
+        self._after_batch: deque[Callable[[], None]] = deque()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="gymcast-relay-loop", daemon=True)
         self._thread.start()
@@ -56,6 +58,16 @@ class SocketLoop:
     def in_loop(self) -> bool:
         """Whether the caller is the loop's own thread."""
         return threading.current_thread() is self._thread
+
+    def defers_writes(self) -> bool:
+        """Whether a write made now should wait until the loop is done with the ready socket it handles (the caller
+        is the loop's thread, handling it). Then the messages one read brings a connection (a busy client's
+        frames pile up between the loop's visits) leave in one `send`, instead of one kernel call each."""
+        return self._batching and threading.get_ident() == self._thread.ident
+
+    def after_batch(self, call: Callable[[], None]) -> None:
+        """Run `call` once the loop is done with the ready socket it handles (loop thread, while `defers_writes`)."""
+        self._after_batch.append(call)
 
     def call_soon(self, call: Callable[[], None]) -> None:
         """Run `call` on the loop's thread (at once, on the caller's, once the loop has stopped)."""
@@ -128,6 +140,7 @@ class SocketLoop:
                 if connection is None:
                     self._drain_wake_ups()
                     continue
+                self._batching = True
                 try:
                     if mask & selectors.EVENT_WRITE:
                         connection.on_writable()
@@ -136,17 +149,25 @@ class SocketLoop:
                 except Exception as error:  # one connection's failure must not stop everyone's relay
                     log.exception("relay: a connection failed")
                     connection.abort(f"the host failed on this connection: {error!r}")
-            while self._calls:
-                call = self._calls.popleft()
-                try:
-                    call()
-                except Exception:
-                    log.exception("relay: a call on the socket loop failed")
+                self._batching = False
+                if self._after_batch:
+                    self._run_calls(self._after_batch)
+            self._run_calls(self._calls)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + SWEEP_EVERY_S
                 for connection in list(self._watched):
                     connection.on_sweep(now)
+
+    @staticmethod
+    def _run_calls(calls: deque[Callable[[], None]]) -> None:
+        """Run and remove every call in `calls`, in order, including those added meanwhile."""
+        while calls:
+            call = calls.popleft()
+            try:
+                call()
+            except Exception:
+                log.exception("relay: a call on the socket loop failed")
 
     def _drain_wake_ups(self) -> None:
         try:

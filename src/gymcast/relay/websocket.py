@@ -159,6 +159,7 @@ class ServerWebSocket:
         self._eof = False  # shut the socket once `_out` is written: the close handshake is done
         self._eof_reason = "closed by the host"  # the close reason then
         self._watching_write = False
+        self._write_scheduled = False  # `_write_deferred` waits for the end of the loop's batch
         self._reading_paused = False
         self._message_tokens = float(limits.message_burst)  # the read budget's buckets (`_refill_locked`)
         self._byte_tokens = float(limits.inbound_cap())
@@ -475,16 +476,21 @@ class ServerWebSocket:
         """Write the protocol's output, keeping in the buffer what the socket does not take now."""
         self._write_locked(self._protocol.data_to_send())
 
-    def _write_locked(self, chunks: Iterable[bytes]) -> None:
+    def _write_locked(self, chunks: Iterable[bytes], write_now: bool = False) -> None:
         """Write `chunks` (an empty one: shut the socket once everything before it is out), keeping in the
-        buffer what the socket does not take now."""
+        buffer what the socket does not take now. On the loop's thread, while it handles a ready socket, they wait
+        in the buffer until it is done (`SocketLoop.defers_writes`), and then leave together."""
         out = self._out
+        deferred = self._loop.defers_writes()
         for chunk in chunks:
             if not chunk:  # the protocol's end of stream: shut the socket once everything before it is out
                 self._eof = True
             elif out:
                 out += chunk
-            else:  # the usual case: nothing waits, so the frame is written straight from its bytes
+            elif deferred:
+                out += chunk
+                self._last_progress = time.monotonic()
+            else:  # nothing waits, so the frame is written straight from its bytes
                 sent = self._write_now_locked(chunk)
                 if sent is None:
                     return
@@ -496,7 +502,12 @@ class ServerWebSocket:
             if len(out) > self.limits.outbound_cap():
                 self._abort_locked("slow consumer: the send buffer is full")
                 return
-            if self._watching_write:  # the loop found the socket writable: write what waits
+            if deferred:
+                if not self._write_scheduled:
+                    self._write_scheduled = True
+                    self._loop.after_batch(self._write_deferred)
+                return
+            if self._watching_write or write_now:  # the socket may take it now: write what waits
                 sent = self._write_now_locked(out)
                 if sent is None:
                     return
@@ -515,6 +526,13 @@ class ServerWebSocket:
         elif self._watching_write:
             self._watching_write = False
             self._loop.call_soon(self._rewatch)
+
+    def _write_deferred(self) -> None:
+        """Write what the loop's handling of a ready socket left in the buffer (loop thread, once it is done)."""
+        with self._lock:
+            self._write_scheduled = False
+            if self.close_reason is None:
+                self._write_locked((), write_now=True)
 
     def _write_now_locked(self, data: bytes | bytearray) -> int | None:
         """What the socket takes of `data` without waiting; None when the connection is gone (aborted)."""
