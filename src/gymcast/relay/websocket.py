@@ -159,7 +159,7 @@ class ServerWebSocket:
         self._eof = False  # shut the socket once `_out` is written: the close handshake is done
         self._eof_reason = "closed by the host"  # the close reason then
         self._watching_write = False
-        self._write_scheduled = False  # `_write_deferred` waits for the end of the loop's batch
+        self._write_scheduled = False  # `_write_deferred` waits until the loop is done with the socket it handles
         self._reading_paused = False
         self._message_tokens = float(limits.message_burst)  # the read budget's buckets (`_refill_locked`)
         self._byte_tokens = float(limits.inbound_cap())
